@@ -1,0 +1,110 @@
+"""Settings: one typed struct, filled from defaults, a TOML file and
+``APIWARD_*`` environment variables (in that order), validated at load so a
+bad key or value fails at start with the file and key named."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+__all__ = ["Settings", "load_settings", "ConfigError"]
+
+
+class ConfigError(ValueError):
+    """A bad config file, key or value."""
+
+
+class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Every knob apiward has outside the detectors' own constructor
+    arguments (which live under ``[detectors.<id>]``)."""
+
+    batch_size: int = 2000  # events per micro-batch
+    body_cap: int = 1 << 20  # bytes of each body kept in memory; longer bodies are cut and flagged
+    lake_body_cap: int = 16384  # bytes of each (redacted) body written to the lake
+    redact: bool = True  # redact/tokenise secrets and PII before anything is stored
+    keep_raw_bodies: bool = False  # store bodies without redaction (explicit opt-in)
+    retention_days: int = 0  # drop lake partitions older than this (0 keeps all)
+    checkpoint_seconds: float = 5.0  # how often state is persisted during long runs
+    trusted_proxies: list[str] = []  # CIDRs whose X-Forwarded-For/Forwarded is trusted (loopback always)
+    jwt_claim: str = "sub"  # JWT claim naming the principal
+    api_key_headers: list[str] = msgspec.field(default_factory=lambda: ["x-api-key", "api-key", "x-auth-token", "apikey"])
+    session_cookies: list[str] = msgspec.field(
+        default_factory=lambda: ["session", "sessionid", "session_id", "jsessionid", "phpsessid", "connect.sid", "sid"]
+    )
+    detectors: list[str] = []  # ids to enable; empty enables every registered detector
+    disable_detectors: list[str] = []
+    detector_options: dict[str, dict[str, Any]] = {}  # [detectors.<id>] tables
+    spec: list[str] = []  # OpenAPI specs whose routes win in templating and feed spec diff
+    owners_file: str = ""  # TOML/YAML mapping host/path globs to teams
+    templating_overrides: dict[str, str] = {}  # path glob -> fixed template
+    never_merge: list[str] = []  # literal path segments that must never become parameters
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ConfigError("batch_size must be >= 1")
+        if self.body_cap < 0 or self.lake_body_cap < 0:
+            raise ConfigError("body caps must be >= 0")
+        if self.retention_days < 0:
+            raise ConfigError("retention_days must be >= 0")
+
+
+_ENV_PREFIX = "APIWARD_"
+
+
+def _from_env() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    fields = {f.name: f for f in msgspec.structs.fields(Settings)}
+    for name, field in fields.items():
+        raw = os.environ.get(_ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        typ = field.type
+        try:
+            if typ is bool:
+                out[name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif typ is int:
+                out[name] = int(raw)
+            elif typ is float:
+                out[name] = float(raw)
+            elif typ == list[str]:
+                out[name] = [p.strip() for p in raw.split(",") if p.strip()]
+            elif typ is str:
+                out[name] = raw
+        except ValueError as exc:
+            raise ConfigError(f"environment variable {_ENV_PREFIX + name.upper()}={raw!r}: {exc}") from None
+    return out
+
+
+def load_settings(path: Path | None = None, state_dir: Path | None = None, **overrides: Any) -> Settings:
+    """Defaults < TOML file (``path`` or ``<state_dir>/apiward.toml``) <
+    environment < explicit ``overrides`` (command-line flags)."""
+    data: dict[str, Any] = {}
+    if path is None and state_dir is not None and (state_dir / "apiward.toml").exists():
+        path = state_dir / "apiward.toml"
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+        section = raw.pop("apiward", {})
+        detectors = raw.pop("detectors", None)
+        data.update(raw)
+        data.update(section)
+        if isinstance(detectors, dict):
+            data["detector_options"] = detectors
+    data.update(_from_env())
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return msgspec.convert(data, Settings)
+    except msgspec.ValidationError as exc:
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}{exc}") from None
+    except ConfigError as exc:
+        where = f"{path}: " if path else ""
+        raise ConfigError(f"{where}{exc}") from None

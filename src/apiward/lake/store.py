@@ -1,0 +1,92 @@
+"""The event lake on disk: hive-partitioned Parquet under ``<state>/lake``.
+
+Layout::
+
+    lake/calls/date=2026-11-29/part-<batch key>.parquet
+    lake/findings/date=2026-11-29/findings.parquet     (rewritten as findings change)
+    lake/changes/date=2026-11-29/part-<key>.parquet
+
+Files are written to a temporary name and renamed into place, so a reader
+(or a crash) never sees half a file. Batch keys are deterministic for file
+input, so a batch re-run after a crash replaces its own file instead of
+adding a duplicate.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from apiward.lake.calls import day_of
+
+__all__ = ["Lake"]
+
+TABLES = ("calls", "findings", "changes", "incidents")
+
+
+class Lake:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        for t in TABLES:
+            (self.root / t).mkdir(parents=True, exist_ok=True)
+
+    def _atomic_write(self, table: pa.Table, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        pq.write_table(table, tmp, compression="zstd", compression_level=1)
+        os.replace(tmp, path)
+
+    def write_partitioned(self, name: str, table: pa.Table, key: str, ts_column: str = "ts") -> int:
+        """Write ``table`` split by UTC day of ``ts_column`` as
+        ``<name>/date=D/part-<key>.parquet``; returns rows written."""
+        if table.num_rows == 0:
+            return 0
+        ts = table.column(ts_column)
+        days = pc.strftime(ts, format="%Y-%m-%d", locale="C") if pa.types.is_timestamp(ts.type) else None
+        if days is None:
+            raise TypeError(f"{ts_column} must be a timestamp column")
+        uniq = pc.unique(days).to_pylist()
+        for d in uniq:
+            part = table if len(uniq) == 1 else table.filter(pc.equal(days, d))
+            self._atomic_write(part, self.root / name / f"date={d}" / f"part-{key}.parquet")
+        return table.num_rows
+
+    def replace_days(self, name: str, rows_by_day: dict[str, pa.Table]) -> None:
+        """Rewrite whole-day files of a small table (findings, incidents)."""
+        for d, table in rows_by_day.items():
+            self._atomic_write(table, self.root / name / f"date={d}" / f"{name}.parquet")
+
+    def prune(self, retention_days: int, now: float | None = None) -> list[str]:
+        """Delete partitions older than ``retention_days``; returns what went."""
+        if retention_days <= 0:
+            return []
+        cutoff = day_of((now or time.time()) - retention_days * 86400)
+        gone = []
+        for t in TABLES:
+            for p in (self.root / t).glob("date=*"):
+                if p.name[5:] < cutoff:
+                    shutil.rmtree(p, ignore_errors=True)
+                    gone.append(f"{t}/{p.name}")
+        return gone
+
+    def clean_temp(self) -> None:
+        """Remove temporaries a crash left behind (never read: they start with a dot)."""
+        for p in self.root.rglob(".*.tmp"):
+            p.unlink(missing_ok=True)
+
+    def files(self, name: str) -> list[Path]:
+        return sorted((self.root / name).glob("date=*/*.parquet"))
+
+
+def group_by_day(rows: list[dict], ts_key: str) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        out[day_of(r[ts_key])].append(r)
+    return out

@@ -1,0 +1,418 @@
+"""The pipeline: ingest -> discover -> learn/detect -> lake, in micro-batches.
+
+:class:`Pipeline` owns the live objects of one state directory (actor
+resolver, inventory, classifier, detectors, findings) and runs each batch
+through the stages in order. For every call every detector scores before it
+learns, so an attack is judged by what came before it. Same input, same
+output: nothing here depends on wall-clock time or hash randomisation.
+
+Crash safety: lake files are renamed into place; the state snapshot, with
+per-file progress, is renamed into place after the lake files it covers.
+Batches of file input have deterministic keys, so after a crash the batches
+past the last snapshot are re-run and replace their own lake files.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import orjson
+
+from apiward.config import Settings, load_settings
+from apiward.detect.base import Detector
+from apiward.detect.registry import build_detectors
+from apiward.discover.inventory import Inventory
+from apiward.ingest.base import Bad, ReadOptions
+from apiward.ingest.registry import UnknownFormat, read_file
+from apiward.lake.calls import calls_table
+from apiward.lake.findings import findings_by_day, incidents_by_day
+from apiward.lake.redact import Redactor
+from apiward.lake.store import Lake
+from apiward.model.call import ApiCall
+from apiward.model.context import Context
+from apiward.model.finding import SEVERITIES, Finding, severity_rank
+from apiward.state import StateDir
+
+__all__ = ["Pipeline", "RunSummary", "MODES"]
+
+MODES = ("both", "learn", "detect")
+
+# Kill-chain order of the tactics findings carry, for incident summaries.
+TACTIC_ORDER = (
+    "reconnaissance", "discovery", "initial-access", "credential-access", "privilege-escalation",
+    "defense-evasion", "persistence", "collection", "exfiltration", "impact",
+)
+
+
+class RunSummary(msgspec.Struct, kw_only=True):
+    """What one run did, for the CLI's summary table and for scripts."""
+
+    events: int = 0
+    per_format: dict[str, int] = {}
+    quarantined: int = 0
+    quarantine_reasons: dict[str, int] = {}
+    skipped_already_ingested: int = 0
+    files: int = 0
+    failed_files: list[str] = []
+    endpoints: int = 0
+    findings: int = 0
+    new_findings: int = 0
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+
+    @property
+    def events_per_second(self) -> float:
+        return self.events / self.seconds if self.seconds > 0 else 0.0
+
+
+def _fingerprint(path: str) -> str:
+    """Identity of an input file for resume: name, size and first 64 KiB."""
+    st = os.stat(path)
+    h = hashlib.blake2b(digest_size=8)
+    h.update(os.path.basename(path).encode())
+    h.update(str(st.st_size).encode())
+    with open(path, "rb") as f:
+        h.update(f.read(65536))
+    return h.hexdigest()
+
+
+def _make_resolver(settings: Settings, secret: bytes) -> Any:
+    try:
+        from apiward.ingest.actor import ActorResolver
+    except ImportError:  # pragma: no cover - only while the module is missing
+        return None
+    return ActorResolver(
+        jwt_claim=settings.jwt_claim,
+        session_cookies=tuple(settings.session_cookies),
+        api_key_headers=tuple(settings.api_key_headers),
+        trusted_proxies=list(settings.trusted_proxies),
+        secret=secret,
+    )
+
+
+def _make_classifier(secret: bytes) -> Any:
+    try:
+        from apiward.discover.sensitive import Classifier
+    except ImportError:  # pragma: no cover
+        return None
+    return Classifier(secret=secret)
+
+
+class Pipeline:
+    """One state directory's pipeline. Not thread-safe: feed it from one
+    thread (the capture proxy uses a single consumer thread)."""
+
+    def __init__(
+        self,
+        state_dir: Path | str,
+        *,
+        mode: str = "both",
+        settings: Settings | None = None,
+        detectors: list[Detector] | None = None,
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}")
+        self.mode = mode
+        self.state = StateDir(state_dir)
+        self.settings = settings or load_settings(state_dir=self.state.root)
+        secret = self.state.secret()
+        self.redactor = Redactor(secret, enabled=self.settings.redact and not self.settings.keep_raw_bodies)
+        self.lake = Lake(self.state.lake)
+        self.lake.clean_temp()
+        self.resolver = _make_resolver(self.settings, secret)
+        self.classifier = _make_classifier(secret)
+        snap = self.state.load()
+        if snap is not None:
+            self.inventory: Inventory = snap["inventory"]
+            self.detectors: list[Detector] = snap["detectors"]
+            self.findings: dict[str, Finding] = snap["findings"]
+            self.progress: dict[str, int] = snap["progress"]
+            self.baselines: Any = snap.get("baselines")
+            self.totals: Counter[str] = snap.get("totals", Counter())
+        else:
+            self.inventory = self._new_inventory()
+            self.detectors = build_detectors(
+                self.settings.detectors or None, self.settings.disable_detectors, self.settings.detector_options
+            )
+            self.findings = {}
+            self.progress = {}
+            self.baselines = self._new_baselines()
+            self.totals = Counter()
+        if detectors is not None:
+            self.detectors = detectors
+        self._dirty_findings: set[str] = set()
+        self._last_checkpoint = time.monotonic()
+        self._live_seq = 0
+        self._run_id = hashlib.blake2b(f"{os.getpid()}-{time.time_ns()}".encode(), digest_size=4).hexdigest()
+
+    # -- construction helpers ---------------------------------------------
+    def _new_inventory(self) -> Inventory:
+        from apiward.discover.templating import Templater
+
+        kwargs: dict[str, Any] = {}
+        if self.settings.templating_overrides:
+            kwargs["overrides"] = dict(self.settings.templating_overrides)
+        if self.settings.never_merge:
+            kwargs["never_merge"] = list(self.settings.never_merge)
+        templater = Templater(**kwargs)
+        inv = Inventory(templater=templater)
+        for spec in self.settings.spec:
+            try:
+                from apiward.discover.specs import spec_routes
+
+                templater.add_routes(spec_routes(spec))
+            except ImportError:  # pragma: no cover
+                pass
+        return inv
+
+    def _new_baselines(self) -> Any:
+        try:
+            from apiward.learn.baselines import Baselines
+        except ImportError:
+            return None
+        return Baselines()
+
+    # -- the stages ---------------------------------------------------------
+    def discover(self, calls: list[ApiCall]) -> list[Context]:
+        """Resolve actors (unless the source already did), templates and
+        sensitive data; fold each call into the inventory."""
+        resolver = self.resolver
+        classifier = self.classifier
+        inv = self.inventory
+        mode = self.mode
+        ctxs = []
+        for call in calls:
+            if resolver is not None and not call.actor.key:
+                call.actor = resolver.resolve(call)
+            ref = inv.resolve(call)
+            hits = classifier.classify_call(call) if classifier is not None else []
+            new = inv.observe(call, ref, hits)
+            ctxs.append(Context(endpoint=ref, sensitive=hits, mode=mode, inventory=inv, baselines=self.baselines, new_endpoint=new))
+        return ctxs
+
+    def detect(self, calls: list[ApiCall], ctxs: list[Context]) -> list[Finding]:
+        """Score then learn, call by call, detector by detector."""
+        out: list[Finding] = []
+        score = self.mode != "learn"
+        learn = self.mode != "detect"
+        baselines = self.baselines
+        for call, ctx in zip(calls, ctxs):
+            if score:
+                for det in self.detectors:
+                    found = det.score_one(call, ctx)
+                    if found:
+                        out.extend(found)
+            if learn:
+                for det in self.detectors:
+                    det.learn_one(call, ctx)
+                if baselines is not None:
+                    baselines.learn_one(call, ctx)
+        return out
+
+    def record(self, found: list[Finding]) -> int:
+        """Merge findings by key; returns how many are new."""
+        new = 0
+        for f in found:
+            cur = self.findings.get(f.id)
+            if cur is None:
+                self.findings[f.id] = f
+                new += 1
+            else:
+                cur.merge(f)
+            self._dirty_findings.add(f.id)
+        return new
+
+    def process(self, calls: list[ApiCall], *, batch_key: str | None = None, autocheckpoint: bool = True) -> list[Finding]:
+        """Run one micro-batch through every stage and write it to the lake.
+
+        ``batch_key`` names the lake file; pass a deterministic one for
+        replayable input (file runs do), else a unique one is made."""
+        if not calls:
+            return []
+        ctxs = self.discover(calls)
+        found = self.detect(calls, ctxs)
+        self.record(found)
+        if batch_key is None:
+            self._live_seq += 1
+            batch_key = f"live-{self._run_id}-{self._live_seq:06d}"
+        table = calls_table(calls, ctxs, self.redactor, self.settings.lake_body_cap)
+        self.lake.write_partitioned("calls", table, batch_key)
+        self.totals["events"] += len(calls)
+        if autocheckpoint:
+            self.maybe_checkpoint()
+        return found
+
+    def maybe_checkpoint(self) -> None:
+        """Checkpoint when ``checkpoint_seconds`` have passed since the last one."""
+        if time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_seconds:
+            self.checkpoint()
+
+    # -- persistence ----------------------------------------------------------
+    def incidents(self) -> list[dict[str, Any]]:
+        """Findings grouped per actor: one incident per actor with findings."""
+        by_actor: dict[str, list[Finding]] = {}
+        for f in self.findings.values():
+            if f.actor:
+                by_actor.setdefault(f.actor, []).append(f)
+        out = []
+        for actor, fs in sorted(by_actor.items()):
+            inc_id = "I-" + hashlib.blake2b(actor.encode(), digest_size=5).hexdigest()
+            tactics = sorted({f.tactic for f in fs if f.tactic}, key=lambda t: TACTIC_ORDER.index(t) if t in TACTIC_ORDER else 99)
+            sev = max((f.severity for f in fs), key=severity_rank)
+            for f in fs:
+                f.incident = inc_id
+            out.append(
+                {
+                    "id": inc_id,
+                    "actor": actor,
+                    "actor_display": fs[0].actor_display,
+                    "severity": sev,
+                    "finding_ids": sorted(f.id for f in fs),
+                    "tactics": tactics,
+                    "first_seen": min(f.first_seen for f in fs),
+                    "last_seen": max(f.last_seen for f in fs),
+                    "summary": f"{len(fs)} findings: " + ", ".join(sorted({f.detector for f in fs})),
+                }
+            )
+        return out
+
+    def checkpoint(self) -> None:
+        """Persist findings, incidents and the state snapshot (in that order)."""
+        if self._dirty_findings:
+            incidents = self.incidents()
+            # Findings are few: rewrite the day files that hold them whole.
+            self.lake.replace_days("findings", findings_by_day(list(self.findings.values())))
+            self.lake.replace_days("incidents", incidents_by_day(incidents))
+            self._dirty_findings.clear()
+        self.state.save(
+            {
+                "inventory": self.inventory,
+                "detectors": self.detectors,
+                "findings": self.findings,
+                "progress": self.progress,
+                "baselines": self.baselines,
+                "totals": self.totals,
+            }
+        )
+        self._last_checkpoint = time.monotonic()
+
+    def close(self) -> None:
+        self.checkpoint()
+        self.lake.prune(self.settings.retention_days)
+
+    # -- file runs --------------------------------------------------------------
+    def quarantine(self, source: str, path: str, index: int, bad: Bad) -> None:
+        raw = self.redactor.body(bad.raw[:4096], "text") if bad.raw else b""
+        rec = {
+            "file": path,
+            "record": index,
+            "reason": bad.reason,
+            "raw": raw.decode("utf-8", "replace"),
+            "raw_b64": base64.b64encode(raw).decode() if b"\x00" in raw else None,
+        }
+        with open(self.state.quarantine / f"{source}.bad.jsonl", "ab") as f:
+            f.write(orjson.dumps(rec) + b"\n")
+
+    def run_files(
+        self,
+        paths: Iterable[str],
+        *,
+        fmt: str | None = None,
+        on_progress: Callable[[int], None] | None = None,
+        on_error: Callable[[str], None] | None = None,
+    ) -> RunSummary:
+        """Ingest files in order. A file that cannot be read at all is
+        reported and skipped; a bad record is quarantined and counted."""
+        t0, c0 = time.perf_counter(), time.process_time()
+        summary = RunSummary()
+        per_format: Counter[str] = Counter()
+        reasons: Counter[str] = Counter()
+        batch_size = self.settings.batch_size
+        findings_before = len(self.findings)
+        opts_cap = self.settings.body_cap
+        for path in paths:
+            summary.files += 1
+            name = os.path.basename(path)
+            try:
+                fp = _fingerprint(path)
+                used_fmt, records = read_file(path, fmt, ReadOptions(body_cap=opts_cap, source_name=name))
+            except (OSError, UnknownFormat) as exc:
+                msg = f"{path}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+                summary.failed_files.append(msg)
+                if on_error:
+                    on_error(msg)
+                continue
+            start = self.progress.get(fp, 0)
+            batch: list[ApiCall] = []
+            batch_start = start
+            next_index = start
+            last_index = -1
+            try:
+                for index, item in records:
+                    last_index = index
+                    if index < start:
+                        summary.skipped_already_ingested += 1
+                        continue
+                    if isinstance(item, Bad):
+                        self.quarantine(name, path, index, item)
+                        summary.quarantined += 1
+                        reasons[item.reason.split(":")[0][:60]] += 1
+                        if on_error:
+                            on_error(f"{path} record {index}: {item.reason}")
+                    else:
+                        batch.append(item)
+                        per_format[used_fmt] += 1
+                    next_index = index + 1
+                    if next_index - batch_start >= batch_size:
+                        self._flush_file_batch(batch, fp, batch_start, next_index, summary, on_progress)
+                        batch = []
+                        batch_start = next_index
+            except Exception as exc:  # a reader failure past a point: report it, keep what was read
+                bad = Bad(f"read error after record {last_index}: {type(exc).__name__}: {exc}")
+                self.quarantine(name, path, last_index + 1, bad)
+                summary.quarantined += 1
+                reasons["read error"] += 1
+                if on_error:
+                    on_error(f"{path}: {bad.reason}")
+            self._flush_file_batch(batch, fp, batch_start, next_index, summary, on_progress)
+        self.checkpoint()
+        summary.per_format = dict(per_format)
+        summary.quarantine_reasons = dict(reasons)
+        summary.endpoints = len(self.inventory.endpoints)
+        summary.findings = len(self.findings)
+        summary.new_findings = len(self.findings) - findings_before
+        summary.seconds = time.perf_counter() - t0
+        summary.cpu_seconds = time.process_time() - c0
+        return summary
+
+    def _flush_file_batch(
+        self,
+        batch: list[ApiCall],
+        fp: str,
+        batch_start: int,
+        next_index: int,
+        summary: RunSummary,
+        on_progress: Callable[[int], None] | None,
+    ) -> None:
+        if next_index <= batch_start and not batch:
+            return
+        if batch:
+            self.process(batch, batch_key=f"{fp}-{batch_start:09d}", autocheckpoint=False)
+        summary.events += len(batch)
+        self.progress[fp] = next_index
+        self.maybe_checkpoint()
+        if on_progress:
+            on_progress(len(batch))
+
+
+def severity_at_least(findings: Iterable[Finding], minimum: str) -> list[Finding]:
+    floor = SEVERITIES.index(minimum)
+    return [f for f in findings if severity_rank(f.severity) >= floor]

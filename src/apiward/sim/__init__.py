@@ -1,0 +1,1 @@
+"""apiward sim stage."""

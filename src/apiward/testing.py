@@ -1,0 +1,85 @@
+"""Tiny factories for tests and examples (mitmproxy's ``tflow`` idea).
+
+``make_call(method="GET", path="/users/42", status=200, json={...})`` builds a
+realistic :class:`ApiCall` without the ceremony.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+from urllib.parse import urlsplit, parse_qsl
+
+import orjson
+
+from apiward.model.call import Actor, ApiCall, Peer, Workload
+from apiward.ingest.base import make_request, make_response
+
+__all__ = ["make_call"]
+
+_counter = itertools.count()
+
+
+def make_call(
+    method: str = "GET",
+    path: str = "/",
+    *,
+    status: int | None = 200,
+    json: Any = None,
+    req_json: Any = None,
+    body: bytes | None = None,
+    req_body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    resp_headers: dict[str, str] | None = None,
+    host: str = "api.example.com",
+    scheme: str = "https",
+    user: str = "",
+    actor_key: str = "",
+    ip: str = "203.0.113.7",
+    user_agent: str = "test-agent/1.0",
+    ts: float = 1_764_000_000.0,
+    id: str | None = None,
+    route: str = "",
+    service: str = "",
+) -> ApiCall:
+    """An ApiCall. ``json``/``body`` is the response body, ``req_json``/
+    ``req_body`` the request body; ``path`` may carry a query string;
+    ``user`` sets a resolved user actor, else the actor is the IP."""
+    parts = urlsplit(path)
+    hdrs = dict(headers or {})
+    if req_json is not None:
+        req_body = orjson.dumps(req_json)
+        hdrs.setdefault("content-type", "application/json")
+    hdrs.setdefault("user-agent", user_agent)
+    request = make_request(
+        method=method,
+        path=parts.path or "/",
+        query=parse_qsl(parts.query, keep_blank_values=True),
+        headers=list(hdrs.items()),
+        body=req_body or b"",
+        scheme=scheme,
+        host=host,
+    )
+    response = None
+    if status is not None:
+        rh = dict(resp_headers or {})
+        if json is not None:
+            body = orjson.dumps(json)
+            rh.setdefault("content-type", "application/json")
+        response = make_response(status=status, headers=list(rh.items()), body=body or b"")
+    if user:
+        actor = Actor(key=actor_key or f"user:{user}", kind="user", user=user, ip=ip, user_agent=user_agent, auth_scheme="bearer")
+    else:
+        actor = Actor(key=actor_key or f"ip:{ip}", kind="ip", ip=ip, user_agent=user_agent)
+    return ApiCall(
+        id=id or f"test#{next(_counter)}",
+        ts=ts,
+        duration_ms=12.0,
+        request=request,
+        response=response,
+        src=Peer(ip=ip, port=40000),
+        dst=Peer(ip="10.0.0.5", port=443),
+        workload=Workload(route=route, service=service),
+        actor=actor,
+        source="test",
+    )

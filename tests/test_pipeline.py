@@ -1,0 +1,138 @@
+"""The pipeline: stages, modes, determinism, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from apiward.detect.base import DetectorBase
+from apiward.lake.query import connect
+from apiward.model.call import dumps
+from apiward.pipeline import Pipeline
+from apiward.testing import make_call
+
+
+class CountingDetector(DetectorBase):
+    """Flags a call to an endpoint it has never learned; counts learns."""
+
+    id = "test.unseen_endpoint"
+    title = "unseen endpoint"
+    owasp = "API9:2023"
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.learned = 0
+
+    def learn_one(self, call, ctx):
+        self.seen.add(ctx.endpoint.key)
+        self.learned += 1
+
+    def score_one(self, call, ctx):
+        if ctx.endpoint.key in self.seen:
+            return []
+        return [self.finding(call, ctx, summary="first call to " + ctx.endpoint.name)]
+
+
+def calls(n: int = 50, start: int = 0):
+    out = []
+    for i in range(start, start + n):
+        user = f"user{i % 5}"
+        out.append(
+            make_call(
+                "GET",
+                f"/api/orders/{1000 + i}",
+                json={"id": 1000 + i, "owner": user},
+                user=user,
+                ts=1_764_000_000 + i,
+                id=f"t#{i}",
+            )
+        )
+    return out
+
+
+def test_score_happens_before_learn(tmp_path: Path) -> None:
+    det = CountingDetector()
+    pipe = Pipeline(tmp_path / "s", detectors=[det])
+    found = pipe.process(calls(3))
+    # Only the very first call of the endpoint is unseen when scored.
+    assert len(found) == 1 and found[0].event_ids == ["t#0"]
+    assert det.learned == 3
+    pipe.close()
+
+
+def test_modes(tmp_path: Path) -> None:
+    det = CountingDetector()
+    learn = Pipeline(tmp_path / "a", mode="learn", detectors=[det])
+    assert learn.process(calls(5)) == []  # learn mode never scores
+    assert det.learned == 5
+    det2 = CountingDetector()
+    detect = Pipeline(tmp_path / "b", mode="detect", detectors=[det2])
+    found = detect.process(calls(5))
+    assert det2.learned == 0  # frozen: nothing learned
+    assert len(found) == 5  # so every call stays unseen
+
+
+def test_same_input_same_output(tmp_path: Path) -> None:
+    results = []
+    for name in ("x", "y"):
+        pipe = Pipeline(tmp_path / name, detectors=[CountingDetector()])
+        pipe.process(calls(40), batch_key="b0")
+        pipe.close()
+        con = connect(tmp_path / name / "lake")
+        rows = con.execute("select id, template, actor, status from calls order by id").fetchall()
+        fids = sorted(pipe.findings)
+        results.append((rows, fids))
+    assert results[0] == results[1]
+    assert len(results[0][0]) == 40
+
+
+def test_state_survives_restart(tmp_path: Path) -> None:
+    pipe = Pipeline(tmp_path / "s", detectors=[CountingDetector()])
+    pipe.process(calls(10))
+    pipe.close()
+    again = Pipeline(tmp_path / "s")
+    assert len(again.inventory.endpoints) >= 1
+    assert again.detectors[0].learned == 10  # detector state came back
+    # The known endpoint is not "unseen" any more after the restart.
+    assert again.process(calls(3, start=10)) == []
+
+
+def test_findings_and_incidents_reach_the_lake(tmp_path: Path) -> None:
+    pipe = Pipeline(tmp_path / "s", detectors=[CountingDetector()])
+    pipe.process(calls(4))
+    pipe.close()
+    con = connect(tmp_path / "s" / "lake")
+    row = con.execute("select detector, owasp, endpoint, event_ids, incident from findings").fetchone()
+    assert row[0] == "test.unseen_endpoint" and row[1] == "API9:2023"
+    assert row[3] == ["t#0"]
+    assert row[4].startswith("I-")
+    inc = con.execute("select actor, finding_ids from incidents").fetchone()
+    assert inc[0] == "user:user0"
+
+
+def test_run_files_resumes_without_duplicates(tmp_path: Path) -> None:
+    f = tmp_path / "events.jsonl"
+    f.write_bytes(b"\n".join(dumps(c) for c in calls(25)) + b"\n")
+    from apiward.config import load_settings
+
+    s = load_settings(batch_size=10)
+    pipe = Pipeline(tmp_path / "s", settings=s, detectors=[])
+    first = pipe.run_files([str(f)])
+    assert first.events == 25
+    second = Pipeline(tmp_path / "s", settings=s, detectors=[]).run_files([str(f)])
+    assert second.events == 0 and second.skipped_already_ingested == 25
+    n = connect(tmp_path / "s" / "lake").execute("select count(*), count(distinct id) from calls").fetchone()
+    assert n == (25, 25)
+
+
+def test_empty_lake_views_exist(tmp_path: Path) -> None:
+    con = connect(tmp_path / "nothing")
+    assert con.execute("select count(*) from calls").fetchone() == (0,)
+    assert con.execute("select count(*) from findings").fetchone() == (0,)
+    try:
+        con.execute("select nope from calls")
+    except duckdb.Error:
+        pass
+    else:
+        raise AssertionError("unknown column must fail")
