@@ -8,6 +8,7 @@ below.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from importlib.metadata import entry_points
 from typing import Any
@@ -18,9 +19,11 @@ __all__ = ["DETECTORS", "detector_ids", "build_detectors", "detector_class"]
 
 DETECTORS: dict[str, str] = {
     "auth.cleartext_credentials": "apiward.detect.cleartext:CleartextCredentials",
+    "injection.payload": "apiward.detect.injection:InjectionPayload",
 }
 
 
+@functools.lru_cache(maxsize=1)
 def _specs() -> dict[str, str]:
     specs = dict(DETECTORS)
     for ep in entry_points(group="apiward.detectors"):

@@ -8,6 +8,7 @@ Third-party readers register under the ``apiward.readers`` entry point group.
 from __future__ import annotations
 
 import gzip
+import functools
 import importlib
 import os
 from collections.abc import Iterator
@@ -43,6 +44,7 @@ def _load(spec: str) -> type:
     return getattr(importlib.import_module(mod), cls)
 
 
+@functools.lru_cache(maxsize=1)
 def _all_specs() -> dict[str, str]:
     specs = dict(READERS)
     for ep in entry_points(group="apiward.readers"):
