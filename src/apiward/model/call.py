@@ -218,7 +218,12 @@ class Actor(msgspec.Struct, kw_only=True, omit_defaults=True):
     @property
     def display(self) -> str:
         """A name a person recognises: ``alice (203.0.113.9)``."""
-        who = self.user or self.key or "anonymous"
+        if self.user:
+            who = self.user
+        elif self.kind in ("ip", "anonymous", "") and self.ip:
+            return self.ip
+        else:
+            who = self.key or "anonymous"
         if self.ip and self.ip not in who:
             return f"{who} ({self.ip})"
         return who
