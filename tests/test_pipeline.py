@@ -136,3 +136,16 @@ def test_empty_lake_views_exist(tmp_path: Path) -> None:
         pass
     else:
         raise AssertionError("unknown column must fail")
+
+
+def test_api_changes_reach_the_lake(tmp_path: Path) -> None:
+    pipe = Pipeline(tmp_path / "s", detectors=[])
+    t = 1_764_000_000
+    warm = [make_call("GET", f"/api/items/{i % 50}", json={"id": i % 50}, user=f"u{i % 20}", ts=t + i * 4, id=f"w{i}") for i in range(1100)]
+    pipe.process(warm)
+    t2 = t + 1100 * 4
+    new = [make_call("GET", f"/api/reports/{i}", json={"id": i, "total": 3}, user=f"u{i % 8}", ts=t2 + i, id=f"n{i}") for i in range(40)]
+    pipe.process(new)
+    pipe.close()
+    rows = connect(tmp_path / "s" / "lake").execute("select kind, endpoint, detail from changes").fetchall()
+    assert any(k == "new_endpoint" and "/api/reports/" in e for k, e, _ in rows), rows

@@ -30,6 +30,7 @@ import orjson
 from apiward.config import Settings, load_settings
 from apiward.detect.base import Detector
 from apiward.detect.registry import build_detectors
+from apiward.discover.changes import changes_table
 from apiward.discover.inventory import Inventory
 from apiward.ingest.base import Bad, ReadOptions
 from apiward.ingest.registry import UnknownFormat, read_file
@@ -246,6 +247,7 @@ class Pipeline:
             batch_key = f"live-{self._run_id}-{self._live_seq:06d}"
         table = calls_table(calls, ctxs, self.redactor, self.settings.lake_body_cap)
         self.lake.write_partitioned("calls", table, batch_key)
+        self._write_changes(batch_key)
         self.totals["events"] += len(calls)
         if autocheckpoint:
             self.maybe_checkpoint()
@@ -305,7 +307,14 @@ class Pipeline:
         )
         self._last_checkpoint = time.monotonic()
 
+    def _write_changes(self, key: str, flush: bool = False) -> None:
+        rows = self.inventory.drain_changes(flush=flush)
+        if rows:
+            self.lake.write_partitioned("changes", changes_table(rows), key)
+
     def close(self) -> None:
+        """Close open API changes, checkpoint, apply retention."""
+        self._write_changes(f"close-{self._run_id}", flush=True)
         self.checkpoint()
         self.lake.prune(self.settings.retention_days)
 

@@ -1,22 +1,70 @@
-"""The API inventory: every endpoint seen, with its template, counts, auth
-posture, sensitive data and first/last seen.
+"""The API inventory: every endpoint seen, with its template, counts,
+parameters and body schemas, auth posture, sensitive data, owner metadata,
+first/last seen and a change log.
 
-The pipeline calls :meth:`Inventory.observe` once per call; it resolves the
-call to an endpoint (templating) and folds the call into that endpoint's
-record. Bounded memory: per-endpoint state is counters and capped sets.
+The pipeline calls, per call, :meth:`Inventory.resolve` (templating) and
+:meth:`Inventory.observe` (fold the call into its endpoint record), then
+:meth:`Inventory.drain_changes` once per batch for the lake's ``changes``
+table.
+
+Cost per call: counters, a few dict updates and a cached IP look-up. Schema
+learning (a walk of the parsed bodies, see :mod:`apiward.discover.schema`) is
+sampled: every call until an endpoint has ``learn_first`` calls, then one in
+``learn_every``, plus any call that brings a new status code or a new
+top-level body field, and every call while a change on the endpoint is open
+(to count the distinct actors exercising it).
+
+Bounded memory: per endpoint, capped parameter sets, capped schema trees
+(``max_nodes``), capped sensitive-field map and a capped actor sample.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
+from datetime import datetime, timezone
 from typing import Any
 
-import msgspec
-
+from apiward.discover.changes import Change, ChangeLog
+from apiward.discover.schema import BodySchema, ParamSet, Tokenizer
 from apiward.discover.templating import Templater
 from apiward.model.call import ApiCall
 from apiward.model.context import EndpointRef, SensitiveHit
 
-__all__ = ["Inventory", "EndpointRecord", "service_of"]
+try:  # written by the sensitive-data helper
+    from apiward.discover.compliance import COMPLIANCE
+except ImportError:  # pragma: no cover
+    COMPLIANCE = {}
+
+__all__ = ["Inventory", "EndpointRecord", "service_of", "STATUSES", "PARAM_LOCATIONS"]
+
+STATUSES = ("documented", "shadow", "zombie", "orphan", "unknown")
+PARAM_LOCATIONS = ("path", "query", "header", "cookie")
+
+# Request headers that are transport, browser or tracing plumbing, not API
+# parameters. Credentials (authorization, cookie) are auth, not parameters.
+COMMON_HEADERS = frozenset(
+    """
+    accept accept-charset accept-encoding accept-language access-control-request-headers
+    access-control-request-method authorization cache-control connection content-encoding content-length
+    content-type cookie dnt expect forwarded host if-match if-modified-since if-none-match if-range
+    if-unmodified-since keep-alive max-forwards origin pragma priority proxy-authorization proxy-connection
+    range referer te trailer transfer-encoding upgrade upgrade-insecure-requests user-agent via
+    x-forwarded-for x-forwarded-host x-forwarded-port x-forwarded-proto x-forwarded-scheme x-real-ip
+    x-request-id x-correlation-id x-amzn-trace-id traceparent tracestate baggage b3 x-b3-traceid
+    x-b3-spanid x-b3-parentspanid x-b3-sampled x-b3-flags x-envoy-attempt-count x-envoy-external-address
+    x-envoy-decorator-operation x-envoy-expected-rq-timeout-ms x-envoy-original-path x-envoy-internal
+    x-client-ip x-cloud-trace-context x-datadog-trace-id x-datadog-parent-id x-datadog-sampling-priority
+    x-requested-with sec-ch-ua sec-ch-ua-mobile sec-ch-ua-platform sec-fetch-dest sec-fetch-mode
+    sec-fetch-site sec-fetch-user sec-gpc purpose x-purpose x-moz http2-settings alt-used
+    """.split()
+)
+API_KEY_HEADERS = ("x-api-key", "api-key", "apikey", "x-apikey", "x-auth-token", "x-access-token", "x-token")
+SESSION_COOKIES = ("session", "sessionid", "session_id", "sid", "jsessionid", "phpsessid", "connect.sid")
+OWNER_LABEL_PREFIXES = ("app.kubernetes.io/", "team", "owner", "squad", "app", "tier", "component")
+MAX_SENSITIVE = 500
+MAX_STATUSES = 24
+ACTOR_SAMPLE = 256
 
 
 def service_of(call: ApiCall) -> str:
@@ -30,70 +78,537 @@ def service_of(call: ApiCall) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-class EndpointRecord(msgspec.Struct, kw_only=True):
-    service: str
-    host: str
-    method: str
-    template: str
-    calls: int = 0
-    first_seen: float = 0.0
-    last_seen: float = 0.0
-    statuses: dict[int, int] = {}
-    auth_schemes: dict[str, int] = {}
-    unauth_2xx: int = 0
-    sensitive: dict[str, list[str]] = {}  # "location|field" -> [classes]
-    actors: int = 0  # distinct actors (capped count)
-    _actor_sample: set[str] = set()
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z") if ts else ""
 
-    def fold(self, call: ApiCall, hits: list[SensitiveHit]) -> None:
-        self.calls += 1
-        ts = call.ts
-        if not self.first_seen or ts < self.first_seen:
-            self.first_seen = ts
-        if ts > self.last_seen:
-            self.last_seen = ts
-        st = call.status
-        self.statuses[st] = self.statuses.get(st, 0) + 1
-        scheme = call.actor.auth_scheme
-        if scheme:
-            self.auth_schemes[scheme] = self.auth_schemes.get(scheme, 0) + 1
-        elif 200 <= st < 300:
-            self.unauth_2xx += 1
-        if len(self._actor_sample) < 256 and call.actor.key not in self._actor_sample:
-            self._actor_sample.add(call.actor.key)
-            self.actors = len(self._actor_sample)
-        for h in hits:
-            k = f"{h.location}|{h.field}"
-            classes = self.sensitive.get(k)
-            if classes is None:
-                if len(self.sensitive) < 500:
-                    self.sensitive[k] = [h.cls]
-            elif h.cls not in classes:
-                classes.append(h.cls)
+
+class EndpointRecord:
+    """What the inventory knows about one endpoint (host, method, template)."""
+
+    __slots__ = (
+        "service", "host", "method", "template", "calls", "learned", "first_seen", "last_seen", "statuses",
+        "auth_schemes", "unauth_2xx", "unauth_sensitive", "sensitive", "actors", "_actor_sample", "public_calls",
+        "params", "request", "responses", "schemes", "namespace", "workload_service", "labels", "status",
+        "spec_path", "deprecated", "sample_ids", "path_sample", "quiet", "change", "watch",
+    )
+
+    def __init__(self, service: str, host: str, method: str, template: str) -> None:
+        self.service = service
+        self.host = host
+        self.method = method
+        self.template = template
+        self.calls = 0
+        self.learned = 0
+        self.first_seen = 0.0
+        self.last_seen = 0.0
+        self.statuses: dict[int, int] = {}
+        self.auth_schemes: dict[str, int] = {}
+        self.unauth_2xx = 0  # 2xx answers to calls without credentials
+        self.unauth_sensitive = 0  # ... of which returned sensitive data
+        self.sensitive: dict[str, list[str]] = {}  # "location|field" -> [classes]
+        self.actors = 0  # distinct actors (capped count)
+        self._actor_sample: set[str] = set()
+        self.public_calls = 0  # calls from globally routable client IPs
+        self.params: dict[str, ParamSet] = {}
+        self.request: BodySchema | None = None
+        self.responses: dict[int, BodySchema] = {}
+        self.schemes: set[str] = set()
+        self.namespace = ""
+        self.workload_service = ""
+        self.labels: dict[str, str] = {}
+        self.status = "unknown"
+        self.spec_path = ""
+        self.deprecated = False
+        self.sample_ids: list[str] = []
+        self.path_sample = ""
+        self.quiet = False
+        self.change: Change | None = None  # the open new_endpoint change
+        self.watch: list[Change] = []  # open changes on this endpoint
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k in self.__slots__:
+            setattr(self, k, state.get(k))
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} {self.template}"
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.host, self.method, self.template)
+
+    def classes(self) -> list[str]:
+        return sorted({c for cs in self.sensitive.values() for c in cs})
+
+    def sensitive_list(self) -> list[dict[str, Any]]:
+        out = []
+        for k, classes in sorted(self.sensitive.items()):
+            loc, _, fld = k.partition("|")
+            for c in classes:
+                out.append({"location": loc, "field": fld, "class": c, "compliance": list(COMPLIANCE.get(c, []))})
+        return out
+
+    def auth_dict(self) -> dict[str, Any]:
+        return {
+            "schemes": sorted(self.auth_schemes),
+            "scheme_calls": dict(sorted(self.auth_schemes.items())),
+            "unauthenticated_2xx": self.unauth_2xx > 0,
+            "unauthenticated_2xx_calls": self.unauth_2xx,
+            "unauthenticated_sensitive": self.unauth_sensitive > 0,
+        }
+
+    def absorb(self, other: "EndpointRecord") -> None:
+        """Fold an endpoint that turned out to be the same one (the templater
+        merged its literal path into this template)."""
+        self.calls += other.calls
+        self.learned += other.learned
+        if other.first_seen and (not self.first_seen or other.first_seen < self.first_seen):
+            self.first_seen = other.first_seen
+        self.last_seen = max(self.last_seen, other.last_seen)
+        for st, n in other.statuses.items():
+            self.statuses[st] = self.statuses.get(st, 0) + n
+        for s, n in other.auth_schemes.items():
+            self.auth_schemes[s] = self.auth_schemes.get(s, 0) + n
+        self.unauth_2xx += other.unauth_2xx
+        self.unauth_sensitive += other.unauth_sensitive
+        for k, cs in other.sensitive.items():
+            mine = self.sensitive.setdefault(k, []) if len(self.sensitive) < MAX_SENSITIVE or k in self.sensitive else None
+            if mine is not None:
+                mine.extend(c for c in cs if c not in mine)
+        for a in other._actor_sample:
+            if len(self._actor_sample) >= ACTOR_SAMPLE:
+                break
+            self._actor_sample.add(a)
+        self.actors = len(self._actor_sample)
+        self.public_calls += other.public_calls
+        for loc, ps in other.params.items():
+            mine_ps = self.params.get(loc)
+            if mine_ps is None:
+                self.params[loc] = ps
+            else:
+                for name, node in ps.params.items():
+                    if name not in mine_ps.params and len(mine_ps.params) < mine_ps.max_params:
+                        mine_ps.params[name] = node
+        if other.request is not None and (self.request is None or other.request.samples > self.request.samples):
+            self.request = other.request
+        for st, bs in other.responses.items():
+            cur = self.responses.get(st)
+            if cur is None or bs.samples > cur.samples:
+                self.responses[st] = bs
+        self.schemes |= other.schemes
+        if not self.labels:
+            self.labels = other.labels
+            self.namespace = self.namespace or other.namespace
+            self.workload_service = self.workload_service or other.workload_service
+        for i in other.sample_ids:
+            if len(self.sample_ids) < 3 and i not in self.sample_ids:
+                self.sample_ids.append(i)
 
 
 class Inventory:
-    """Endpoints keyed by (host, method, template)."""
+    """Endpoints keyed by (host, method, template), plus the change log and
+    the result of the last spec diff.
 
-    def __init__(self, *, templater: Templater | None = None) -> None:
-        self.templater = templater or Templater()
+    Knobs (constructor only): ``learn_first``/``learn_every`` sample schema
+    learning; ``warmup_calls``/``warmup_seconds``: no new-endpoint/new-field
+    changes are logged until the inventory has seen that many calls or that
+    much event time (the first traffic is all "new"); ``field_warmup``:
+    learned samples of a body or parameter location before a field there
+    counts as new; ``change_window``: seconds of event time a change stays
+    open counting actors; ``api_change_actors``: distinct actors that make a
+    change an API change rather than a deviation; ``quiet_after``: seconds
+    without calls before an endpoint is logged as gone quiet.
+    """
+
+    def __init__(
+        self,
+        *,
+        templater: Templater | None = None,
+        learn_first: int = 50,
+        learn_every: int = 20,
+        max_nodes: int = 256,
+        max_depth: int = 8,
+        max_params: int = 64,
+        warmup_calls: int = 1000,
+        warmup_seconds: float = 3600.0,
+        field_warmup: int = 20,
+        change_window: float = 3600.0,
+        api_change_actors: int = 5,
+        quiet_after: float = 7 * 86400.0,
+    ) -> None:
+        self.templater = templater if templater is not None else Templater()
         self.endpoints: dict[tuple[str, str, str], EndpointRecord] = {}
+        self.learn_first = learn_first
+        self.learn_every = max(1, learn_every)
+        self.max_nodes = max_nodes
+        self.max_depth = max_depth
+        self.max_params = max_params
+        self.warmup_calls = warmup_calls
+        self.warmup_seconds = warmup_seconds
+        self.field_warmup = field_warmup
+        self.quiet_after = quiet_after
+        self.changes = ChangeLog(window=change_window, api_change_at=api_change_actors)
+        self.tokenize = Tokenizer(secrets.token_bytes(16))
+        self.total = 0
+        self.start = 0.0
+        self.clock = 0.0  # latest event time seen
+        self.warm = warmup_calls <= 0
+        self._last_quiet_check = 0.0
+        self._consolidated_at = -1
+        # last spec diff (see apiward.discover.specdiff.apply)
+        self.spec_source = ""
+        self.spec_diffed_at = 0.0
+        self.orphans: list[dict[str, Any]] = []
+        self._ipcache: dict[str, bool] = {}
+        # per-learn scratch (avoids a closure per learned call)
+        self._cur: tuple[EndpointRecord, str, str, float] | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_ipcache"] = {}
+        state["_cur"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # -- per call ---------------------------------------------------------------
     def resolve(self, call: ApiCall) -> EndpointRef:
         req = call.request
-        self.templater.observe(req.method, req.host, req.path, route=call.workload.route)
-        template, params = self.templater.resolve(req.method, req.host, req.path, route=call.workload.route)
+        route = call.workload.route
+        self.templater.observe(req.method, req.host, req.path, route=route)
+        template, params = self.templater.resolve(req.method, req.host, req.path, route=route)
         return EndpointRef(service=service_of(call), host=req.host, method=req.method, template=template, path_params=params)
+
+    def _public(self, ip: str) -> bool:
+        got = self._ipcache.get(ip)
+        if got is None:
+            try:
+                got = ipaddress.ip_address(ip.split("%")[0]).is_global
+            except ValueError:
+                got = False
+            if len(self._ipcache) >= 65536:
+                self._ipcache.clear()
+            self._ipcache[ip] = got
+        return got
 
     def observe(self, call: ApiCall, ref: EndpointRef, hits: list[SensitiveHit]) -> bool:
         """Fold ``call`` into its endpoint; True when the endpoint is new."""
         key = (ref.host, ref.method, ref.template)
         rec = self.endpoints.get(key)
+        ts = call.ts
+        actor = call.actor.key or call.actor.ip or call.src.ip
+        self.total += 1
+        if ts > self.clock:
+            self.clock = ts
+        if not self.start or (ts and ts < self.start):
+            self.start = ts
+        if not self.warm and (self.total >= self.warmup_calls or self.clock - self.start >= self.warmup_seconds):
+            self.warm = True
         new = rec is None
         if rec is None:
-            rec = self.endpoints[key] = EndpointRecord(service=ref.service, host=ref.host, method=ref.method, template=ref.template)
-        rec.fold(call, hits)
+            rec = self.endpoints[key] = EndpointRecord(ref.service, ref.host, ref.method, ref.template)
+            rec.first_seen = ts
+            rec.path_sample = call.request.path
+            if self.warm:
+                rec.change = self.changes.add(ts, "new_endpoint", ref.host, rec.name, actor=actor)
+                rec.watch.append(rec.change)
+        # counters -------------------------------------------------------------
+        rec.calls += 1
+        if ts < rec.first_seen:
+            rec.first_seen = ts
+        if ts > rec.last_seen:
+            rec.last_seen = ts
+        rec.quiet = False
+        resp = call.response
+        st = resp.status if resp is not None else 0
+        statuses = rec.statuses
+        c = statuses.get(st)
+        if c is not None:
+            statuses[st] = c + 1
+        elif len(statuses) < MAX_STATUSES:
+            statuses[st] = 1
+        scheme = call.actor.auth_scheme
+        if scheme:
+            rec.auth_schemes[scheme] = rec.auth_schemes.get(scheme, 0) + 1
+        elif 200 <= st < 300:
+            rec.unauth_2xx += 1
+            if hits:
+                for h in hits:
+                    if h.location == "response_body":
+                        rec.unauth_sensitive += 1
+                        break
+        sample = rec._actor_sample
+        if len(sample) < ACTOR_SAMPLE and actor not in sample:
+            sample.add(actor)
+            rec.actors = len(sample)
+        ip = call.actor.ip or call.src.ip
+        if ip and self._public(ip):
+            rec.public_calls += 1
+        if hits:
+            sens = rec.sensitive
+            for h in hits:
+                k = h.location + "|" + h.field
+                classes = sens.get(k)
+                if classes is None:
+                    if len(sens) < MAX_SENSITIVE:
+                        sens[k] = [h.cls]
+                elif h.cls not in classes:
+                    classes.append(h.cls)
+        # sampled schema learning ---------------------------------------------
+        n = rec.calls
+        learn = n <= self.learn_first or n % self.learn_every == 0
+        if rec.watch:
+            rec.watch = [w for w in rec.watch if not w.closed]
+            if rec.watch:
+                learn = True
+                if rec.change is not None and not rec.change.closed:
+                    rec.change.add_actor(actor)
+        if not learn:
+            if resp is not None and st not in rec.responses and len(rec.responses) < MAX_STATUSES:
+                learn = True
+            elif call.request.body and call.request.kind == "json":
+                learn = rec.request is None or rec.request.has_new_top_keys(call.request.json())
+            if not learn and resp is not None and resp.body and resp.kind == "json":
+                bs = rec.responses.get(st)
+                learn = bs is not None and bs.has_new_top_keys(resp.json())
+        if learn:
+            self._learn(rec, call, ref, hits, actor)
         return new
 
+    # -- schema learning (sampled) -------------------------------------------------
+    def _on_new(self, path: str, node: Any) -> None:
+        cur = self._cur
+        if cur is None:
+            return
+        rec, loc, actor, ts = cur
+        ch = self.changes.add(ts, "new_field", rec.host, rec.name, f"{loc}:{path}", actor=actor)
+        node.change = ch
+        rec.watch.append(ch)
+
+    def _on_type(self, path: str, node: Any, new_type: str) -> None:
+        cur = self._cur
+        if cur is None:
+            return
+        rec, loc, actor, ts = cur
+        ch = self.changes.add(ts, "type_change", rec.host, rec.name, f"{loc}:{path}", f"{node.type} -> {new_type}", actor=actor)
+        if node.change is None or node.change.closed:
+            node.change = ch
+        rec.watch.append(ch)
+
+    def _learn(self, rec: EndpointRecord, call: ApiCall, ref: EndpointRef, hits: list[SensitiveHit], actor: str) -> None:
+        rec.learned += 1
+        ts = call.ts
+        req = call.request
+        tok = self.tokenize
+        if len(rec.sample_ids) < 3:
+            rec.sample_ids.append(call.id)
+        rec.schemes.add(req.scheme)
+        wl = call.workload
+        if wl.labels or wl.namespace:
+            if wl.namespace:
+                rec.namespace = wl.namespace
+            if wl.service:
+                rec.workload_service = wl.service
+            if wl.labels and not rec.labels:
+                rec.labels = {k: v for k, v in wl.labels.items() if k.startswith(OWNER_LABEL_PREFIXES)}
+        sens_by_loc: dict[str, dict[str, str]] = {}
+        for h in hits:
+            loc = "response_body" if h.location == "error_body" else h.location
+            sens_by_loc.setdefault(loc, {})[h.field] = h.cls
+        on_new = self._on_new if self.warm else None
+        # parameters
+        params = rec.params
+        for loc, items in (
+            ("path", ref.path_params),
+            ("query", req.query),
+            ("header", [(k, v) for k, v in req.headers if k not in COMMON_HEADERS]),
+            ("cookie", list(req.cookies.items())),
+        ):
+            ps = params.get(loc)
+            if not items:
+                if ps is not None:
+                    ps.samples += 1
+                continue
+            if ps is None:
+                ps = params[loc] = ParamSet(self.max_params)
+                if rec.learned > 1:
+                    ps.samples = rec.learned - 1  # absent on earlier learned calls
+            self._cur = (rec, loc, actor, ts)
+            ps.learn(
+                items, ts, sensitive=sens_by_loc.get(loc), tokenize=tok,
+                on_new=on_new if ps.samples >= self.field_warmup else None,
+                redact_all=loc == "cookie", actor=actor,
+            )
+        # request body
+        if req.body:
+            kind = req.kind
+            value: Any = None
+            if kind == "json":
+                value = req.json()
+            elif kind == "form":
+                value = dict(req.form())
+            elif kind == "multipart":
+                value = {n: "" for n in req.multipart_fields()}
+            if value is not None:
+                bs = rec.request
+                if bs is None:
+                    bs = rec.request = BodySchema(self.max_nodes, self.max_depth)
+                ct = req.content_type.split(";")[0].strip().lower() or "application/json"
+                if len(bs.content_types) < 4 or ct in bs.content_types:
+                    bs.content_types[ct] = bs.content_types.get(ct, 0) + 1
+                self._cur = (rec, "request_body", actor, ts)
+                bs.learn(
+                    value, ts, sensitive=sens_by_loc.get("request_body"), tokenize=tok,
+                    on_new=on_new if bs.samples >= self.field_warmup else None,
+                    on_type=self._on_type if self.warm else None, actor=actor,
+                )
+        # response body, per status
+        resp = call.response
+        if resp is not None:
+            st = resp.status
+            bs = rec.responses.get(st)
+            if bs is None:
+                if len(rec.responses) >= MAX_STATUSES:
+                    self._cur = None
+                    return
+                bs = rec.responses[st] = BodySchema(self.max_nodes, self.max_depth)
+            ct = resp.content_type.split(";")[0].strip().lower()
+            if ct and (len(bs.content_types) < 4 or ct in bs.content_types):
+                bs.content_types[ct] = bs.content_types.get(ct, 0) + 1
+            value = resp.json() if resp.body and resp.kind == "json" else None
+            if value is not None:
+                self._cur = (rec, "response_body", actor, ts)
+                bs.learn(
+                    value, ts, sensitive=sens_by_loc.get("response_body"), tokenize=tok,
+                    on_new=on_new if bs.samples >= self.field_warmup else None,
+                    on_type=self._on_type if self.warm else None, actor=actor,
+                )
+            else:
+                bs.samples += 1
+        self._cur = None
+
+    # -- batches -------------------------------------------------------------------
+    def consolidate(self) -> int:
+        """Merge records whose literal paths the templater has since turned
+        into a template (``/repos/alice/issues`` into
+        ``/repos/{repo}/issues``); returns how many were merged."""
+        merged = 0
+        for key in list(self.endpoints):
+            rec = self.endpoints.get(key)
+            if rec is None or not rec.path_sample:
+                continue
+            host, method, template = key
+            try:
+                now, _ = self.templater.resolve(method, host, rec.path_sample)
+            except Exception:  # a templater bug must not lose the inventory
+                continue
+            if now == template:
+                continue
+            del self.endpoints[key]
+            target = self.endpoints.get((host, method, now))
+            if target is None:
+                rec.template = now
+                self.endpoints[(host, method, now)] = rec
+            else:
+                target.absorb(rec)
+                if rec.change is not None and not rec.change.drained:
+                    rec.change.close()
+                    rec.change.drained = True  # the endpoint was not new after all
+            merged += 1
+        return merged
+
+    def drain_changes(self, *, flush: bool = False) -> list[dict[str, Any]]:
+        """Changes closed since the last drain, as lake rows (``ts, kind,
+        host, endpoint, field, detail``; write them with
+        :func:`apiward.discover.changes.changes_table`). ``flush`` closes
+        every open change (call it when a run ends)."""
+        if self._consolidated_at != len(self.endpoints) or flush:
+            self.consolidate()
+            self._consolidated_at = len(self.endpoints)
+        now = self.clock
+        if flush or now - self._last_quiet_check >= 3600.0:
+            self._last_quiet_check = now
+            for rec in self.endpoints.values():
+                if not rec.quiet and rec.calls >= 5 and now - rec.last_seen >= self.quiet_after:
+                    rec.quiet = True
+                    days = (now - rec.last_seen) / 86400.0
+                    self.changes.add(now, "endpoint_quiet", rec.host, rec.name,
+                                     detail=f"no calls for {days:.1f} days (last {_iso(rec.last_seen)}, {rec.calls} calls before)")
+        return self.changes.drain(now, flush=flush)
+
+    # -- views ---------------------------------------------------------------------
+    def records(self, service: str | None = None) -> list[EndpointRecord]:
+        recs = [r for r in self.endpoints.values() if service is None or r.service == service]
+        return sorted(recs, key=lambda r: (r.service, r.template, r.method, r.host))
+
+    def rows(self, *, owners: Any = None, findings: Any = None, service: str | None = None,
+             details: bool = False) -> list[dict[str, Any]]:
+        """The machine-readable inventory (``docs/inventory-schema.md``):
+        one dict per endpoint, orphans from the last spec diff included.
+        ``findings`` is an iterable of :class:`~apiward.model.finding.Finding`."""
+        from apiward.discover.owners import resolve_owner
+        from apiward.discover.risk import risk_score, score_record
+
+        by_ep: dict[tuple[str, str], list[str]] = {}
+        for f in findings or ():
+            by_ep.setdefault((f.host, f.endpoint), []).append(f.severity)
+        out = []
+        for r in self.records(service):
+            sev = by_ep.get((r.host, r.name), [])
+            risk, factors = score_record(r, sev)
+            owner, owner_src = resolve_owner(r.host, r.template, r.labels, r.namespace, owners)
+            row: dict[str, Any] = {
+                "service": r.service,
+                "host": r.host,
+                "method": r.method,
+                "template": r.template,
+                "calls": r.calls,
+                "first_seen": _iso(r.first_seen),
+                "last_seen": _iso(r.last_seen),
+                "auth": r.auth_dict(),
+                "sensitive": r.sensitive_list(),
+                "owner": owner,
+                "owner_source": owner_src,
+                "risk": risk,
+                "risk_factors": factors,
+                "status": r.status,
+                "statuses": {str(k): v for k, v in sorted(r.statuses.items())},
+                "actors": r.actors,
+                "public_calls": r.public_calls,
+                "findings": len(sev),
+                "namespace": r.namespace,
+                "labels": dict(r.labels),
+                "spec_path": r.spec_path,
+                "deprecated": r.deprecated,
+                "quiet": r.quiet,
+            }
+            if details:
+                row["parameters"] = {loc: ps.to_dict() for loc, ps in r.params.items()}
+                row["request_body"] = r.request.to_dict() if r.request is not None else None
+                row["responses"] = {str(st): bs.to_dict() for st, bs in sorted(r.responses.items())}
+            out.append(row)
+        for o in self.orphans:
+            if service is not None and o.get("service") != service:
+                continue
+            owner, owner_src = resolve_owner(o.get("host", ""), o["template"], {}, "", owners)
+            risk, factors = risk_score(classes=[], sensitive_fields=0, calls=0, unauth_2xx=0, unauth_sensitive=0,
+                                       auth_seen=False, public_calls=0, status="orphan")
+            row = {
+                "service": o.get("service", ""), "host": o.get("host", ""), "method": o["method"],
+                "template": o["template"], "calls": 0, "first_seen": "", "last_seen": "",
+                "auth": {"schemes": [], "scheme_calls": {}, "unauthenticated_2xx": False,
+                         "unauthenticated_2xx_calls": 0, "unauthenticated_sensitive": False},
+                "sensitive": [], "owner": owner, "owner_source": owner_src, "risk": risk, "risk_factors": factors,
+                "status": "orphan", "statuses": {}, "actors": 0, "public_calls": 0, "findings": 0,
+                "namespace": "", "labels": {}, "spec_path": o.get("spec_path", o["template"]),
+                "deprecated": bool(o.get("deprecated")), "quiet": False,
+            }
+            out.append(row)
+        return out
+
     def to_list(self) -> list[dict[str, Any]]:
-        return [msgspec.to_builtins(r) for r in sorted(self.endpoints.values(), key=lambda r: (r.service, r.template, r.method))]
+        return self.rows()

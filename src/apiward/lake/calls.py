@@ -78,68 +78,52 @@ def _body_text(raw: bytes, cap: int) -> str:
 
 
 def calls_table(calls: list[ApiCall], ctxs: list[Context], redactor: Redactor, body_cap: int) -> pa.Table:
-    """An Arrow table of ``calls`` (redacted) in :data:`CALLS_SCHEMA`."""
-    cols: dict[str, list] = {name: [] for name in CALLS_SCHEMA.names}
-    a = {name: cols[name].append for name in CALLS_SCHEMA.names}
+    """An Arrow table of ``calls`` (redacted) in :data:`CALLS_SCHEMA`.
+
+    One tuple per call, transposed once: about twice as fast as appending to
+    35 column lists."""
     dumps = orjson.dumps
+    rows = []
+    add = rows.append
     for call, ctx in zip(calls, ctxs):
         req = call.request
         resp = call.response
         actor = call.actor
         hits = ctx.sensitive
-        a["id"](call.id)
-        a["ts"](int(call.ts * 1_000_000))
-        a["source"](call.source)
-        a["method"](req.method)
-        a["scheme"](req.scheme)
-        a["host"](req.host)
-        a["path"](req.path)
-        a["template"](ctx.endpoint.template)
-        a["service"](ctx.endpoint.service)
+        ep = ctx.endpoint
         if req.query:
             qhits = frozenset(h.field for h in hits if h.location == "query") if hits else frozenset()
-            a["query"](dumps(redactor.params(req.query, qhits)).decode())
+            query = dumps(redactor.params(req.query, qhits)).decode()
         else:
-            a["query"](None)
-        a["duration_ms"](call.duration_ms)
-        a["req_content_type"](req.content_type or None)
-        a["req_bytes"](req.body_size or len(req.body))
-        a["req_truncated"](req.truncated)
-        a["req_headers"](dumps(redactor.headers(req.headers)).decode())
+            query = None
         if req.body:
             rh = [h for h in hits if h.location == "request_body"] if hits else None
-            a["req_body"](_body_text(redactor.body(req.body, req.kind, rh, req.json() if rh else None), body_cap))
+            req_body = _body_text(redactor.body(req.body, req.kind, rh, req.json() if rh else None), body_cap)
         else:
-            a["req_body"](None)
+            req_body = None
         if resp is not None:
-            a["status"](resp.status)
-            a["resp_content_type"](resp.content_type or None)
-            a["resp_bytes"](resp.body_size or len(resp.body))
-            a["resp_truncated"](resp.truncated)
-            a["resp_headers"](dumps(redactor.headers(resp.headers)).decode())
             if resp.body:
                 bh = [h for h in hits if h.location in ("response_body", "error_body")] if hits else None
-                a["resp_body"](_body_text(redactor.body(resp.body, resp.kind, bh, resp.json() if bh else None), body_cap))
+                resp_body = _body_text(redactor.body(resp.body, resp.kind, bh, resp.json() if bh else None), body_cap)
             else:
-                a["resp_body"](None)
+                resp_body = None
+            r = (resp.status, resp.content_type or None, resp.body_size or len(resp.body), resp.truncated, dumps(redactor.headers(resp.headers)).decode(), resp_body)
         else:
-            a["status"](None)
-            a["resp_content_type"](None)
-            a["resp_bytes"](None)
-            a["resp_truncated"](None)
-            a["resp_headers"](None)
-            a["resp_body"](None)
-        a["actor"](actor.key)
-        a["actor_kind"](actor.kind)
-        a["actor_user"](actor.user or None)
-        a["client_ip"](actor.ip or call.src.ip or None)
-        a["user_agent"](actor.user_agent or req.header("user-agent"))
-        a["auth_scheme"](actor.auth_scheme or None)
-        a["jwt_alg"](actor.jwt_alg or None)
-        a["src_ip"](call.src.ip or None)
-        a["dst_ip"](call.dst.ip or None)
-        a["dst_port"](call.dst.port or None)
-        a["namespace"](call.workload.namespace or None)
-        a["pod"](call.workload.pod or None)
-        a["sensitive"](sorted({h.cls for h in hits}) if hits else [])
-    return pa.Table.from_pydict(cols, schema=CALLS_SCHEMA)
+            r = (None, None, None, None, None, None)
+        add(
+            (
+                call.id, int(call.ts * 1_000_000), call.source, req.method, req.scheme, req.host, req.path,
+                ep.template, ep.service, query, r[0], call.duration_ms, req.content_type or None, r[1],
+                req.body_size or len(req.body), r[2], req.truncated, r[3], dumps(redactor.headers(req.headers)).decode(),
+                r[4], req_body, r[5], actor.key, actor.kind, actor.user or None, actor.ip or call.src.ip or None,
+                actor.user_agent or req.header("user-agent"), actor.auth_scheme or None, actor.jwt_alg or None,
+                call.src.ip or None, call.dst.ip or None, call.dst.port or None, call.workload.namespace or None,
+                call.workload.pod or None, sorted({h.cls for h in hits}) if hits else [],
+            )
+        )
+    if not rows:
+        return CALLS_SCHEMA.empty_table()
+    columns = list(zip(*rows))
+    return pa.Table.from_arrays(
+        [pa.array(col, type=field.type) for col, field in zip(columns, CALLS_SCHEMA)], schema=CALLS_SCHEMA
+    )

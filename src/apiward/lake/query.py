@@ -12,21 +12,13 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from apiward.discover.changes import CHANGE_SCHEMA
 from apiward.lake.calls import CALLS_SCHEMA
 from apiward.lake.findings import FINDINGS_SCHEMA, INCIDENTS_SCHEMA
 
 __all__ = ["connect", "VIEWS"]
 
-CHANGES_SCHEMA = pa.schema(
-    [
-        ("ts", pa.timestamp("us", tz="UTC")),
-        ("kind", pa.string()),
-        ("host", pa.string()),
-        ("endpoint", pa.string()),
-        ("field", pa.string()),
-        ("detail", pa.string()),
-    ]
-)
+CHANGES_SCHEMA = CHANGE_SCHEMA
 
 VIEWS: dict[str, pa.Schema] = {
     "calls": CALLS_SCHEMA,

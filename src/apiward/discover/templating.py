@@ -1,0 +1,907 @@
+"""Endpoint templating: turn raw request paths into endpoint templates.
+
+``/users/8812/orders/5`` -> ``/users/{userId}/orders/{orderId}``.
+
+Learned online, one call at a time, per host, in a prefix tree of path
+segments. A segment becomes a parameter on *evidence*, never on a single fixed
+threshold:
+
+- value shape: ints, uuids, hex/hashes, emails, dates, IPs, decimals, mixed
+  ids (``ord_8f3k2``, ``A-12345``), long natural-language slugs and free text
+  are parameters on sight ("strong" shapes); plain words and short slugs are
+  "weak" and need more evidence;
+- sibling structure: distinct weak values under the same prefix whose subtrees
+  share literal segments (``/repos/alice/issues``, ``/repos/bob/issues``);
+- cardinality: how many distinct weak values a position has and how many were
+  seen only once (open-ended value sets keep producing singletons, a fixed set
+  of resource names does not);
+- parent context: after a plural collection noun (``users``) an identifier is
+  expected; after the root, ``api`` or a version more evidence is needed;
+- response shape (optional): siblings answering with the same body shape;
+- literals that never merge: API versions (``v1``, ``v2beta1``, a date at the
+  root), common API vocabulary (``me``, ``search``, ``export``...), the
+  ``never_merge`` list; known routes (``add_routes`` or a call's ``route``)
+  always win, and ``overrides`` map a path glob to a fixed template.
+
+Every merge is recorded with its evidence (:meth:`Templater.explain`).
+
+Cost: ``resolve``/``observe`` hit a bounded cache keyed by raw path (a dict
+lookup); a miss walks the tree, one dict lookup per segment plus a few
+precompiled regex matches for unseen values. Re-deciding structure
+(``_compile``) is amortised: it runs only after new structure appeared and at
+most once per ``nodes / 8`` observations. Memory is bounded whatever the
+volume: strong values never create nodes; a position with more than
+``max_children`` distinct literal children is forced to a parameter; each
+parameter keeps a small sample, shape counts and a k-minimum-values distinct
+count sketch.
+"""
+
+from __future__ import annotations
+
+import bisect
+import fnmatch
+import re
+import zlib
+from collections import Counter
+from typing import Any, Iterator
+
+__all__ = ["Templater", "segment_shape", "singular"]
+
+# --------------------------------------------------------------------------- shapes
+
+_RE_INT = re.compile(r"-?\d+")
+_RE_DECIMAL = re.compile(r"-?\d+\.\d+")
+_RE_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_RE_HEX = re.compile(r"[0-9a-fA-F]{8,}")
+_RE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([Tt _].*)?|\d{4}/\d{2}/\d{2}|\d{2}-\d{2}-\d{4}")
+_RE_EMAIL = re.compile(r"[^@\s/]+@[^@\s/]+\.[A-Za-z]{2,}")
+_RE_IP = re.compile(r"\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}")
+_RE_VERSION = re.compile(r"[vV]\d+([._]\d+)*(-?(alpha|beta|preview|rc|dev|[a-z]{1,2})\d*)*|(alpha|beta)\d*")
+_RE_DOTTED_VERSION = re.compile(r"\d+(\.\d+){1,3}")
+_RE_API_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(-preview|-beta)?")
+_RE_WORDNUM = re.compile(r"[A-Za-z]{1,12}[-_]?\d{1,3}|\d{1,2}[A-Za-z]{1,3}|[A-Za-z]{2,}\d[A-Za-z]{2,}")  # oauth2, sha256, utf-8, 2fa, 3ds
+_RE_WORD = re.compile(r"[A-Za-z]+")
+_RE_SLUG = re.compile(r"[A-Za-z0-9]+([-_][A-Za-z0-9]+)+")
+_RE_HAS_DIGIT = re.compile(r"\d")
+_RE_DIGITS = re.compile(r"\d")
+_RE_HAS_ALPHA = re.compile(r"[A-Za-z]")
+_RE_FREE_TEXT = re.compile(r"%[0-9A-Fa-f]{2}|[\s+,;=~!*'()]")
+_RE_TOKEN = re.compile(r"[A-Za-z0-9_\-]{20,}={0,2}")
+_RE_EXT = re.compile(
+    r"(.+?)(\.(?:json|xml|csv|tsv|html?|txt|pdf|png|jpe?g|gif|svg|webp|ico|atom|rss|ya?ml|zip|gz|tar|"
+    r"js|css|mp3|mp4|wav|xlsx?|docx?|md|geojson|kml|ics|vcf|protobuf|pb|bin))",
+    re.IGNORECASE,
+)
+_RE_VERB = re.compile(r"(.+?)(:[A-Za-z][A-Za-z0-9]*)")
+_RE_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+#: Shapes that make a segment a parameter on sight.
+STRONG = frozenset({"int", "decimal", "uuid", "hex", "date", "email", "ip", "mixed", "nlslug", "text", "token"})
+#: Shapes that name an identifier (the param gets an ``...Id`` name).
+ID_SHAPES = frozenset({"int", "uuid", "hex", "mixed", "token"})
+
+#: Words APIs use as literal path segments beside identifiers; never merged
+#: into a parameter by weak evidence (a strong-shaped value is unaffected).
+VOCAB = frozenset(
+    """
+    me self my mine current latest recent default all any none new create add update edit delete remove
+    search find query lookup autocomplete suggest suggestions filter count stats statistics summary
+    metrics report reports export import upload download batch bulk sync status health healthz ping
+    info version versions metadata meta schema schemas config configuration settings preferences
+    profile login logout signin signout signup register auth oauth token tokens refresh verify validate
+    confirm reset password activate deactivate enable disable approve reject cancel archive unarchive
+    restore publish unpublish preview history audit activity feed notifications callback callbacks
+    webhook webhooks public private shared active inactive pending archived deleted available
+    upcoming popular trending top featured random next previous first last check exists list
+    details detail overview permissions roles members owners admin admins internal external
+    start stop restart run execute submit retry clone copy move rename merge split lock unlock
+    subscribe unsubscribe follow unfollow like unlike share invite accept decline join leave
+    images image avatar thumbnail content contents raw data file files attachments logs events
+    """.split()
+)
+
+_PLURAL_IRREGULAR = {
+    "people": "person", "children": "child", "men": "man", "women": "woman", "mice": "mouse",
+    "indices": "index", "matrices": "matrix", "vertices": "vertex", "data": "data", "media": "media",
+    "criteria": "criterion", "analyses": "analysis", "series": "series", "species": "species",
+    "news": "news", "status": "status", "address": "address", "radius": "radius",
+}
+_NOT_PLURAL_ENDINGS = ("ss", "us", "is", "news", "series", "status")
+
+
+def singular(word: str) -> str:
+    """Best-effort English singular of a (possibly camelCase) noun: ``categories`` -> ``category``."""
+    lw = word.lower()
+    if lw in _PLURAL_IRREGULAR:
+        out = _PLURAL_IRREGULAR[lw]
+        return word[0] + out[1:] if word[:1].isupper() else out
+    if lw.endswith(_NOT_PLURAL_ENDINGS):
+        return word
+    if lw.endswith("ies") and len(lw) > 4:
+        return word[:-3] + ("Y" if word[-1].isupper() else "y")
+    if lw.endswith(("sses", "xes", "ches", "shes", "zzes", "uses")):
+        return word[:-2]
+    if lw.endswith("s") and len(lw) > 2:
+        return word[:-1]
+    return word
+
+
+def _is_plural(word: str) -> bool:
+    last = _RE_CAMEL.split(word)[-1].split("-")[-1].split("_")[-1].lower()
+    if last in _PLURAL_IRREGULAR:
+        return _PLURAL_IRREGULAR[last] != last
+    return len(last) > 2 and last.endswith("s") and not last.endswith(_NOT_PLURAL_ENDINGS)
+
+
+def _camel(word: str) -> str:
+    parts = [p for p in re.split(r"[-_.\s]+", word) if p]
+    if not parts:
+        return ""
+    first = parts[0]
+    if first.isupper() and len(first) > 1 and len(parts) == 1:
+        first = first.lower()
+    else:
+        first = first[0].lower() + first[1:]
+    return first + "".join(p[0].upper() + p[1:] for p in parts[1:])
+
+
+def segment_shape(seg: str) -> str:
+    """Shape of one path segment value (without extension): ``int``, ``uuid``,
+    ``hex``, ``date``, ``email``, ``ip``, ``decimal``, ``mixed``, ``nlslug``,
+    ``text``, ``token`` (strong) or ``word``, ``wordnum``, ``slug``, ``dotted``,
+    ``version``, ``other`` (weak)."""
+    if not seg:
+        return "other"
+    if _RE_INT.fullmatch(seg):
+        return "int"
+    if _RE_VERSION.fullmatch(seg):
+        return "version"
+    if _RE_UUID.fullmatch(seg):
+        return "uuid"
+    if _RE_DATE.fullmatch(seg):
+        return "date"
+    if _RE_DECIMAL.fullmatch(seg):
+        return "decimal"
+    if _RE_IP.fullmatch(seg) and ("." in seg or seg.count(":") >= 2):
+        return "ip"
+    if "@" in seg and _RE_EMAIL.fullmatch(seg):
+        return "email"
+    if _RE_FREE_TEXT.search(seg):
+        return "text"
+    has_digit = _RE_HAS_DIGIT.search(seg) is not None
+    if has_digit and _RE_HEX.fullmatch(seg):
+        return "hex"
+    if _RE_WORD.fullmatch(seg):
+        return "token" if _random_letters(seg) else "word"
+    if "." in seg and _RE_DOTTED.fullmatch(seg) and not _RE_DOTTED_VERSION.fullmatch(seg):
+        return "dotted"  # info.0, com.example.app, Microsoft.Web
+    if has_digit and _RE_HAS_ALPHA.search(seg):
+        if _RE_WORDNUM.fullmatch(seg) or (len(_RE_DIGITS.findall(seg)) == 1 and seg.lower() == seg
+                                          and len(seg) >= 5):
+            return "wordnum"
+        if _RE_DOTTED_VERSION.fullmatch(seg):
+            return "version"
+        return "mixed"
+    if _RE_DOTTED_VERSION.fullmatch(seg):
+        return "semver"  # 1.14.6: literal at the root, a value elsewhere (on evidence)
+    if _RE_SLUG.fullmatch(seg):
+        if any(_random_letters(w) for w in _RE_SEP.split(seg)):
+            return "mixed"  # xcg_YIwXQv
+        words = seg.count("-") + seg.count("_") + 1
+        return "nlslug" if words >= 4 or len(seg) >= 32 else "slug"
+    if _RE_TOKEN.fullmatch(seg):
+        return "token"
+    if "." in seg:
+        return "dotted"
+    return "other"
+
+
+_RE_DOTTED = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)+")
+_RE_SEP = re.compile(r"[-_]")
+_RE_LOWER_RUN = re.compile(r"[a-z]+")
+_RE_CASE_PIECE = re.compile(r"[A-Z]{2,}(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
+
+
+def _random_letters(word: str) -> bool:
+    """Letters that read as a random identifier (``EGvFCnCccRKHqtl``), not
+    words or camelCase (``IncomingPhoneNumbers``): many short case pieces."""
+    if len(word) < 8 or word.islower() or word.isupper():
+        return False
+    pieces = _RE_CASE_PIECE.findall(word)
+    short = sum(1 for p in pieces if len(p) <= 2)
+    if short >= 3 and short * 2 >= len(pieces):
+        return True
+    lower_runs = _RE_LOWER_RUN.findall(word)
+    return len(lower_runs) >= 2 and sum(map(len, lower_runs)) < 2.5 * len(lower_runs)
+
+
+def _split_suffix(seg: str) -> tuple[str, str]:
+    """``7.json`` -> (``7``, ``.json``); ``keys:decrypt`` -> (``keys``, ``:decrypt``)."""
+    if "." in seg:
+        m = _RE_EXT.fullmatch(seg)
+        if m:
+            return m.group(1), m.group(2)
+    if ":" in seg:
+        m = _RE_VERB.fullmatch(seg)
+        if m and not _RE_IP.fullmatch(seg):
+            return m.group(1), m.group(2)
+    return seg, ""
+
+
+# --------------------------------------------------------------------------- tree
+
+_KMV = 64  # k of the k-minimum-values distinct-count sketch
+_SAMPLE = 5
+
+
+class _Param:
+    """What one parameter position has seen: bounded."""
+
+    __slots__ = ("count", "shapes", "sample", "kmv", "rule", "evidence", "weak_ok")
+
+    def __init__(self, rule: str, weak_ok: bool) -> None:
+        self.count = 0
+        self.shapes: Counter[str] = Counter()
+        self.sample: list[str] = []
+        self.kmv: list[int] = []
+        self.rule = rule
+        self.evidence: dict[str, Any] = {}
+        self.weak_ok = weak_ok
+
+    def add(self, value: str, shape: str, n: int = 1) -> None:
+        self.count += n
+        self.shapes[shape] += n
+        if len(self.sample) < _SAMPLE and value not in self.sample:
+            self.sample.append(value if shape != "email" else value[:1] + "***" + value[value.index("@"):])
+        h = zlib.crc32(value.encode("utf-8", "surrogatepass"))
+        kmv = self.kmv
+        if len(kmv) < _KMV:
+            i = bisect.bisect_left(kmv, h)
+            if i == len(kmv) or kmv[i] != h:
+                kmv.insert(i, h)
+        elif h < kmv[-1]:
+            i = bisect.bisect_left(kmv, h)
+            if kmv[i] != h:
+                kmv.insert(i, h)
+                kmv.pop()
+
+    def merge(self, other: "_Param") -> None:
+        self.count += other.count
+        self.shapes.update(other.shapes)
+        for v in other.sample:
+            if len(self.sample) < _SAMPLE and v not in self.sample:
+                self.sample.append(v)
+        self.kmv = sorted(set(self.kmv) | set(other.kmv))[:_KMV]
+        self.weak_ok = self.weak_ok or other.weak_ok
+
+    def distinct(self) -> int:
+        """Estimated number of distinct values (exact below ``_KMV``)."""
+        if len(self.kmv) < _KMV:
+            return len(self.kmv)
+        return int((_KMV - 1) * 4294967296 / (self.kmv[-1] + 1))
+
+    def main_shape(self) -> str:
+        return self.shapes.most_common(1)[0][0] if self.shapes else "other"
+
+
+class _Node:
+    """A trie node: literal children by segment, parameter children by suffix."""
+
+    __slots__ = ("lit", "par", "n", "ends", "param", "resp")
+
+    def __init__(self, param: _Param | None = None) -> None:
+        self.lit: dict[str, _Node] = {}
+        self.par: dict[str, _Node] = {}
+        self.n = 0
+        self.ends: dict[str, int] = {}
+        self.param = param
+        self.resp: set[str] | None = None
+
+
+def _absorb(dst: _Node, src: _Node) -> None:
+    """Union ``src``'s subtree into ``dst`` (after a merge)."""
+    dst.n += src.n
+    for m, c in src.ends.items():
+        dst.ends[m] = dst.ends.get(m, 0) + c
+    if src.resp:
+        dst.resp = (dst.resp or set()) | src.resp
+    for seg, ch in src.lit.items():
+        d = dst.lit.get(seg)
+        if d is None:
+            dst.lit[seg] = ch
+        else:
+            _absorb(d, ch)
+    for suf, ch in src.par.items():
+        d = dst.par.get(suf)
+        if d is None:
+            dst.par[suf] = ch
+        else:
+            if d.param is not None and ch.param is not None:
+                d.param.merge(ch.param)
+            _absorb(d, ch)
+
+
+def _count_nodes(node: _Node) -> int:
+    return 1 + sum(_count_nodes(c) for c in node.lit.values()) + sum(_count_nodes(c) for c in node.par.values())
+
+
+# --------------------------------------------------------------------------- routes
+
+_RE_ROUTE_PARAM = re.compile(r"\{([^}/]*)\}|<(?:[^:>]+:)?([^>]+)>|(?<![^/]):([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def normalize_route(route: str) -> str:
+    """``/users/:id`` and ``/users/<int:id>`` -> ``/users/{id}``; strips query and fragment."""
+    route = route.split("?", 1)[0].split("#", 1)[0]
+    if not route.startswith("/"):
+        route = "/" + route
+    return _RE_ROUTE_PARAM.sub(lambda m: "{" + (m.group(1) or m.group(2) or m.group(3) or "param") + "}", route)
+
+
+class _Route:
+    __slots__ = ("template", "regex", "names", "literals", "count")
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.names: list[str] = []
+        parts: list[str] = []
+        pos = 0
+        for m in re.finditer(r"\{([^}]*)\}", template):
+            parts.append(re.escape(template[pos:m.start()]))
+            self.names.append(m.group(1) or f"param{len(self.names) + 1}")
+            parts.append("([^/]+?)")
+            pos = m.end()
+        parts.append(re.escape(template[pos:]))
+        self.regex = re.compile("".join(parts) + "/?")
+        # literal characters outrank parameters when several routes match
+        self.literals = len(re.sub(r"\{[^}]*\}", "", template))
+        self.count = 0
+
+    def match(self, path: str) -> tuple[tuple[str, str], ...] | None:
+        m = self.regex.fullmatch(path)
+        if m is None:
+            return None
+        return tuple(zip(self.names, m.groups()))
+
+
+def _route_params(template: str, path: str) -> tuple[tuple[str, str], ...]:
+    got = _Route(template).match(path)
+    return got or ()
+
+
+# --------------------------------------------------------------------------- templater
+
+_Result = tuple[str, tuple[tuple[str, str], ...]]
+
+
+class Templater:
+    """Online endpoint templater (see module docstring).
+
+    >>> t = Templater()
+    >>> for p in ("/users/8812/orders/5", "/users/17/orders/9"):
+    ...     t.observe("GET", "api", p)
+    >>> t.resolve("GET", "api", "/users/3/orders/44")
+    ('/users/{userId}/orders/{orderId}', (('userId', '3'), ('orderId', '44')))
+    """
+
+    def __init__(
+        self,
+        *,
+        overrides: dict[str, str] | None = None,
+        never_merge: list[str] | None = None,
+        max_children: int = 256,
+        cache_size: int = 65536,
+        max_depth: int = 32,
+    ) -> None:
+        self.overrides = dict(overrides or {})
+        self.never_merge = frozenset(never_merge or ())
+        self.max_children = max_children
+        self.cache_size = cache_size
+        self.max_depth = max_depth
+        self._override_rx = [(re.compile(fnmatch.translate(g)), normalize_route(t)) for g, t in self.overrides.items()]
+        self._roots: dict[str, _Node] = {}
+        self._routes: dict[str, dict[str, _Route]] = {}
+        self._route_cache: dict[tuple[str, str], _Route | None] = {}
+        self._cache: dict[tuple[str, str], _Result] = {}
+        self._nodes = 0
+        self._new_nodes = 0
+        self._ops_since = 0
+        self._merges = 0
+
+    # ----------------------------------------------------------------- pickling
+    def __getstate__(self) -> dict[str, Any]:
+        state = {k: getattr(self, k) for k in self.__dict__}
+        state["_cache"] = {}
+        state["_route_cache"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+
+    # ----------------------------------------------------------------- routes
+    def add_routes(self, routes: list[str], host: str = "") -> None:
+        """Known templates (a provided spec, ``http.route``); they win over learning."""
+        table = self._routes.setdefault(host, {})
+        for r in routes:
+            t = normalize_route(r)
+            if t not in table:
+                table[t] = _Route(t)
+        self._route_cache.clear()
+        self._cache.clear()
+
+    def _match_route(self, host: str, path: str) -> tuple[_Route, tuple[tuple[str, str], ...]] | None:
+        key = (host, path)
+        if key in self._route_cache:
+            r = self._route_cache[key]
+            return None if r is None else (r, r.match(path) or ())
+        got = self._match_route_scan(host, path)
+        if len(self._route_cache) >= self.cache_size:
+            self._route_cache.clear()
+        self._route_cache[key] = None if got is None else got[0]
+        return got
+
+    def _match_route_scan(self, host: str, path: str) -> tuple[_Route, tuple[tuple[str, str], ...]] | None:
+        best: tuple[_Route, tuple[tuple[str, str], ...]] | None = None
+        for h in (host, ""):
+            table = self._routes.get(h)
+            if not table:
+                continue
+            for r in table.values():
+                got = r.match(path)
+                if got is not None and (best is None or r.literals > best[0].literals):
+                    best = (r, got)
+            if best is not None:
+                return best
+        return None
+
+    # ----------------------------------------------------------------- learning
+    def observe(
+        self, method: str, host: str, path: str, *, route: str = "", response_shape: str | None = None
+    ) -> None:
+        """Learn from one call. Cheap when the raw path was seen before."""
+        self._ops_since += 1
+        path = path.split("?", 1)[0]
+        if route:
+            t = normalize_route(route)
+            table = self._routes.setdefault(host, {})
+            r = table.get(t)
+            if r is None:
+                r = table[t] = _Route(t)
+                self._cache.clear()
+                self._route_cache.clear()
+            r.count += 1
+            return
+        if self._routes and self._match_route(host, path) is not None:
+            return
+        root = self._roots.get(host)
+        if root is None:
+            root = self._roots[host] = _Node()
+            self._nodes += 1
+        node = root
+        node.n += 1
+        never = self.never_merge
+        for depth, seg in enumerate(_segments(path, self.max_depth)):
+            child = node.lit.get(seg)
+            if child is None:
+                stem, suf = _split_suffix(seg)
+                shape = self._shape(stem, depth, node)
+                if stem in never or seg in never:
+                    shape = "literal"
+                if suf and suf not in node.par and "" in node.par and node.par[""].param.weak_ok:  # type: ignore[union-attr]
+                    stem, suf, shape = seg, "", segment_shape(seg)
+                if shape in STRONG:
+                    child = node.par.get(suf)
+                    if child is None:
+                        child = node.par[suf] = _Node(_Param("shape", weak_ok=False))
+                        child.param.evidence = {"shape": shape}  # type: ignore[union-attr]
+                        self._nodes += 1
+                        self._cache.clear()
+                    child.param.add(stem, shape)  # type: ignore[union-attr]
+                else:
+                    pc = node.par.get(suf)
+                    if pc is not None and pc.param is not None and pc.param.weak_ok and _mergeable(stem, shape):
+                        child = pc
+                        pc.param.add(stem, shape)
+                    else:
+                        child = node.lit[seg] = _Node()
+                        self._nodes += 1
+                        self._new_nodes += 1
+                        if len(node.lit) > self.max_children:
+                            self._overflow(node, seg)
+                            child = node.lit.get(seg) or node.par.get(suf) or child
+            node = child
+            node.n += 1
+        node.ends[method] = node.ends.get(method, 0) + 1
+        if response_shape:
+            if node.resp is None:
+                node.resp = set()
+            if len(node.resp) < 4:
+                node.resp.add(response_shape)
+
+    def _shape(self, stem: str, depth: int, parent: _Node) -> str:
+        shape = segment_shape(stem)
+        if shape == "int" and len(stem) <= 2 and depth == 0:
+            return "version"  # /2/tweets, /1/...
+        if shape == "semver" and depth == 0:
+            return "version"
+        if shape == "date" and depth == 0:
+            return "version"  # /2015-02-01/file-systems
+        return shape
+
+    def _overflow(self, node: _Node, seg: str) -> None:
+        """Too many distinct literals at one position: an open-ended value set."""
+        weak = [s for s in node.lit if _mergeable(*_stem_shape(s))]
+        self._merge(node, weak, "overflow", {"distinct_literals": len(node.lit)})
+
+    # ----------------------------------------------------------------- deciding
+    def _maybe_compile(self) -> None:
+        if self._new_nodes and self._ops_since * 8 >= self._nodes:
+            self._compile()
+
+    def _compile(self) -> None:
+        """Re-decide weak positions from the evidence gathered so far."""
+        self._new_nodes = 0
+        self._ops_since = 0
+        before = self._merges
+        for root in self._roots.values():
+            for _ in range(3):
+                m = self._merges
+                self._decide(root, "", "root", 0)
+                if self._merges == m:
+                    break
+        if self._merges != before:
+            self._cache.clear()
+            self._nodes = sum(_count_nodes(r) for r in self._roots.values())
+
+    def _decide(self, node: _Node, parent_text: str, parent_kind: str, depth: int) -> None:
+        exts = [suf for suf in node.par if suf.startswith(".")]
+        if len(exts) >= 2:
+            self._merge_extensions(node, exts)
+        if len(node.lit) >= 2 or (node.lit and node.par):
+            self._decide_here(node, parent_text, parent_kind, depth)
+        for seg, ch in node.lit.items():
+            kind = "version" if _stem_shape(seg)[1] == "version" or seg.lower() in ("api", "rest", "services") else "literal"
+            self._decide(ch, seg, kind, depth + 1)
+        for ch in node.par.values():
+            self._decide(ch, "", "param", depth + 1)
+
+    def _decide_here(self, node: _Node, parent_text: str, parent_kind: str, depth: int) -> None:
+        cands = [s for s in node.lit if _mergeable(*_stem_shape(s)) and s not in self.never_merge]
+        if len(cands) < 2 and not (cands and node.par):
+            return
+        strong_sibling = any(p.param is not None and not p.param.weak_ok for p in node.par.values())
+        weak_slot = next((p for p in node.par.values() if p.param is not None and p.param.weak_ok), None)
+        top = parent_kind in ("root", "version")
+        cands = [s for s in cands if not _collection_like(s, node.lit[s], parent_kind)]
+        if weak_slot is not None:
+            # a position already known to take words: a non-vocabulary word with
+            # the slot's structure joins it
+            slot_sig = _signature_keys(weak_slot)
+            join = [s for s in cands if (node.lit[s].lit or node.lit[s].par) and _signature_keys(node.lit[s]) & slot_sig]
+            if join:
+                self._merge(node, join, "joins-slot", {"slot_values": weak_slot.param.distinct()})  # type: ignore[union-attr]
+            cands = [s for s in cands if s not in join]
+        plural_cands = [s for s in cands if _is_plural(_stem_shape(s)[0]) and (node.lit[s].lit or node.lit[s].par)]
+        if top or len(plural_cands) < 8:  # /v1/payments, /rankings/schools: collection names, not values
+            cands = [s for s in cands if s not in plural_cands]
+        plural = parent_kind == "literal" and _is_plural(parent_text)
+        if parent_kind == "literal":
+            need = 2 if plural else 3
+        elif parent_kind == "param":
+            need = 3
+        else:  # root, api, version
+            need = 4
+        if strong_sibling:
+            need = max(need, 4)
+        # 1) structure: siblings whose subtrees share literal segments
+        parent_of = {s: s for s in cands}
+
+        def find(x: str) -> str:
+            while parent_of[x] != x:
+                parent_of[x] = parent_of[parent_of[x]]
+                x = parent_of[x]
+            return x
+
+        buckets: dict[Any, str] = {}
+        for s in cands:
+            ch = node.lit[s]
+            keys = _signature_keys(ch)
+            if ch.resp:
+                keys |= {("resp", r) for r in ch.resp}
+            for k in keys:
+                o = buckets.setdefault(k, s)
+                if o != s:
+                    ra, rb = find(o), find(s)
+                    if ra != rb:
+                        parent_of[ra] = rb
+        groups: dict[str, list[str]] = {}
+        for s in cands:
+            groups.setdefault(find(s), []).append(s)
+        merged: set[str] = set()
+        for members in groups.values():
+            if len(members) < 2:
+                continue
+            if len(members) >= need or len(members) >= 8:
+                ev = {"shared_structure": len(members), "needed": need, "parent": parent_text or parent_kind}
+                self._merge(node, members, "sibling-structure", ev)
+                merged.update(members)
+        # 2) cardinality of leaves: an open-ended set of leaf values
+        leaves = [s for s in cands if s not in merged and not node.lit[s].lit and not node.lit[s].par]
+        k = len(leaves)
+        if k >= 2:
+            # Good-Turing: f1/n estimates how often the next call brings a new value;
+            # a fixed set of resource names drives it to zero as calls accumulate
+            n = sum(node.lit[s].n for s in leaves)
+            f1 = sum(1 for s in leaves if node.lit[s].n == 1)
+            if weak_slot is not None and weak_slot.ends:
+                need_leaf, open_ended = 3, f1 * 4 >= n
+            elif plural and not strong_sibling:
+                need_leaf, open_ended = 3, True
+            elif parent_kind == "literal":
+                need_leaf, open_ended = (4 if plural else 6), f1 * 10 >= 3 * n
+            else:
+                need_leaf, open_ended = 12, n >= 2 * k and f1 * 10 >= 4 * n
+            if k >= need_leaf and open_ended:
+                ev = {"distinct_leaves": k, "singletons": f1, "calls": n, "needed": need_leaf,
+                      "parent": parent_text or parent_kind}
+                self._merge(node, leaves, "leaf-cardinality", ev)
+
+    def _merge(self, node: _Node, segs: list[str], rule: str, evidence: dict[str, Any]) -> None:
+        by_suffix: dict[str, list[str]] = {}
+        for s in segs:
+            by_suffix.setdefault(_split_suffix(s)[1], []).append(s)
+        for suf, group in by_suffix.items():
+            target = node.par.get(suf)
+            if target is None:
+                target = node.par[suf] = _Node(_Param(rule, weak_ok=True))
+                target.param.evidence = dict(evidence)  # type: ignore[union-attr]
+            p = target.param
+            assert p is not None
+            if not p.weak_ok:
+                p.weak_ok = True
+                p.evidence = {**p.evidence, "joined_by": rule, **evidence}
+                p.rule = f"{p.rule}+{rule}"
+            siblings = [s for s in node.lit if s not in group]
+            p.evidence["literal_siblings"] = sorted(siblings)[:10]
+            for s in group:
+                child = node.lit.pop(s)
+                stem, shape = _stem_shape(s)
+                p.add(stem, shape, max(1, child.n))
+                child.param = None
+                _absorb(target, child)
+        self._merges += 1
+        self._cache.clear()
+
+    def _merge_extensions(self, node: _Node, exts: list[str]) -> None:
+        """``{file}.pdf`` and ``{file}.png`` at one position: the extension is
+        part of the value (``{file}``)."""
+        target = node.par.get("")
+        if target is None:
+            target = node.par[""] = _Node(_Param("extensions-vary", weak_ok=True))
+            target.param.evidence = {"extensions": sorted(exts)}  # type: ignore[union-attr]
+        assert target.param is not None
+        target.param.weak_ok = True
+        for suf in exts:
+            ch = node.par.pop(suf)
+            if ch.param is not None:
+                target.param.merge(ch.param)
+            ch.param = None
+            _absorb(target, ch)
+        self._merges += 1
+        self._cache.clear()
+
+    # ----------------------------------------------------------------- resolving
+    def resolve(self, method: str, host: str, path: str, *, route: str = "") -> _Result:
+        """Template and path parameters of one call: ``("/users/{userId}", (("userId", "8812"),))``."""
+        path = path.split("?", 1)[0]
+        if route:
+            t = normalize_route(route)
+            return t, _route_params(t, path)
+        key = (host, path)
+        hit = self._cache.get(key)
+        if hit is not None and not self._new_nodes:
+            return hit
+        if self._new_nodes:
+            self._maybe_compile()
+            hit = self._cache.get(key)
+            if hit is not None:
+                return hit
+        res = self._resolve(host, path)
+        if len(self._cache) >= self.cache_size:
+            self._cache.clear()
+        self._cache[key] = res
+        return res
+
+    def _resolve(self, host: str, path: str) -> _Result:
+        for rx, tmpl in self._override_rx:
+            if rx.match(path):
+                return tmpl, _route_params(tmpl, path)
+        if self._routes:
+            got = self._match_route(host, path)
+            if got is not None:
+                return got[0].template, got[1]
+        node: _Node | None = self._roots.get(host)
+        out: list[str] = []
+        params: list[tuple[str, str]] = []
+        names: set[str] = set()
+        prev = ""
+        prev_param = False
+        never = self.never_merge
+        for depth, seg in enumerate(_segments(path, self.max_depth)):
+            nxt = node.lit.get(seg) if node is not None else None
+            if nxt is not None:
+                out.append(seg)
+                node, prev, prev_param = nxt, seg, False
+                continue
+            stem, suf = _split_suffix(seg)
+            if suf and node is not None and suf not in node.par and "" in node.par and node.par[""].param.weak_ok:  # type: ignore[union-attr]
+                stem, suf = seg, ""
+            pn = node.par.get(suf) if node is not None else None
+            shape = ""
+            if pn is not None and pn.param is not None and not pn.param.weak_ok:
+                shape = self._shape(stem, depth, node)  # type: ignore[arg-type]
+                if shape not in STRONG:
+                    pn = None
+            elif pn is not None:
+                shape = segment_shape(stem)
+                if not _mergeable(stem, shape) or stem in never:
+                    pn = None
+            if pn is None:
+                node = None
+                if not shape:
+                    shape = self._shape(stem, depth, _EMPTY)
+                if shape not in STRONG or stem in never or seg in never:
+                    out.append(seg)
+                    prev, prev_param = seg, False
+                    continue
+                main = shape
+            else:
+                node = pn
+                main = pn.param.main_shape()  # type: ignore[union-attr]
+            name = _param_name(prev, prev_param, main, depth, len(params) + 1, names)
+            names.add(name)
+            out.append("{" + name + "}" + suf)
+            params.append((name, stem))
+            prev, prev_param = "", True
+        return "/" + "/".join(out), tuple(params)
+
+    # ----------------------------------------------------------------- reporting
+    def templates(self) -> list[tuple[str, str, str]]:
+        """All endpoints seen: (host, method, template), learned and routed."""
+        self._compile()
+        out: set[tuple[str, str, str]] = set()
+        for host, root in self._roots.items():
+            for tmpl, node, _ in self._walk(root):
+                for m in node.ends:
+                    out.add((host, m, tmpl))
+        for host, table in self._routes.items():
+            for r in table.values():
+                if r.count:
+                    out.add((host, "*", r.template))
+        return sorted(out)
+
+    def explain(self) -> list[dict[str, Any]]:
+        """Every parameter position with the evidence that made it one."""
+        self._compile()
+        out: list[dict[str, Any]] = []
+        for host, root in self._roots.items():
+            for tmpl, node, position in self._walk(root):
+                p = node.param
+                if p is None:
+                    continue
+                out.append({
+                    "host": host,
+                    "template": tmpl,
+                    "position": position,
+                    "param": tmpl.rsplit("{", 1)[1].split("}", 1)[0],
+                    "rule": p.rule,
+                    "shapes": dict(p.shapes),
+                    "cardinality": p.distinct(),
+                    "count": p.count,
+                    "sample": list(p.sample),
+                    "evidence": dict(p.evidence),
+                })
+        return out
+
+    def _walk(self, root: _Node) -> Iterator[tuple[str, _Node, int]]:
+        stack: list[tuple[_Node, list[str], str, bool, set[str]]] = [(root, [], "", False, set())]
+        while stack:
+            node, segs, prev, prev_param, names = stack.pop()
+            for seg, ch in node.lit.items():
+                s2 = segs + [seg]
+                yield "/" + "/".join(s2), ch, -1
+                stack.append((ch, s2, seg, False, names))
+            for suf, ch in node.par.items():
+                nparams = sum(1 for s in segs if s.startswith("{"))
+                name = _param_name(prev, prev_param, ch.param.main_shape() if ch.param else "other",
+                                   len(segs), nparams + 1, names)
+                s2 = segs + ["{" + name + "}" + suf]
+                yield "/" + "/".join(s2), ch, len(segs)
+                stack.append((ch, s2, "", True, names | {name}))
+
+
+_EMPTY = _Node()
+
+
+def _segments(path: str, max_depth: int) -> list[str]:
+    segs = [s for s in path.split("/") if s]
+    if len(segs) > max_depth:
+        segs = segs[: max_depth - 1] + ["/".join(segs[max_depth - 1:])]
+    return segs
+
+
+_stem_cache: dict[str, tuple[str, str]] = {}
+
+
+def _stem_shape(seg: str) -> tuple[str, str]:
+    got = _stem_cache.get(seg)
+    if got is None:
+        stem = _split_suffix(seg)[0]
+        got = (stem, segment_shape(stem))
+        if len(_stem_cache) > 100_000:
+            _stem_cache.clear()
+        _stem_cache[seg] = got
+    return got
+
+
+def _collection_like(seg: str, node: _Node, parent_kind: str) -> bool:
+    """``/v1/payments/{id}``: a plural noun (or any word right under the root
+    or a version) directly followed by an identifier names a collection."""
+    if not any(p.param is not None and not p.param.weak_ok for p in node.par.values()):
+        return False
+    return parent_kind in ("root", "version") or _is_plural(_split_suffix(seg)[0])
+
+
+def _mergeable(stem: str, shape: str) -> bool:
+    """May this weak value become a parameter value on evidence?"""
+    return shape != "version" and stem.lower() not in VOCAB and shape != "literal"
+
+
+def _signature_keys(node: _Node, depth: int = 4, limit: int = 48) -> set[Any]:
+    """Literal structure below a node: (suffix length, position, literal) triples
+    of its literal-bearing suffixes. Siblings sharing a key share structure."""
+    keys: set[Any] = set()
+    suffixes: list[tuple[str, ...]] = []
+    stack: list[tuple[_Node, tuple[str, ...]]] = [(node, ())]
+    while stack and len(suffixes) < limit:
+        cur, suf = stack.pop()
+        if suf and cur.ends:
+            suffixes.append(suf)
+        if len(suf) >= depth:
+            if suf not in suffixes:
+                suffixes.append(suf)
+            continue
+        for seg, ch in cur.lit.items():
+            stack.append((ch, suf + (seg,)))
+        for sfx, ch in cur.par.items():
+            stack.append((ch, suf + ("{}" + sfx,)))
+    for suf in suffixes:
+        n = len(suf)
+        for i, tok in enumerate(suf):
+            if not tok.startswith("{}"):
+                keys.add((n, i, tok))
+    return keys
+
+
+def _param_name(prev: str, prev_param: bool, shape: str, depth: int, index: int, used: set[str]) -> str:
+    if prev and not prev_param:
+        base = _camel(singular(_split_suffix(prev)[0]))
+        if not base or not base[0].isalpha():
+            base = "id" if shape in ID_SHAPES else f"param{index}"
+        elif shape in ID_SHAPES:
+            base += "Id"
+        elif shape == "email" and "mail" not in base.lower():
+            base += "Email"
+        elif shape == "date" and "date" not in base.lower():
+            base += "Date"
+    elif depth == 0:
+        base = {"email": "email", "date": "date", "slug": "slug", "nlslug": "slug",
+                "word": "name", "dotted": "name", "text": "query"}.get(shape, "id")
+    else:
+        base = "id" if index == 1 and shape in ID_SHAPES else f"param{index}"
+    name = base
+    i = 2
+    while name in used:
+        name = f"{base}{i}"
+        i += 1
+    return name

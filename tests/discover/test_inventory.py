@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+import pickle
+
+from apiward.discover.inventory import Inventory
+from apiward.discover.risk import risk_score
+from apiward.model.call import Workload
+from apiward.model.context import SensitiveHit
+from apiward.model.finding import Finding
+from apiward.testing import make_call
+
+CONTRACT_KEYS = {"service", "host", "method", "template", "calls", "first_seen", "last_seen", "auth", "owner", "risk", "status", "sensitive"}
+
+
+def feed(inv: Inventory, call, hits=()) -> bool:
+    return inv.observe(call, inv.resolve(call), list(hits))
+
+
+def test_counts_first_last_seen_and_new_flag() -> None:
+    inv = Inventory()
+    assert feed(inv, make_call("GET", "/users/1", route="/users/{id}", ts=100.0, user="a"))
+    assert not feed(inv, make_call("GET", "/users/2", route="/users/{id}", ts=50.0, user="b"))
+    assert not feed(inv, make_call("GET", "/users/3", route="/users/{id}", ts=300.0, user="a"))
+    (rec,) = inv.endpoints.values()
+    assert rec.template == "/users/{id}" and rec.calls == 3
+    assert (rec.first_seen, rec.last_seen) == (50.0, 300.0)
+    assert rec.actors == 2
+    assert rec.params["path"].params["id"].type == "integer"
+
+
+def test_auth_posture() -> None:
+    inv = Inventory()
+    email_hit = SensitiveHit(location="response_body", field="email", cls="email")
+    for i in range(5):
+        feed(inv, make_call("GET", "/me", route="/me", user="alice", json={"email": "a@example.com"}), [email_hit])
+    feed(inv, make_call("GET", "/me", route="/me", json={"email": "b@example.com"}), [email_hit])  # no credentials, 200
+    feed(inv, make_call("GET", "/me", route="/me", status=401, json={"error": "no"}))
+    feed(inv, make_call("GET", "/health", route="/health", json={"ok": True}))
+    me = inv.endpoints[("api.example.com", "GET", "/me")]
+    health = inv.endpoints[("api.example.com", "GET", "/health")]
+    assert me.auth_schemes == {"bearer": 5}
+    assert me.unauth_2xx == 1 and me.unauth_sensitive == 1
+    assert health.unauth_2xx == 1 and health.unauth_sensitive == 0
+    row = {r["template"]: r for r in inv.rows()}["/me"]
+    assert row["auth"]["schemes"] == ["bearer"]
+    assert row["auth"]["unauthenticated_2xx"] is True and row["auth"]["unauthenticated_sensitive"] is True
+
+
+def test_parameters_headers_cookies_and_bodies() -> None:
+    inv = Inventory()
+    for i in range(10):
+        c = make_call(
+            "POST", f"/orders?dry_run={'true' if i % 2 else 'false'}", route="/orders", status=201,
+            req_json={"sku": "A-1", "qty": i}, json={"id": i},
+            headers={"x-tenant": "acme", "accept": "application/json", "cookie": "sessionid=abc; theme=dark"},
+        )
+        feed(inv, c)
+    feed(inv, make_call("POST", "/orders", route="/orders", status=400, req_json={"sku": ""}, json={"error": "bad"}))
+    rec = inv.endpoints[("api.example.com", "POST", "/orders")]
+    assert set(rec.params["header"].params) == {"x-tenant"}  # plumbing headers are not parameters
+    assert set(rec.params["cookie"].params) == {"sessionid", "theme"}
+    assert all(str(n.example).startswith("«") for n in rec.params["cookie"].params.values())  # cookie values never kept
+    assert rec.params["query"].params["dry_run"].type == "boolean"
+    assert set(rec.responses) == {201, 400}
+    req = dict(rec.request.fields())
+    assert req["qty"].type == "integer" and not req["qty"].required_in(rec.request.root.objs)
+    assert req["sku"].required_in(rec.request.root.objs)
+
+
+def test_sampling_still_learns_new_fields_and_statuses() -> None:
+    inv = Inventory(learn_first=5, learn_every=1000)
+    for i in range(100):
+        feed(inv, make_call("GET", f"/items/{i}", route="/items/{id}", json={"id": i}))
+    rec = inv.endpoints[("api.example.com", "GET", "/items/{id}")]
+    assert rec.learned < 10
+    feed(inv, make_call("GET", "/items/5", route="/items/{id}", json={"id": 5, "secret_flag": True}))
+    feed(inv, make_call("GET", "/items/6", route="/items/{id}", status=404, json={"error": "not found"}))
+    assert "secret_flag" in dict(rec.responses[200].fields())
+    assert 404 in rec.responses
+
+
+def test_sensitive_list_has_compliance_and_pickles() -> None:
+    inv = Inventory()
+    hits = [SensitiveHit(location="response_body", field="card.number", cls="credit_card"),
+            SensitiveHit(location="response_body", field="email", cls="email")]
+    feed(inv, make_call("GET", "/cards/1", route="/cards/{id}", user="a", json={"card": {"number": "4111111111111111"}, "email": "a@b.co"}), hits)
+    rows = inv.rows()
+    assert CONTRACT_KEYS <= set(rows[0])
+    sens = {(s["field"], s["class"]): s["compliance"] for s in rows[0]["sensitive"]}
+    assert sens[("card.number", "credit_card")] == ["PCI DSS"]
+    assert sens[("email", "email")] == ["GDPR"]
+    inv2 = pickle.loads(pickle.dumps(inv))
+    assert inv2.rows() == rows
+    # keeps learning after a round trip
+    feed(inv2, make_call("GET", "/cards/2", route="/cards/{id}", user="b", json={"card": {"number": "x"}}))
+    assert inv2.endpoints[("api.example.com", "GET", "/cards/{id}")].calls == 2
+
+
+def test_workload_metadata_is_kept() -> None:
+    inv = Inventory()
+    c = make_call("GET", "/pay/1", route="/pay/{id}")
+    c.workload = Workload(namespace="payments", service="pay-svc", route="/pay/{id}",
+                          labels={"app.kubernetes.io/name": "pay", "team": "fintech", "pod-template-hash": "abc"})
+    feed(inv, c)
+    (row,) = inv.rows()
+    assert row["service"] == "pay-svc" and row["namespace"] == "payments"
+    assert row["owner"] == "fintech" and row["owner_source"] == "label team"
+    assert "pod-template-hash" not in row["labels"]
+
+
+def test_risk_ordering() -> None:
+    inv = Inventory()
+    card = [SensitiveHit(location="response_body", field="pan", cls="credit_card")]
+    email = [SensitiveHit(location="response_body", field="email", cls="email")]
+    for i in range(10):
+        # card data to anyone, from internet addresses
+        feed(inv, make_call("GET", f"/cards/{i}", route="/cards/{id}", ip="8.8.8.8", json={"pan": "4111111111111111"}), card)
+        # email, authenticated, internal clients
+        feed(inv, make_call("GET", f"/users/{i}", route="/users/{id}", user="u", ip="10.1.1.1", json={"email": "a@b.co"}), email)
+        # nothing sensitive, authenticated
+        feed(inv, make_call("GET", f"/ping/{i}", route="/ping/{id}", user="u", ip="10.1.1.1", json={"ok": True}))
+    risk = {r["template"]: r["risk"] for r in inv.rows()}
+    assert risk["/cards/{id}"] > risk["/users/{id}"] > risk["/ping/{id}"]
+    assert 0 <= risk["/ping/{id}"] and risk["/cards/{id}"] <= 100
+    # findings raise the score
+    f = Finding(detector="x.y", title="t", severity="high", host="api.example.com", endpoint="GET /ping/{id}")
+    risk2 = {r["template"]: r["risk"] for r in inv.rows(findings=[f])}
+    assert risk2["/ping/{id}"] > risk["/ping/{id}"]
+    # the score is capped
+    s, factors = risk_score(classes=["credit_card"] * 9, sensitive_fields=9, calls=10, unauth_2xx=10, unauth_sensitive=10,
+                            auth_seen=False, public_calls=10, findings=["critical"] * 50, status="zombie")
+    assert s == 100 and len(factors) >= 4
+
+
+def test_consolidate_merges_literals_the_templater_later_templated() -> None:
+    inv = Inventory()
+    names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"]
+    for n in names:
+        for _ in range(3):
+            feed(inv, make_call("GET", f"/repos/{n}/issues", json={"n": 1}))
+    before = sum(r.calls for r in inv.endpoints.values())
+    inv.consolidate()
+    templates = {k[2] for k in inv.endpoints}
+    assert all("alice" not in t for t in templates)
+    assert sum(r.calls for r in inv.endpoints.values()) == before == 36
