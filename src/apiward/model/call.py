@@ -176,14 +176,14 @@ class Response(Message, kw_only=True, dict=True):
     reason: str = ""
 
 
-class Peer(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Peer(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """A network endpoint."""
 
     ip: str = ""
     port: int = 0
 
 
-class Workload(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Workload(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """Where the called service runs (Kubernetes metadata when known) and the
     route template the framework matched (``http.route``), which wins over
     learned templating."""
@@ -195,7 +195,7 @@ class Workload(msgspec.Struct, kw_only=True, omit_defaults=True):
     route: str = ""
 
 
-class Actor(msgspec.Struct, kw_only=True, omit_defaults=True):
+class Actor(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """Who made the call, as resolved by :mod:`apiward.ingest.actor`.
 
     ``key`` is what detectors and hunts key on (``user:alice``,
@@ -229,7 +229,7 @@ class Actor(msgspec.Struct, kw_only=True, omit_defaults=True):
         return who
 
 
-class ApiCall(msgspec.Struct, kw_only=True, dict=True):
+class ApiCall(msgspec.Struct, kw_only=True, gc=False):
     """One API call. ``id`` is stable: the source's own id when it has one,
     else ``<file name>#<0-based record index>``. ``ts`` is the request start
     as Unix seconds (UTC), ``duration_ms`` the time to the full response."""

@@ -1,0 +1,413 @@
+"""Synthesise realistic request paths from an OpenAPI 2.0/3.x spec.
+
+For each path template, path parameters get plausible values from their name,
+type, format, enum and bounds: integer ids with realistic ranges, uuids,
+emails, dates, usernames, slugs made of words, sha hashes, country and
+language codes, cloud regions, resource names, mixed vendor ids
+(``ord_8f3k2``, ``A-12345``, ``AC`` + hex)... Each parameter draws from a
+per-spec pool with Zipf-like reuse (the same account id recurs), endpoints
+get Zipf-skewed traffic with a floor of a few calls each, and the calls are
+shuffled.
+
+Values are generated from what the spec says about the parameter only, never
+from how any templater decides. Values that equal a literal segment of the
+same spec are redrawn (a real router would route them to that literal).
+
+Cost: pure Python, ~100k paths/s; used by benchmarks and the simulator.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import string
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+__all__ = ["Endpoint", "SpecTraffic", "load_endpoints", "generate"]
+
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+
+_WORDS = """
+alpha amber apple atlas aurora autumn azure badger bamboo beacon birch blossom breeze bronze canyon
+cedar cherry cinder citrus clover cobalt comet coral cosmos crimson crystal dawn delta desert drift
+eagle echo ember falcon fern fjord flame forest fox galaxy garnet glacier granite harbor hazel horizon
+indigo iris island ivory jade jasper juniper lagoon lantern lava lemon lilac linen lotus lunar maple
+marble meadow mercury mesa mint mist monarch moss nebula nectar nova oak ocean olive onyx opal orbit
+orchid pebble pepper pine planet plum polar prairie quartz quill raven reef ridge river robin ruby
+saffron sage sapphire shadow sierra silver slate solar spruce stone storm summit sunset tango thunder
+tiger timber topaz tulip tundra valley velvet violet willow winter zephyr zinc
+""".split()
+_FIRST = """alice bob carol dave erin frank grace heidi ivan judy mallory niaj olivia peggy rupert sybil
+trent victor walter xavier yvonne zoe liam emma noah ava mia lucas sofia ethan chloe mateo aria""".split()
+_LAST = "smith jones garcia miller davis lopez wilson moore taylor thomas white harris clark lewis".split()
+_TLDS = ["com", "org", "net", "io", "de", "co.uk"]
+_COUNTRIES = "US GB DE FR ES IT NL BE SE NO DK FI PL PT IE AT CH CA MX BR AR JP CN IN AU NZ ZA KR SG".split()
+_LANGS = "en de fr es it pt nl sv ja zh ko ru en-US en-GB pt-BR fr-CA".split()
+_REGIONS = ("westus eastus eastus2 westeurope northeurope southeastasia us-east-1 us-west-2 eu-west-1 "
+            "eu-central-1 ap-southeast-2 us-central1 europe-west1 asia-east1").split()
+_CURRENCIES = "USD EUR GBP JPY CHF CAD AUD SEK NOK DKK".split()
+
+
+@dataclass
+class Param:
+    name: str
+    type: str = "string"
+    format: str = ""
+    enum: list[Any] = field(default_factory=list)
+    pattern: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def few_values(self) -> bool:
+        """A parameter with at most 3 possible values (enum or bounds)."""
+        if self.enum:
+            return len(self.enum) <= 3
+        if self.type in ("integer", "number") and self.minimum is not None and self.maximum is not None:
+            return self.maximum - self.minimum < 3
+        return self.type == "boolean"
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str  # the spec's template, query/fragment stripped
+    params: dict[str, Param]
+
+    @property
+    def few_valued(self) -> bool:
+        return any(p.few_values for p in self.params.values())
+
+
+def _deref(spec: dict[str, Any], obj: Any) -> Any:
+    seen = 0
+    while isinstance(obj, dict) and "$ref" in obj and seen < 10:
+        ref = obj["$ref"]
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            return {}
+        cur: Any = spec
+        for part in ref[2:].split("/"):
+            cur = cur.get(part.replace("~1", "/").replace("~0", "~"), {}) if isinstance(cur, dict) else {}
+        obj = cur
+        seen += 1
+    return obj
+
+
+def _param(spec: dict[str, Any], raw: dict[str, Any]) -> Param:
+    sch = _deref(spec, raw.get("schema")) if "schema" in raw else raw
+    if not isinstance(sch, dict):
+        sch = {}
+    enum = sch.get("enum") or raw.get("enum") or []
+    return Param(
+        name=str(raw.get("name", "")),
+        type=str(sch.get("type") or raw.get("type") or "string"),
+        format=str(sch.get("format") or raw.get("format") or ""),
+        enum=[e for e in enum if e is not None] if isinstance(enum, list) else [],
+        pattern=str(sch.get("pattern") or raw.get("pattern") or ""),
+        minimum=sch.get("minimum", raw.get("minimum")),
+        maximum=sch.get("maximum", raw.get("maximum")),
+    )
+
+
+def clean_path(path: str) -> str:
+    """The part of a spec path a client sends: no query, no fragment."""
+    return path.split("?", 1)[0].split("#", 1)[0] or "/"
+
+
+def load_endpoints(spec: dict[str, Any]) -> list[Endpoint]:
+    """(method, path, path params) of every operation in an OpenAPI 2/3 spec."""
+    out: dict[tuple[str, str], Endpoint] = {}
+    base = ""
+    if spec.get("swagger") and spec.get("basePath") not in (None, "", "/"):
+        base = ""  # basePath is a server prefix; spec paths are compared without it
+    for path, item in (spec.get("paths") or {}).items():
+        item = _deref(spec, item)
+        if not isinstance(item, dict):
+            continue
+        shared = [_deref(spec, p) for p in item.get("parameters", []) or []]
+        for m in METHODS:
+            op = item.get(m)
+            if not isinstance(op, dict):
+                continue
+            params: dict[str, Param] = {}
+            for raw in shared + [_deref(spec, p) for p in op.get("parameters", []) or []]:
+                if isinstance(raw, dict) and raw.get("in") == "path":
+                    params[str(raw.get("name"))] = _param(spec, raw)
+            p = base + clean_path(path)
+            out.setdefault((m.upper(), p), Endpoint(m.upper(), p, params))
+    return list(out.values())
+
+
+class _Values:
+    """Plausible values for one parameter, with a Zipf-skewed reuse pool."""
+
+    def __init__(self, p: Param, rng: random.Random, forbidden: set[str]) -> None:
+        self.p = p
+        self.rng = rng
+        self.forbidden = forbidden
+        self.kind = self._kind()
+        size = self._pool_size()
+        self.pool: list[str] = []
+        tries = 0
+        while len(self.pool) < size and tries < size * 20:
+            tries += 1
+            v = self._fresh()
+            if v not in forbidden and v not in self.pool and v != "":
+                self.pool.append(v)
+        if not self.pool:
+            self.pool = [self._fresh()]
+        self.weights = [1.0 / (i + 1) ** 0.8 for i in range(len(self.pool))]
+
+    def _kind(self) -> str:
+        p, n = self.p, self.p.name.lower().replace("-", "_")
+        if p.enum:
+            return "enum"
+        if p.type == "boolean":
+            return "bool"
+        if p.format in ("uuid", "guid") or "uuid" in n or "guid" in n:
+            return "uuid"
+        if p.format == "email" or "email" in n:
+            return "email"
+        if p.format == "date" or n in ("date", "day") or n.endswith(("_date", "date")):
+            return "date"
+        if p.format == "date-time" or n.endswith(("time", "timestamp")):
+            return "datetime"
+        if p.type not in ("integer", "number") and (n.endswith(("_id", "id")) and n not in ("paid", "void")):
+            return "id"
+        if n in ("yyyy", "yy", "year"):
+            return "year"
+        if n in ("mm", "month"):
+            return "month"
+        if n in ("dd", "day"):
+            return "dayofmonth"
+        if n.endswith("letter") or n in ("letter", "initial"):
+            return "letter"
+        if n.endswith(("kind", "type", "category", "status", "mode", "format", "class", "section", "period")):
+            return "category"
+        if p.type in ("integer", "number"):
+            if "year" in n:
+                return "year"
+            if n in ("month",):
+                return "month"
+            if n in ("lat", "lon", "lng", "latitude", "longitude"):
+                return "coord"
+            return "int" if p.type == "integer" else "number"
+        if n in ("lat", "lon", "lng", "latitude", "longitude"):
+            return "coord"
+        if any(w in n for w in ("sha", "hash", "commit", "digest", "checksum", "etag")):
+            return "sha"
+        if "country" in n or n in ("iso_country_code", "isocountrycode", "cc"):
+            return "country"
+        if "currency" in n:
+            return "currency"
+        if n in ("lang", "language", "locale", "lang_code", "languagecode") or n.endswith("language"):
+            return "lang"
+        if n in ("location", "region", "zone") or n.endswith(("location", "region", "zone")):
+            return "region"
+        if any(w == n or n.endswith(w) for w in ("username", "user", "owner", "login", "screen_name", "handle",
+                                                  "author", "member", "org", "organization")):
+            return "username"
+        if any(w in n for w in ("slug", "title", "permalink", "article")):
+            return "slug"
+        if "domain" in n or "host" in n:
+            return "domain"
+        if n in ("ip", "ipaddress", "ip_address") or n.endswith("_ip"):
+            return "ip"
+        if "phone" in n or n.endswith("number") and "phone" in n:
+            return "phone"
+        if any(w in n for w in ("file", "path", "filename")):
+            return "filename"
+        if "version" in n:
+            return "version"
+        if n in ("year",):
+            return "year"
+        if n in ("page", "pageno", "page_no", "limit", "offset", "count", "size", "number", "num"):
+            return "smallint"
+        if n == "id" or n.endswith(("id", "_id", "key", "sid", "token", "code", "ref", "number", "no")):
+            return "id"
+        if n.endswith("name") or n in ("name", "project", "repo", "repository", "app", "bucket", "table",
+                                        "container", "queue", "topic", "channel", "tag", "label", "group",
+                                        "team", "workspace", "database", "index", "collection", "space"):
+            return "name"
+        return "word"
+
+    def _pool_size(self) -> int:
+        k = self.kind
+        if k == "enum":
+            return len(self.p.enum)
+        if k == "bool":
+            return 2
+        if k in ("country", "currency", "lang", "region", "month", "letter"):
+            return self.rng.randint(3, 12)
+        if k in ("year", "smallint", "version", "category", "dayofmonth"):
+            return self.rng.randint(3, 8)
+        return self.rng.choice((8, 20, 50, 200, 1000))
+
+    def _fresh(self) -> str:
+        r, k, p = self.rng, self.kind, self.p
+        if k == "enum":
+            return str(r.choice(p.enum))
+        if k == "bool":
+            return r.choice(("true", "false"))
+        if k == "uuid":
+            return str(uuid.UUID(int=r.getrandbits(128), version=4))
+        if k == "email":
+            return f"{r.choice(_FIRST)}.{r.choice(_LAST)}{r.choice(['', str(r.randint(1, 99))])}@example.{r.choice(_TLDS)}"
+        if k == "date":
+            return f"{r.randint(2015, 2025)}-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}"
+        if k == "datetime":
+            return f"{r.randint(2015, 2025)}-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}T{r.randint(0, 23):02d}:00:00Z"
+        if k == "year":
+            return str(r.randint(1990, 2025))
+        if k == "month":
+            return f"{r.randint(1, 12):02d}"
+        if k == "dayofmonth":
+            return f"{r.randint(1, 28):02d}"
+        if k == "letter":
+            return r.choice(string.ascii_lowercase)
+        if k == "category":
+            return r.choice(_WORDS)
+        if k == "coord":
+            return f"{r.uniform(-80, 80):.4f}"
+        if k in ("int", "number"):
+            lo = int(p.minimum) if isinstance(p.minimum, (int, float)) else 1
+            hi = int(p.maximum) if isinstance(p.maximum, (int, float)) else 10 ** getattr(self, "_mag", 0)
+            if not isinstance(p.maximum, (int, float)):
+                if not hasattr(self, "_mag"):
+                    self._mag = r.choice((2, 3, 4, 5, 6, 7, 9))
+                hi = 10 ** self._mag
+            return str(r.randint(lo, max(lo, hi)))
+        if k == "smallint":
+            return str(r.randint(1, 50))
+        if k == "sha":
+            return "%040x" % r.getrandbits(160)
+        if k == "country":
+            return r.choice(_COUNTRIES)
+        if k == "currency":
+            return r.choice(_CURRENCIES)
+        if k == "lang":
+            return r.choice(_LANGS)
+        if k == "region":
+            return r.choice(_REGIONS)
+        if k == "username":
+            style = r.random()
+            a, b = r.choice(_FIRST), r.choice(_LAST)
+            if style < 0.4:
+                return a + b[: r.randint(1, 3)]
+            if style < 0.7:
+                return f"{a}_{b}"
+            return f"{a}{r.randint(1, 999)}"
+        if k == "slug":
+            return "-".join(r.choice(_WORDS) for _ in range(r.randint(2, 6)))
+        if k == "domain":
+            return f"{r.choice(_WORDS)}.{r.choice(_TLDS)}"
+        if k == "ip":
+            return f"{r.randint(1, 223)}.{r.randint(0, 255)}.{r.randint(0, 255)}.{r.randint(1, 254)}"
+        if k == "phone":
+            return f"+1{r.randint(2000000000, 9999999999)}"
+        if k == "filename":
+            return f"{r.choice(_WORDS)}-{r.randint(1, 99)}.{r.choice(['pdf', 'png', 'txt', 'csv', 'jpg'])}"
+        if k == "version":
+            return f"{r.randint(1, 5)}.{r.randint(0, 20)}.{r.randint(0, 9)}"
+        if k == "id":
+            if not hasattr(self, "_idstyle"):
+                self._idstyle = r.choice(("int", "int", "uuid", "prefixed", "objectid", "base62", "dashed", "hexsid"))
+                self._prefix = "".join(r.choice(string.ascii_lowercase) for _ in range(r.randint(2, 4)))
+                self._mag = r.choice((3, 4, 5, 6, 8))
+            s = self._idstyle
+            if s == "int":
+                return str(r.randint(1, 10 ** self._mag))
+            if s == "uuid":
+                return str(uuid.UUID(int=r.getrandbits(128), version=4))
+            if s == "prefixed":
+                return self._prefix + "_" + "".join(r.choice(string.ascii_letters + string.digits) for _ in range(r.randint(6, 14)))
+            if s == "objectid":
+                return "%024x" % r.getrandbits(96)
+            if s == "base62":
+                return "".join(r.choice(string.ascii_letters + string.digits) for _ in range(r.randint(10, 22)))
+            if s == "dashed":
+                return f"{self._prefix[0].upper()}-{r.randint(10000, 99999)}"
+            return self._prefix[:2].upper() + "%032x" % r.getrandbits(128)
+        if k == "name":
+            style = r.random()
+            if style < 0.4:
+                return "-".join(r.choice(_WORDS) for _ in range(r.randint(1, 3)))
+            if style < 0.7:
+                return f"{r.choice(_WORDS)}-{r.choice(['prod', 'dev', 'test', 'staging'])}-{r.randint(1, 20):02d}"
+            return r.choice(_WORDS) + r.choice(_WORDS).capitalize()
+        # unknown string: a word or two
+        return r.choice(_WORDS) if r.random() < 0.6 else f"{r.choice(_WORDS)}-{r.choice(_WORDS)}"
+
+    def draw(self) -> str:
+        return self.rng.choices(self.pool, self.weights)[0]
+
+
+@dataclass
+class SpecTraffic:
+    """Generated calls: ``calls`` is a list of (method, path, endpoint index)."""
+
+    endpoints: list[Endpoint]
+    calls: list[tuple[str, str, int]]
+
+
+_RE_PARAM = re.compile(r"\{([^}]*)\}")
+
+
+def generate(
+    spec: dict[str, Any],
+    *,
+    seed: int = 0,
+    min_calls: int = 5,
+    calls_per_endpoint: float = 20.0,
+    zipf_s: float = 1.1,
+) -> SpecTraffic:
+    """Traffic for every operation: ``min_calls`` each plus a Zipf-skewed share
+    of ``calls_per_endpoint * n`` more, shuffled."""
+    rng = random.Random(seed)
+    endpoints = load_endpoints(spec)
+    literals = {s for e in endpoints for s in e.path.split("/") if s and "{" not in s}
+    pools: dict[str, _Values] = {}
+
+    def values(p: Param) -> _Values:
+        key = f"{p.name}|{p.type}|{p.format}|{len(p.enum)}"
+        v = pools.get(key)
+        if v is None:
+            v = pools[key] = _Values(p, random.Random(rng.getrandbits(64)), literals)
+        return v
+
+    order = list(range(len(endpoints)))
+    rng.shuffle(order)
+    extra = calls_per_endpoint * len(endpoints)
+    weights = [1.0 / (rank + 1) ** zipf_s for rank in range(len(order))]
+    total = sum(weights) or 1.0
+    calls: list[tuple[str, str, int]] = []
+    for rank, idx in enumerate(order):
+        ep = endpoints[idx]
+        n = min_calls + int(round(extra * weights[rank] / total))
+        for _ in range(n):
+            calls.append((ep.method, _fill(ep, values), idx))
+    rng.shuffle(calls)
+    return SpecTraffic(endpoints, calls)
+
+
+def _fill(ep: Endpoint, values: Any) -> str:
+    def sub(m: re.Match[str]) -> str:
+        p = ep.params.get(m.group(1)) or Param(m.group(1))
+        return values(p).draw()
+
+    return _RE_PARAM.sub(sub, ep.path)
+
+
+def iter_specs(tar_path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(name, spec) for each JSON spec in a tar.gz."""
+    import json
+    import tarfile
+
+    with tarfile.open(tar_path) as tf:
+        for m in sorted(tf.getmembers(), key=lambda m: m.name):
+            if m.isfile() and m.name.endswith(".json"):
+                f = tf.extractfile(m)
+                if f is not None:
+                    yield m.name, json.loads(f.read())

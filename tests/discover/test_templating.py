@@ -1,0 +1,194 @@
+"""Endpoint templating: each known failure mode of threshold-based tools."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import string
+import sys
+
+from apiward.discover.templating import Templater, segment_shape, singular
+
+
+def learn(paths: list[str], method: str = "GET", t: Templater | None = None, **kw) -> Templater:
+    t = t or Templater(**kw)
+    for p in paths:
+        t.observe(method, "api.test", p)
+    return t
+
+
+def tmpl(t: Templater, path: str, method: str = "GET") -> str:
+    return t.resolve(method, "api.test", path)[0]
+
+
+def test_ids_get_names_from_parent():
+    t = learn(["/users/8812/orders/5", "/users/17/orders/9", "/categories/4"])
+    assert t.resolve("GET", "api.test", "/users/8812/orders/5") == (
+        "/users/{userId}/orders/{orderId}", (("userId", "8812"), ("orderId", "5")))
+    assert tmpl(t, "/categories/77") == "/categories/{categoryId}"
+    assert tmpl(t, "/users/3/orders/4/items/9") == "/users/{userId}/orders/{orderId}/items/{itemId}"
+
+
+def test_resource_names_stay_literal_beside_ids():
+    ids = [f"/users/{random.Random(i).randint(1, 10**6)}" for i in range(50)]
+    t = learn(ids + ["/users/me", "/users/search", "/users/export", "/orders/export", "/orders/12"] * 3)
+    assert tmpl(t, "/users/me") == "/users/me"
+    assert tmpl(t, "/users/search") == "/users/search"
+    assert tmpl(t, "/orders/export") == "/orders/export"
+    assert tmpl(t, "/users/991") == "/users/{userId}"
+    got = {x[2] for x in t.templates()}
+    assert {"/users/me", "/users/search", "/users/export", "/users/{userId}"} <= got
+
+
+def test_api_versions_are_literal():
+    t = learn(["/api/v1/items/3", "/api/v2/items/4", "/api/v2beta1/items/5", "/2023-01-01/items/6", "/v3/items"])
+    assert tmpl(t, "/api/v1/items/3") == "/api/v1/items/{itemId}"
+    assert tmpl(t, "/api/v2/items/9") == "/api/v2/items/{itemId}"
+    assert tmpl(t, "/api/v2beta1/items/5") == "/api/v2beta1/items/{itemId}"
+    assert tmpl(t, "/2023-01-01/items/6") == "/2023-01-01/items/{itemId}"
+    assert tmpl(t, "/v3/items") == "/v3/items"
+
+
+def test_strong_shapes_merge_on_sight():
+    cases = {
+        "/commits/3f786850e387550fdab836ed7e6dc881de23001b": "/commits/{commitId}",
+        "/orders/ord_8f3k2": "/orders/{orderId}",
+        "/tickets/A-12345": "/tickets/{ticketId}",
+        "/members/jane.doe@example.com": "/members/{memberEmail}",
+        "/reports/daily/2024-03-05": "/reports/daily/{param1}",
+        "/things/3fa85f64-5717-4562-b3fc-2c963f66afa6": "/things/{thingId}",
+        "/posts/how-to-train-your-dragon": "/posts/{post}",
+    }
+    t = learn(list(cases))
+    for path, want in cases.items():
+        got = tmpl(t, path)
+        assert got.split("{")[0] == want.split("{")[0] and "{" in got, (path, got)
+    assert tmpl(t, "/orders/ord_8f3k2") == "/orders/{orderId}"
+    assert tmpl(t, "/posts/why-cats-sleep-all-day") == "/posts/{post}"
+
+
+def test_dates_and_emails_are_params_with_sensible_names():
+    t = learn(["/reports/2024-03-05", "/reports/2024-03-06", "/members/a@x.io/roles"])
+    assert tmpl(t, "/reports/2024-04-01") == "/reports/{reportDate}"
+    assert tmpl(t, "/members/b@y.org/roles") == "/members/{memberEmail}/roles"
+
+
+def test_slugs_and_usernames_merge_on_sibling_structure():
+    names = ["alice", "bob", "carol", "dave"]
+    repos = ["linux", "react", "django", "flask"]
+    t = learn([f"/repos/{o}/{r}/issues" for o, r in zip(names, repos)] + [f"/repos/{o}/{r}/pulls" for o, r in zip(names, repos)])
+    assert tmpl(t, "/repos/erin/things/issues") == "/repos/{repo}/{param2}/issues"
+    t2 = learn([f"/blog/posts/{s}" for s in ("spring-sale-ends", "new-office", "hello-world")])
+    assert tmpl(t2, "/blog/posts/another-post") == "/blog/posts/{post}"
+
+
+def test_resource_collections_do_not_merge_at_root_or_after_version():
+    paths = []
+    for coll in ("payments", "refunds", "invoices", "customers", "products"):
+        for i in range(3):
+            paths += [f"/v1/{coll}", f"/v1/{coll}/{i * 7 + 1}", f"/v1/{coll}/{i * 7 + 1}/history"]
+            paths += [f"/{coll}", f"/{coll}/{i}/history"]
+    t = learn(paths)
+    got = {x[2] for x in t.templates()}
+    assert "/v1/payments/{paymentId}/history" in got
+    assert "/v1/refunds/{refundId}" in got
+    assert not any(g.startswith("/v1/{") or g.startswith("/{") for g in got), got
+
+
+def test_literal_resource_names_under_api_stay_literal():
+    words = ["articles", "blog", "glossary", "questions", "states", "topics", "health", "status"]
+    t = learn([f"/api/{w}.json" for w in words] * 5)
+    assert {x[2] for x in t.templates()} == {f"/api/{w}.json" for w in words}
+
+
+def test_file_extension_and_custom_method_suffix():
+    t = learn([f"/mostviewed/arts/{d}.json" for d in (1, 7, 30)] + ["/keys/k1:decrypt"])
+    assert tmpl(t, "/mostviewed/arts/7.json") == "/mostviewed/arts/{artId}.json"
+    t2 = learn([f"/v1/keys/{x}:decrypt" for x in ("8f3k2a9", "77aa01b2c3")])
+    assert tmpl(t2, "/v1/keys/ffee0011aa:decrypt") == "/v1/keys/{keyId}:decrypt"
+
+
+def test_routes_win_over_learning():
+    t = Templater()
+    t.add_routes(["/users/{username}", "/users/:id/orders/<int:order>"])
+    learn(["/users/8812", "/users/alice"], t=t)
+    assert t.resolve("GET", "any", "/users/8812") == ("/users/{username}", (("username", "8812"),))
+    assert t.resolve("GET", "any", "/users/8/orders/5")[1] == (("id", "8"), ("order", "5"))
+    # a call's own route wins too
+    assert t.resolve("GET", "h", "/x/5", route="/x/{n}") == ("/x/{n}", (("n", "5"),))
+
+
+def test_overrides_and_never_merge():
+    t = learn(["/files/a/b/c.txt", "/items/123", "/items/456", "/codes/2fa", "/codes/777"],
+              overrides={"/files/*": "/files/{path}"}, never_merge=["777"])
+    assert tmpl(t, "/files/x.txt") == "/files/{path}"
+    assert tmpl(t, "/codes/777") == "/codes/777"
+    assert tmpl(t, "/items/9") == "/items/{itemId}"
+
+
+def test_explain_lists_every_merge_with_evidence():
+    t = learn([f"/users/{n}/repos" for n in ("alice", "bob", "carol", "dave")] + ["/users/42", "/users/43/repos"])
+    ex = t.explain()
+    by_rule = {e["rule"].split("+")[0] for e in ex}
+    assert "sibling-structure" in by_rule or "shape" in by_rule
+    e = next(e for e in ex if e["template"].startswith("/users/{user"))
+    assert e["position"] == 1
+    assert e["cardinality"] >= 3
+    assert set(e["shapes"]) >= {"word", "int"}
+    assert e["evidence"]["parent"] == "users" and e["evidence"]["shape"] == "int"
+    for e in ex:
+        assert {"template", "position", "shapes", "cardinality", "rule", "evidence", "sample"} <= set(e)
+
+
+def test_pickle_round_trip_keeps_behaviour():
+    t = learn(["/users/8812/orders/5", "/repos/alice/x/issues", "/repos/bob/y/issues", "/repos/carol/z/issues"])
+    t.resolve("GET", "api.test", "/users/1/orders/2")
+    t2 = pickle.loads(pickle.dumps(t))
+    for p in ("/users/1/orders/2", "/repos/dave/w/issues", "/users/me"):
+        assert t2.resolve("GET", "api.test", p) == t.resolve("GET", "api.test", p)
+    assert t2.templates() == t.templates()
+
+
+def test_memory_bounded_under_100k_distinct_values():
+    rng = random.Random(1)
+    t = Templater()
+    for i in range(100_000):
+        word = "".join(rng.choice(string.ascii_lowercase) for _ in range(7))
+        t.observe("GET", "h", f"/profiles/{word}/avatar")
+        t.observe("GET", "h", f"/objects/{i}")
+        if i % 97 == 0:
+            t.resolve("GET", "h", f"/profiles/{word}/avatar")
+    size = len(pickle.dumps(t))
+    assert size < 200_000, size
+    assert {x[2] for x in t.templates()} == {"/profiles/{profile}/avatar", "/objects/{objectId}"}
+    assert len(t._cache) <= t.cache_size
+
+
+def test_shapes_and_singular():
+    assert segment_shape("8812") == "int"
+    assert segment_shape("v2") == "version"
+    assert segment_shape("oauth2") == "wordnum"
+    assert segment_shape("me") == "word"
+    assert segment_shape("EGvFCnCccRKHqtl") == "token"
+    assert segment_shape("IncomingPhoneNumbers") == "word"
+    assert singular("categories") == "category"
+    assert singular("addresses") == "address"
+    assert singular("people") == "person"
+    assert singular("status") == "status"
+
+
+def test_specgen_produces_shuffled_traffic_for_every_operation():
+    from apiward.sim.specgen import generate
+
+    spec = {"swagger": "2.0", "paths": {
+        "/users/{userId}": {"get": {"parameters": [{"in": "path", "name": "userId", "type": "integer"}]}},
+        "/users/me": {"get": {}},
+        "/files/{kind}": {"get": {"parameters": [{"in": "path", "name": "kind", "type": "string", "enum": ["a", "b"]}]}},
+    }}
+    tr = generate(spec, seed=3, min_calls=4)
+    assert {e.path for e in tr.endpoints} == {"/users/{userId}", "/users/me", "/files/{kind}"}
+    assert all(sum(1 for c in tr.calls if c[2] == i) >= 4 for i in range(3))
+    ids = {c[1] for c in tr.calls if c[1].startswith("/users/") and c[1] != "/users/me"}
+    assert all(p.split("/")[2].isdigit() for p in ids) and len(ids) >= 2
+    assert {c[1] for c in tr.calls if c[1].startswith("/files/")} <= {"/files/a", "/files/b"}
+    assert next(e for e in tr.endpoints if e.path == "/files/{kind}").few_valued
