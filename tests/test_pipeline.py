@@ -149,3 +149,16 @@ def test_api_changes_reach_the_lake(tmp_path: Path) -> None:
     pipe.close()
     rows = connect(tmp_path / "s" / "lake").execute("select kind, endpoint, detail from changes").fetchall()
     assert any(k == "new_endpoint" and "/api/reports/" in e for k, e, _ in rows), rows
+
+
+def test_loopback_peer_forwarded_for_is_trusted_by_default(tmp_path: Path) -> None:
+    from apiward.model.call import Actor, Peer
+    import msgspec
+
+    c = make_call("GET", "/x", headers={"x-forwarded-for": "198.51.100.20"})
+    c = msgspec.structs.replace(c, actor=Actor(), src=Peer(ip="127.0.0.1", port=5000))
+    spoof = msgspec.structs.replace(make_call("GET", "/x", headers={"x-forwarded-for": "198.51.100.20"}), actor=Actor(), src=Peer(ip="203.0.113.5", port=5000))
+    pipe = Pipeline(tmp_path / "s", detectors=[])
+    pipe.discover([c, spoof])
+    assert c.actor.ip == "198.51.100.20"
+    assert spoof.actor.ip == "203.0.113.5"  # an untrusted peer cannot spoof its address

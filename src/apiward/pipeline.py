@@ -87,24 +87,20 @@ def _fingerprint(path: str) -> str:
 
 
 def _make_resolver(settings: Settings, secret: bytes) -> Any:
-    try:
-        from apiward.ingest.actor import ActorResolver
-    except ImportError:  # pragma: no cover - only while the module is missing
-        return None
+    from apiward.ingest.actor import DEFAULT_TRUSTED, ActorResolver
+
     return ActorResolver(
         jwt_claim=settings.jwt_claim,
         session_cookies=tuple(settings.session_cookies),
         api_key_headers=tuple(settings.api_key_headers),
-        trusted_proxies=list(settings.trusted_proxies),
+        trusted_proxies=[*DEFAULT_TRUSTED, *settings.trusted_proxies],  # loopback is always trusted
         secret=secret,
     )
 
 
 def _make_classifier(secret: bytes) -> Any:
-    try:
-        from apiward.discover.sensitive import Classifier
-    except ImportError:  # pragma: no cover
-        return None
+    from apiward.discover.sensitive import Classifier
+
     return Classifier(secret=secret)
 
 
@@ -166,13 +162,10 @@ class Pipeline:
             kwargs["never_merge"] = list(self.settings.never_merge)
         templater = Templater(**kwargs)
         inv = Inventory(templater=templater)
-        for spec in self.settings.spec:
-            try:
-                from apiward.discover.specs import spec_routes
+        from apiward.discover.specs import spec_routes
 
-                templater.add_routes(spec_routes(spec))
-            except ImportError:  # pragma: no cover
-                pass
+        for spec in self.settings.spec:
+            templater.add_routes(spec_routes(spec))
         return inv
 
     def _new_baselines(self) -> Any:

@@ -1,0 +1,210 @@
+"""Added latency and throughput of the capturing proxy, on loopback.
+
+Starts a tiny keep-alive HTTP upstream (asyncio, its own process) and the
+proxy (its own process: CaptureProxy + CaptureQueue with a null sink, or
+with ``--pipeline`` the full analysis pipeline on a temporary state dir),
+then measures from this process with raw sockets:
+
+1. latency: sequential requests on one keep-alive connection, direct and
+   through the proxy; p50/p99 of each and their difference (the overhead);
+2. throughput: ``--conns`` concurrent connections for ``--seconds``.
+
+    python bench/proxy.py [--requests 5000] [--body 512] [--pipeline]
+
+Loopback only; bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "src"))
+
+
+def _upstream(port_q: mp.Queue, body_size: int) -> None:
+    body = b'{"id": 42, "name": "alice", "pad": "' + b"x" * max(0, body_size - 40) + b'"}'
+    resp = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+
+    async def handle(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await r.readuntil(b"\r\n\r\n")
+                i = head.lower().find(b"content-length:")
+                if i >= 0:
+                    n = int(head[i + 15 : head.find(b"\r\n", i)])
+                    await r.readexactly(n)
+                w.write(resp)
+                await w.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            w.close()
+
+    async def main() -> None:
+        srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port_q.put(srv.sockets[0].getsockname()[1])
+        await srv.serve_forever()
+
+    asyncio.run(main())
+
+
+def _proxy(port_q: mp.Queue, upstream: str, pipeline: bool, stats_q: mp.Queue, stop: mp.Event, switch: float) -> None:
+    from apiward.ingest.capture import CaptureQueue
+    from apiward.ingest.proxy import CaptureProxy
+
+    sys.setswitchinterval(switch)
+    tmp = None
+    if pipeline:
+        from apiward.pipeline import Pipeline
+
+        tmp = tempfile.mkdtemp(prefix="apiward-bench-")
+        p = Pipeline(tmp)
+        q = CaptureQueue(lambda calls: p.process(calls, autocheckpoint=False), checkpoint=p.checkpoint, max_queue=200_000)
+    else:
+        q = CaptureQueue(lambda calls: None, max_queue=200_000)
+    proxy = CaptureProxy(upstream, q.submit)
+
+    async def main() -> None:
+        host, port = await proxy.start("127.0.0.1", 0)
+        port_q.put(port)
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        await proxy.shutdown(1.0)
+
+    asyncio.run(main())
+    t = time.perf_counter()
+    q.close(timeout=300)
+    stats = q.stats.as_dict()
+    stats["drain_s"] = time.perf_counter() - t
+    stats_q.put(stats)
+
+
+def _request(path: str, body: bytes) -> bytes:
+    if body:
+        return (
+            b"POST %s HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench/1\r\nAuthorization: Bearer abc.def.ghi\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % (path.encode(), len(body))
+        ) + body
+    return b"GET %s HTTP/1.1\r\nHost: bench\r\nUser-Agent: bench/1\r\nAuthorization: Bearer abc.def.ghi\r\n\r\n" % path.encode()
+
+
+def _read_response(s: socket.socket, buf: bytearray) -> None:
+    while True:
+        i = buf.find(b"\r\n\r\n")
+        if i >= 0:
+            j = buf.lower().find(b"content-length:", 0, i)
+            n = int(buf[j + 15 : buf.find(b"\r\n", j)]) if j >= 0 else 0
+            if len(buf) >= i + 4 + n:
+                del buf[: i + 4 + n]
+                return
+        d = s.recv(65536)
+        if not d:
+            raise ConnectionError("closed")
+        buf += d
+
+
+def latency(port: int, n: int, body: bytes, max_s: float) -> list[float]:
+    s = socket.create_connection(("127.0.0.1", port))
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buf = bytearray()
+    out: list[float] = []
+    deadline = time.monotonic() + max_s
+    for i in range(n):
+        req = _request(f"/users/{i % 500}?page={i % 7}", body)
+        t = time.perf_counter()
+        s.sendall(req)
+        _read_response(s, buf)
+        out.append((time.perf_counter() - t) * 1e6)
+        if time.monotonic() > deadline:
+            break
+    s.close()
+    return out
+
+
+async def _throughput(port: int, conns: int, seconds: float, body: bytes) -> int:
+    done = 0
+    stop_at = time.monotonic() + seconds
+
+    async def one() -> None:
+        nonlocal done
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        i = 0
+        while time.monotonic() < stop_at:
+            w.write(_request(f"/items/{i}", body))
+            head = await r.readuntil(b"\r\n\r\n")
+            j = head.lower().find(b"content-length:")
+            await r.readexactly(int(head[j + 15 : head.find(b"\r\n", j)]))
+            done += 1
+            i += 1
+        w.close()
+
+    await asyncio.gather(*(one() for _ in range(conns)))
+    return done
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p * len(xs)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--requests", type=int, default=5000)
+    ap.add_argument("--body", type=int, default=512, help="response body size; request bodies of this size with --post")
+    ap.add_argument("--post", action="store_true", help="POST JSON bodies instead of GETs")
+    ap.add_argument("--pipeline", action="store_true", help="run the full analysis pipeline behind the proxy")
+    ap.add_argument("--conns", type=int, default=16)
+    ap.add_argument("--switch-interval", type=float, default=0.001, help="sys.setswitchinterval in the proxy (apiward proxy uses 0.001)")
+    ap.add_argument("--seconds", type=float, default=5.0)
+    args = ap.parse_args()
+
+    ctx = mp.get_context("spawn")
+    pq: mp.Queue = ctx.Queue()
+    sq: mp.Queue = ctx.Queue()
+    stop = ctx.Event()
+    up = ctx.Process(target=_upstream, args=(pq, args.body), daemon=True)
+    up.start()
+    up_port = pq.get(timeout=20)
+    px = ctx.Process(target=_proxy, args=(pq, f"http://127.0.0.1:{up_port}", args.pipeline, sq, stop, args.switch_interval), daemon=True)
+    px.start()
+    px_port = pq.get(timeout=60)
+    body = (b'{"name": "bob", "email": "bob@example.com", "pad": "' + b"y" * args.body + b'"}') if args.post else b""
+
+    try:
+        latency(up_port, 500, body, 10)  # warm-up
+        latency(px_port, 500, body, 10)
+        d = latency(up_port, args.requests, body, 60)
+        p = latency(px_port, args.requests, body, 60)
+        tp_d = asyncio.run(_throughput(up_port, args.conns, args.seconds, body))
+        tp_p = asyncio.run(_throughput(px_port, args.conns, args.seconds, body))
+    finally:
+        stop.set()
+    stats = sq.get(timeout=600)
+    px.join(10)
+    up.terminate()
+
+    mode = "full pipeline" if args.pipeline else "null sink"
+    print(f"proxy benchmark ({mode}, {'POST' if args.post else 'GET'}, {args.body} B bodies, {os.cpu_count()} cores)")
+    print(f"  sequential, one keep-alive connection, {len(d)} / {len(p)} requests (microseconds):")
+    print(f"    direct        p50 {pct(d, .5):7.0f}   p99 {pct(d, .99):7.0f}   mean {statistics.fmean(d):7.0f}")
+    print(f"    via proxy     p50 {pct(p, .5):7.0f}   p99 {pct(p, .99):7.0f}   mean {statistics.fmean(p):7.0f}")
+    print(f"    added         p50 {pct(p, .5) - pct(d, .5):7.0f}   p99 {pct(p, .99) - pct(d, .99):7.0f}")
+    print(f"  throughput, {args.conns} connections, {args.seconds:.0f} s:")
+    print(f"    direct    {tp_d / args.seconds:9.0f} req/s")
+    print(f"    via proxy {tp_p / args.seconds:9.0f} req/s")
+    print(
+        f"  capture: captured {stats['captured']}, processed {stats['processed']}, dropped {stats['dropped']}, "
+        f"errors {stats['errors']}, drain after load {stats['drain_s']:.1f} s"
+    )
+
+
+if __name__ == "__main__":
+    main()
