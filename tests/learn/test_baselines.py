@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from apiward.learn.baselines import Baselines
+from apiward.learn.parameters import call_params
+from apiward.model.context import Context, EndpointRef
+from apiward.testing import make_call
+
+EP = EndpointRef(host="api.example.com", method="GET", template="/items/{itemId}")
+
+
+def _ref(item: str) -> EndpointRef:
+    return EndpointRef(host=EP.host, method="GET", template=EP.template, path_params=(("itemId", item),))
+
+
+def _learn(b: Baselines, n: int = 200) -> None:
+    for i in range(n):
+        c = make_call("GET", f"/items/{i}?sort={'asc' if i % 2 else 'desc'}&q=shoes{i % 5}", user=f"u{i % 20}", ts=1_764_000_000 + i * 10, status=200 if i % 10 else 404)
+        b.learn_one(c, Context(endpoint=_ref(str(i))))
+
+
+def test_constructor_without_args_and_bad_limits() -> None:
+    Baselines()
+    with pytest.raises(ValueError):
+        Baselines(max_actors=0)
+
+
+def test_endpoint_param_and_actor_stats() -> None:
+    b = Baselines()
+    _learn(b)
+    ep = b.endpoint_stats(EP.key)
+    assert ep is not None and ep.calls == 200 and len(ep.actors) == 20
+    assert ep.status.get(404) == 20 and abs(ep.error_ratio() - 0.1) < 1e-9
+    assert ep.known_param("query", "sort") and ep.known_param("path", "itemId")
+    prof = b.param_profile(EP.key, "query", "sort")
+    assert prof is not None and prof.n == 200
+    a = b.actor_stats("user:u3")
+    assert a is not None and a.calls == 10 and a.errors_4xx == 0 + sum(1 for i in range(200) if i % 20 == 3 and i % 10 == 0)
+    assert len(a.objects) == 10  # item ids touched
+    assert a.to_dict()["calls"] == 10
+    assert b.host_stats(EP.host).endpoints == 1  # type: ignore[union-attr]
+    assert b.endpoint_stats("nope") is None and b.actor_stats("nope") is None
+
+
+def test_score_params_flags_deviations_and_unseen_parameters() -> None:
+    b = Baselines()
+    _learn(b)
+    ok = make_call("GET", "/items/7?sort=asc&q=shoes3", user="u1")
+    assert b.score_params(ok, Context(endpoint=_ref("7"))) == []
+    bad = make_call("GET", "/items/7?sort=asc'--&q=shoes3&debug=1", user="u1")
+    scored = {(loc, name): (s, why) for loc, name, _, s, why in b.score_params(bad, Context(endpoint=_ref("7")))}
+    assert scored[("query", "sort")][0] >= 0.8
+    assert scored[("query", "debug")][1] == ["unseen parameter"]
+
+
+def test_unknown_or_young_endpoint_is_not_judged() -> None:
+    b = Baselines()
+    c = make_call("GET", "/items/1?sort=<script>")
+    assert b.score_params(c, Context(endpoint=_ref("1"))) == []
+
+
+def test_bounded_actors_and_endpoints() -> None:
+    b = Baselines(max_actors=50, max_endpoints=10)
+    for i in range(500):
+        ref = EndpointRef(host="h", method="GET", template=f"/p{i % 30}")
+        b.learn_one(make_call("GET", f"/p{i % 30}", user=f"user{i}"), Context(endpoint=ref))
+    assert len(b.actors) == 50 and len(b.endpoints) == 10
+    assert b.actors.evicted == 450
+
+
+def test_sampling_keeps_new_parameters() -> None:
+    b = Baselines(sample_after=10, sample_every=5)
+    ref = EndpointRef(host="h", method="GET", template="/s")
+    for i in range(100):
+        b.learn_one(make_call("GET", f"/s?a={i}"), Context(endpoint=ref))
+    assert b.param_profile(ref.key, "query", "a").n == 10 + 90 // 5  # type: ignore[union-attr]
+    b.learn_one(make_call("GET", "/s?a=1&brand_new=x"), Context(endpoint=ref))
+    assert b.param_profile(ref.key, "query", "brand_new") is not None
+
+
+def test_json_bodies_flatten_recursively() -> None:
+    c = make_call("POST", "/o", req_json={"user": {"name": "a", "tags": ["x", "y"]}, "n": 3, "ok": True}, headers={"referer": "https://x.example/"})
+    names = {(loc, name) for loc, name, _ in call_params(c)}
+    assert {("body", "user.name"), ("body", "user.tags[]"), ("body", "n"), ("body", "ok"), ("header", "referer")} <= names
+
+
+def test_pickle_round_trip_answers_the_same() -> None:
+    b = Baselines()
+    _learn(b)
+    back = pickle.loads(pickle.dumps(b))
+    bad = make_call("GET", "/items/7?sort=<x>&q=shoes3", user="u1")
+    assert back.score_params(bad, Context(endpoint=_ref("7"))) == b.score_params(bad, Context(endpoint=_ref("7")))
+    assert back.actor_stats("user:u3").calls == 10  # type: ignore[union-attr]
+
+
+def test_learning_does_not_mutate_the_call() -> None:
+    b = Baselines()
+    c = make_call("GET", "/items/1?sort=asc", user="u1")
+    before = (c.request.query, c.request.path, c.actor.key, c.status)
+    b.learn_one(c, Context(endpoint=_ref("1")))
+    assert (c.request.query, c.request.path, c.actor.key, c.status) == before
