@@ -19,6 +19,19 @@ __all__ = ["DETECTORS", "detector_ids", "build_detectors", "detector_class"]
 
 DETECTORS: dict[str, str] = {
     "auth.cleartext_credentials": "apiward.detect.cleartext:CleartextCredentials",
+    "recon.scanning": "apiward.detect.recon:Scanning",
+    "auth.broken_authentication": "apiward.detect.broken_auth:BrokenAuthentication",
+    "abuse.resource": "apiward.detect.resource_abuse:ResourceAbuse",
+    "anomaly.behaviour": "apiward.detect.anomaly:BehaviourAnomaly",
+    "bola.cross_owner_access": "apiward.detect.bola:CrossOwnerAccess",
+    "bola.enumeration": "apiward.detect.bola:Enumeration",
+    "bfla.admin_function": "apiward.detect.bfla:AdminFunction",
+    "mass_assignment.readonly_write": "apiward.detect.mass_assignment:ReadonlyWrite",
+    "data_exposure.sensitive_response": "apiward.detect.data_exposure:SensitiveResponse",
+    "credentials.stuffing": "apiward.detect.credentials:Stuffing",
+    "credentials.account_takeover": "apiward.detect.credentials:AccountTakeover",
+    "scraping.enumeration": "apiward.detect.scraping:ScrapingEnumeration",
+    "fake_accounts.signup_burst": "apiward.detect.fake_accounts:SignupBurst",
     "injection.payload": "apiward.detect.injection:InjectionPayload",
 }
 

@@ -54,7 +54,10 @@ DEFAULT_SESSION_COOKIES = (
 )
 DEFAULT_API_KEY_HEADERS = ("x-api-key", "api-key", "apikey", "x-auth-token", "x-access-token", "x-apikey", "x-token")
 DEFAULT_TRUSTED = ("127.0.0.0/8", "::1/128")
-KEPT_CLAIMS = ("sub", "iss", "aud", "exp", "iat", "nbf", "role", "roles", "scope", "scp", "azp", "client_id", "tenant")
+KEPT_CLAIMS = (
+    "sub", "iss", "aud", "exp", "iat", "nbf", "role", "roles", "scope", "scp", "groups", "is_admin", "permissions",
+    "azp", "client_id", "tenant",
+)
 DISPLAY_CLAIMS = ("preferred_username", "email", "name", "username")
 _CACHE_MAX = 50_000
 

@@ -340,6 +340,7 @@ def simulate_demo(
     duration = duration or d_duration
     attacks = attacks or d_attacks
     population = max(500, users + 100)
+    work.mkdir(parents=True, exist_ok=True)
     db = work / "demobank.sqlite"
     for suffix in ("", "-wal", "-shm"):
         Path(str(db) + suffix).unlink(missing_ok=True)

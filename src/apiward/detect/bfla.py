@@ -1,0 +1,208 @@
+"""``bfla.admin_function``: a regular principal successfully calls a function
+that only privileged principals use (broken function level authorization).
+
+Looks at: per function (endpoint = method + template), which principals got a
+2xx, which were denied (401/403), and the roles of the callers from JWT claims
+(``role``, ``roles``, ``scope``, ``groups``, ``is_admin``; see
+:func:`apiward.detect.objects.roles`). That is a learned role-to-function
+matrix plus, when tokens carry no roles, a learned principal-to-function one.
+A 2xx by a principal not yet seen on the function is flagged when
+
+- the function has only been used by admin-role principals and the caller's
+  roles are not admin-ish (role matrix), or
+- the caller was denied on this function before and it is used by few
+  principals (403 then success), or
+- several other principals were denied on it, few succeed, and no principal
+  is both denied and allowed there (which would mean object-level checks).
+
+"Few" is at most ``max(few_principals, admin_share * population)`` where the
+population is the number of identified principals seen. Admin-ish words in
+the path only raise confidence. Adapt: once ``adapt_actors`` distinct
+regular principals have succeeded on a function it is theirs too (a feature
+opened to users) and stops alerting; a flagged success is not learned as
+normal until then.
+
+Cost per event: two or three dict look-ups; role parsing only for the rare
+candidate calls. State: LRU per function, per principal, per (principal,
+function) denial.
+
+False-positive assumptions: principals have stable keys; a role claim, when
+present, is trustworthy (apiward does not verify signatures: the auth
+detectors judge tokens).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apiward.detect.base import DetectorBase
+from apiward.detect.objects import LRU, ep_key, privileged, roles
+from apiward.model.call import ApiCall
+from apiward.model.context import Context
+from apiward.model.finding import Finding
+
+__all__ = ["AdminFunction"]
+
+_IDENTIFIED = frozenset({"user", "apikey", "session", "basic"})
+_ADMIN_PATH = re.compile(r"admin|manage|internal|staff|superuser|backoffice|console|debug|ops\b|sudo|impersonat|role|permission", re.IGNORECASE)
+
+
+class _Fn:
+    __slots__ = ("ok", "denied", "ok_calls", "ok_admin", "ok_regular", "mixed", "flagged", "events")
+
+    def __init__(self) -> None:
+        self.ok: set[str] = set()
+        self.denied: set[str] = set()
+        self.ok_calls = 0
+        self.ok_admin = 0
+        self.ok_regular = 0
+        self.mixed = False
+        self.flagged: set[str] = set()
+        self.events: dict[str, str] = {}
+
+    def __getstate__(self) -> Any:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, s: Any) -> None:
+        for k, v in zip(self.__slots__, s):
+            setattr(self, k, v)
+
+
+class AdminFunction(DetectorBase):
+    """A regular principal successfully calls an admin-only function."""
+
+    id = "bfla.admin_function"
+    title = "Regular principal called an admin-only function (BFLA)"
+    severity = "high"
+    owasp = "API5:2023"
+    attack = "T1078"
+    tactic = "privilege-escalation"
+    cwe = "CWE-285"
+
+    def __init__(
+        self,
+        *,
+        few_principals: int = 3,
+        admin_share: float = 0.05,
+        min_population: int = 10,
+        min_calls: int = 3,
+        adapt_actors: int = 3,
+        max_functions: int = 20_000,
+        max_principals: int = 200_000,
+        cap_per_function: int = 64,
+    ) -> None:
+        self.few_principals = few_principals
+        self.admin_share = admin_share
+        self.min_population = min_population
+        self.min_calls = min_calls
+        self.adapt_actors = adapt_actors
+        self.cap = cap_per_function
+        self._fn: LRU[str, _Fn] = LRU(max_functions)
+        self._seen: LRU[str, bool] = LRU(max_principals)
+        self._denied_at: LRU[str, str] = LRU(max_principals)
+        self._last_flag = ""
+
+    def _few(self) -> int:
+        return max(self.few_principals, int(self.admin_share * len(self._seen)))
+
+    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        st = call.status
+        if st < 200 or st >= 300:
+            return []
+        actor = call.actor
+        if actor.kind not in _IDENTIFIED:
+            return []
+        ep = ctx.endpoint
+        ek = ep_key(ctx)
+        fn = self._fn.get(ek)
+        me = actor.key
+        if fn is None:
+            denied_ev = self._denied_at.get(f"{me}|{ek}")
+            if denied_ev is None or len(self._seen) < self.min_population:
+                return []
+            fn = _Fn()  # never succeeded for anyone: judged on the denial alone
+        if me in fn.ok or len(fn.ok) >= self.cap or fn.mixed:
+            return []
+        if len(fn.flagged - {me}) >= self.adapt_actors:
+            return []
+        p = privileged(actor.jwt_claims)
+        if p is True:
+            return []
+        n_ok = len(fn.ok)
+        few = n_ok <= self._few() and len(self._seen) >= self.min_population
+        denied_ev = self._denied_at.get(f"{me}|{ek}")
+        reasons: list[str] = []
+        conf = 0.0
+        if p is False and fn.ok_admin >= 1 and fn.ok_regular == 0 and fn.ok_calls >= self.min_calls:
+            reasons.append("only admin-role principals used this function before")
+            conf = 0.85
+        if denied_ev is not None and few:
+            reasons.append("caller was denied on this function before")
+            conf = max(conf, 0.9)
+        others_denied = len(fn.denied - fn.ok - {me})
+        if others_denied >= 2 and few and fn.ok_calls >= self.min_calls:
+            reasons.append(f"{others_denied} other principals were denied here; {n_ok} succeed")
+            conf = max(conf, 0.75)
+        if not reasons:
+            return []
+        if _ADMIN_PATH.search(ep.template):
+            conf = min(0.97, conf + 0.05)
+            reasons.append("admin-ish path")
+        self._last_flag = call.id
+        ev = [e for e in (denied_ev, call.id) if e]
+        return [
+            self.finding(
+                call,
+                ctx,
+                summary=f"{actor.display} got {st} on {ep.name}, a function used by {n_ok} privileged principal(s)",
+                evidence={
+                    "function": ep.name,
+                    "reasons": reasons,
+                    "principals_allowed_before": sorted(fn.ok)[:10],
+                    "principals_denied": len(fn.denied),
+                    "caller_roles": sorted(roles(actor.jwt_claims))[:10],
+                    "status": st,
+                },
+                confidence=conf,
+                key=f"{self.id}|{me}|{ep.key}",
+                event_ids=ev,
+            )
+        ]
+
+    def learn_one(self, call: ApiCall, ctx: Context) -> None:
+        actor = call.actor
+        if actor.kind not in _IDENTIFIED:
+            return
+        me = actor.key
+        if me not in self._seen:
+            self._seen.put(me, True)
+        st = call.status
+        ek = ep_key(ctx)
+        if st == 401 or st == 403:
+            self._denied_at.put(f"{me}|{ek}", call.id)
+            fn = self._fn.get_or(ek, _Fn)
+            if len(fn.denied) < self.cap:
+                fn.denied.add(me)
+            if me in fn.ok:
+                fn.mixed = True
+            return
+        if st < 200 or st >= 300:
+            return
+        fn = self._fn.get_or(ek, _Fn)
+        fn.ok_calls += 1
+        if me in fn.ok or len(fn.ok) >= self.cap:
+            return
+        if self._last_flag == call.id:
+            fn.flagged.add(me)
+            if len(fn.flagged) < self.adapt_actors:
+                return  # one deviant actor does not teach the function is open
+        fn.ok.add(me)
+        if me in fn.denied:
+            fn.mixed = True
+        p = privileged(actor.jwt_claims)
+        if p is True:
+            fn.ok_admin += 1
+        elif p is False:
+            fn.ok_regular += 1
+

@@ -1,0 +1,456 @@
+"""``bola.cross_owner_access`` and ``bola.enumeration``: broken object level
+authorization, judged passively from who touches which object.
+
+Cross-owner access looks at the object references of each call (id-like
+path parameters, id-named query/body fields, id headers; see
+:mod:`apiward.detect.objects`) and learns which principal each object
+belongs to:
+
+- ids returned to a principal by its own listings and creations (weight 2),
+- ids equal to the principal's own identity (user name / ``sub``),
+- foreign keys every item of a principal's listing shares (``user_id``: 12
+  in all of alice's orders makes ``user 12`` alice's),
+- ids one principal keeps using on its own (each success adds weight 1).
+
+A principal with weight >= 2 owns the object. A caller that gets a 2xx on
+objects owned by someone else, on ``min_objects`` distinct objects of one
+kind, is flagged. Objects touched by ``shared_principals`` principals are
+shared (products, public posts) and never alert; a kind of object that
+``max_cross_actors`` other actors already read across owners is public by
+the app's own behaviour (adapt) and stops alerting. Admins are skipped:
+admin-ish role claims, or learned: principals that succeed on functions
+where several others are denied while never being denied themselves.
+Privileged principals' listings do not attribute ownership.
+
+Enumeration looks at one actor's object references per kind of object in a
+time window: many distinct ids with mostly 401/403/404 answers, or mostly
+consecutive numeric ids. Self-contained, so it works from the first event.
+
+Cost per event: a handful of dict look-ups per object reference; responses
+are parsed (once, shared with other detectors) only for 2xx listings and
+creations. State: LRU-bounded per object, per actor, per kind.
+
+False-positive assumptions: principals have stable keys (JWT subject, API
+key digest); unauthenticated (IP) actors are not judged for cross-owner
+access; legitimately shared objects are read by several principals early.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiward.detect.base import DetectorBase
+from apiward.detect.objects import (
+    LRU,
+    Ring,
+    endpoint_noun,
+    ep_key,
+    field_noun,
+    id_like,
+    is_denied,
+    path_refs,
+    privileged,
+    request_refs,
+    response_items,
+)
+from apiward.model.call import ApiCall
+from apiward.model.context import Context
+from apiward.model.finding import Finding
+
+__all__ = ["CrossOwnerAccess", "Enumeration", "PrivilegeTracker"]
+
+_IDENTIFIED = frozenset({"user", "apikey", "session", "basic"})
+
+
+class _Kind:
+    """Per kind of object (``host|noun``): who reads across owners, and how
+    many objects turned out shared or private."""
+
+    __slots__ = ("cross", "shared_n", "private_n")
+
+    def __init__(self) -> None:
+        self.cross: set[str] = set()
+        self.shared_n = 0
+        self.private_n = 0
+
+    def __getstate__(self) -> Any:
+        return (self.cross, self.shared_n, self.private_n)
+
+    def __setstate__(self, s: Any) -> None:
+        self.cross, self.shared_n, self.private_n = s
+
+
+class _Act:
+    """Per actor: cross-owner objects and events per kind."""
+
+    __slots__ = ("cross", "events")
+
+    def __init__(self) -> None:
+        self.cross: dict[str, set[str]] = {}
+        self.events: dict[str, Ring] = {}
+
+    def __getstate__(self) -> Any:
+        return (self.cross, self.events)
+
+    def __setstate__(self, s: Any) -> None:
+        self.cross, self.events = s
+
+
+class PrivilegeTracker:
+    """Learns privileged principals from traffic: a principal that gets a 2xx
+    on a function where at least ``min_denied`` other principals were denied
+    (401/403) and at most ``max_ok`` principals succeed, while never being
+    denied anywhere itself. Roles in JWT claims win when present."""
+
+    def __init__(self, min_denied: int = 2, max_ok: int = 3, cap: int = 20_000) -> None:
+        self.min_denied = min_denied
+        self.max_ok = max_ok
+        self._ep: LRU[str, list[set[str]]] = LRU(cap)
+        self._denied: LRU[str, int] = LRU(cap * 5)
+        self._priv: LRU[str, bool] = LRU(cap)
+
+    def learn(self, actor: str, ep_key: str, status: int) -> None:
+        if 200 <= status < 300:
+            sets = self._ep.get(ep_key)
+            if sets is None:
+                sets = [set(), set()]
+                self._ep.put(ep_key, sets)
+            ok = sets[0]
+            if actor not in ok and len(ok) <= self.max_ok:
+                ok.add(actor)
+                if len(sets[1]) >= self.min_denied and len(ok) <= self.max_ok:
+                    for a in ok:
+                        if a not in self._denied:
+                            self._priv.put(a, True)
+        elif status == 401 or status == 403:
+            self._denied.put(actor, self._denied.get(actor, 0) + 1)
+            self._priv.pop(actor, None)
+            sets = self._ep.get(ep_key)
+            if sets is None:
+                sets = [set(), set()]
+                self._ep.put(ep_key, sets)
+            den = sets[1]
+            if len(den) < 16:
+                den.add(actor)
+                if len(den) == self.min_denied and len(sets[0]) <= self.max_ok:
+                    for a in sets[0]:
+                        if a not in self._denied:
+                            self._priv.put(a, True)
+
+    def is_privileged(self, actor: str, claims: dict[str, Any]) -> bool:
+        p = privileged(claims) if claims else None
+        if p is not None:
+            return p
+        return actor in self._priv
+
+
+class CrossOwnerAccess(DetectorBase):
+    """A principal reads or changes objects that belong to another principal."""
+
+    id = "bola.cross_owner_access"
+    title = "Access to another principal's objects (BOLA)"
+    severity = "high"
+    owasp = "API1:2023"
+    attack = "T1213"
+    tactic = "collection"
+    cwe = "CWE-639"
+
+    def __init__(
+        self,
+        *,
+        min_objects: int = 2,
+        shared_principals: int = 3,
+        max_cross_actors: int = 3,
+        max_objects: int = 200_000,
+        max_actors: int = 50_000,
+        listing_cap: int = 200,
+    ) -> None:
+        self.min_objects = min_objects
+        self.shared_principals = shared_principals
+        self.max_cross_actors = max_cross_actors
+        self.listing_cap = listing_cap
+        self._obj: LRU[str, dict[str, int]] = LRU(max_objects)
+        self._kind: LRU[str, _Kind] = LRU(max_objects // 20 or 1)
+        self._act: LRU[str, _Act] = LRU(max_actors)
+        self.privilege = PrivilegeTracker()
+        self._public: LRU[str, int] = LRU(20_000)
+
+    # -- scoring --------------------------------------------------------------
+    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        st = call.status
+        if st < 200 or st >= 300:
+            return []
+        actor = call.actor
+        if actor.kind not in _IDENTIFIED:
+            return []
+        refs = request_refs(call, ctx)
+        if not refs:
+            return []
+        me = actor.key
+        host = ctx.endpoint.host
+        out: list[Finding] = []
+        for loc, noun, value in refs:
+            okey = f"{host}|{noun}|{value}"
+            entry = self._obj.get(okey)
+            if entry is None or me in entry or len(entry) >= self.shared_principals:
+                continue
+            owner = ""
+            for p, w in entry.items():
+                if w >= 2:
+                    owner = p
+                    break
+            if not owner:
+                continue
+            kkey = f"{host}|{noun}"
+            kind = self._kind.get(kkey)
+            if kind is not None:
+                others = len(kind.cross) - (me in kind.cross)
+                if others >= self.max_cross_actors:
+                    continue
+                if kind.shared_n >= 3 and kind.shared_n * 4 >= kind.private_n:
+                    continue
+            if self.privilege.is_privileged(me, actor.jwt_claims):
+                return []
+            if kind is None:
+                kind = self._kind.get_or(kkey, _Kind)
+            if len(kind.cross) < 16:
+                kind.cross.add(me)
+            act = self._act.get_or(me, _Act)
+            objs = act.cross.get(kkey)
+            if objs is None:
+                objs = act.cross[kkey] = set()
+                act.events[kkey] = Ring(20)
+            if len(objs) < 256:
+                objs.add(value)
+            ring = act.events[kkey]
+            if not ring or ring[-1][0] != call.id:
+                ring.push((call.id, value, owner, loc))
+            if len(objs) >= self.min_objects:
+                owners = sorted({r[2] for r in ring})
+                n = len(objs)
+                out.append(
+                    self.finding(
+                        call,
+                        ctx,
+                        summary=f"{actor.display} accessed {n} {noun} object(s) owned by other principals ({', '.join(owners[:3])})",
+                        evidence={
+                            "object_kind": noun,
+                            "objects": sorted(objs)[:20],
+                            "distinct_objects": n,
+                            "owners": owners[:10],
+                            "reference_locations": sorted({r[3] for r in ring}),
+                            "method": call.request.method,
+                            "status": st,
+                        },
+                        confidence=min(0.95, 0.55 + 0.1 * n),
+                        key=f"{self.id}|{me}|{kkey}",
+                        event_ids=[r[0] for r in ring],
+                        first_seen=None,
+                    )
+                )
+        return out
+
+    # -- learning -----------------------------------------------------------
+    def _attribute(self, okey: str, actor: str, weight: int, kkey: str) -> None:
+        objs = self._obj
+        entry = objs.get(okey)
+        if entry is None:
+            objs.put(okey, {actor: weight})
+            if weight >= 2:
+                self._kind.get_or(kkey, _Kind).private_n += 1
+            return
+        n = len(entry)
+        if n >= self.shared_principals:
+            return
+        objs.move_to_end(okey)
+        old = entry.get(actor, 0)
+        if old >= 3:
+            return
+        new = min(3, old + weight)
+        entry[actor] = new
+        if n == 1 and old and old < 2 <= new:
+            self._kind.get_or(kkey, _Kind).private_n += 1
+        elif len(entry) == self.shared_principals:
+            self._kind.get_or(kkey, _Kind).shared_n += 1
+
+    def learn_one(self, call: ApiCall, ctx: Context) -> None:
+        actor = call.actor
+        if actor.kind not in _IDENTIFIED:
+            return
+        me = actor.key
+        st = call.status
+        ep = ctx.endpoint
+        self.privilege.learn(me, ep_key(ctx), st)
+        if st < 200 or st >= 300:
+            return
+        host = ep.host
+        refs = request_refs(call, ctx)
+        if refs:
+            claims = actor.jwt_claims
+            sub = claims.get("sub") if claims else None
+            user = actor.user
+            for _, noun, value in refs:
+                w = 2 if value == user or (sub is not None and value == str(sub)) else 1
+                self._attribute(f"{host}|{noun}|{value}", me, w, f"{host}|{noun}")
+        method = ep.method
+        if method not in ("GET", "POST", "PUT"):
+            return
+        if method == "GET" and ep.template.endswith("}"):
+            return  # a detail read: its id is already a request reference
+        resp = call.response
+        if resp is None or not resp.body:
+            return
+        tnoun = endpoint_noun(ep.template)
+        if not tnoun:
+            return
+        lkey = ep_key(ctx)
+        public = self._public.get(lkey, 0)
+        if public >= 5:
+            # a listing everybody gets the same objects from: sample it
+            self._public[lkey] = public + 1
+            if public % 16:
+                return
+        doc = resp.json()
+        if doc is None:
+            return
+        if self.privilege.is_privileged(me, actor.jwt_claims):
+            return  # an admin's listings do not make objects the admin's
+        items, listing = response_items(doc, self.listing_cap)
+        if not items or (method == "GET" and not listing):
+            return
+        kkey = f"{host}|{tnoun}"
+        fk: dict[str, Any] | None = None
+        shared = 0
+        objs = self._obj
+        cap = self.shared_principals
+        for it in items:
+            v = it.get("id")
+            if v is not None and id_like(v):
+                okey = f"{host}|{tnoun}|{v}"
+                e = objs.get(okey)
+                if e is not None and len(e) >= cap:
+                    shared += 1
+                    continue
+                self._attribute(okey, me, 2, kkey)
+            if listing:
+                if fk is None:
+                    fk = {k: x for k, x in it.items() if k != "id" and isinstance(k, str) and id_like(x) and field_noun(k)}
+                elif fk:
+                    fk = {k: x for k, x in fk.items() if it.get(k) == x}
+        if listing and len(items) >= 2 and public < 5:
+            if shared * 5 >= len(items) * 4:
+                self._public[lkey] = public + 1
+            elif public:
+                self._public[lkey] = 0
+        if fk and len(items) >= 2:
+            for k, x in fk.items():
+                fn = field_noun(k)
+                if fn and fn != tnoun:
+                    self._attribute(f"{host}|{fn}|{x}", me, 2, f"{host}|{fn}")
+
+
+class _Walk:
+    __slots__ = ("ring", "since")
+
+    def __init__(self) -> None:
+        self.ring: Ring = Ring(64)
+        self.since = 0
+
+    def __getstate__(self) -> Any:
+        return (self.ring, self.since)
+
+    def __setstate__(self, s: Any) -> None:
+        self.ring, self.since = s
+
+
+class Enumeration(DetectorBase):
+    """One actor probes many object ids of one kind: mostly denied/not found,
+    or consecutive numeric ids."""
+
+    id = "bola.enumeration"
+    title = "Object id enumeration (BOLA probing)"
+    severity = "medium"
+    owasp = "API1:2023"
+    attack = "T1087"
+    tactic = "discovery"
+    cwe = "CWE-639"
+
+    def __init__(
+        self,
+        *,
+        min_ids: int = 15,
+        window_s: float = 900.0,
+        min_miss_ratio: float = 0.5,
+        min_sequential: float = 0.8,
+        max_actors: int = 50_000,
+    ) -> None:
+        self.min_ids = min_ids
+        self.window_s = window_s
+        self.min_miss_ratio = min_miss_ratio
+        self.min_sequential = min_sequential
+        self._walk: LRU[str, _Walk] = LRU(max_actors)
+        self.privilege = PrivilegeTracker()
+
+    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        ep = ctx.endpoint
+        if not ep.path_params:
+            return []
+        refs = path_refs(ctx)
+        if not refs:
+            return []
+        actor = call.actor
+        noun, value = refs[-1]
+        wkey = f"{actor.key}|{ep.host}|{noun}"
+        walk = self._walk.get_or(wkey, _Walk)
+        ring = walk.ring
+        st = call.status
+        ring.push((call.ts, value, st, call.id))
+        walk.since += 1
+        if len(ring) < self.min_ids or walk.since < 4:
+            return []
+        walk.since = 0
+        horizon = call.ts - self.window_s
+        recent = [r for r in ring if r[0] >= horizon]
+        ids = {r[1] for r in recent}
+        if len(ids) < self.min_ids:
+            return []
+        miss = sum(1 for r in recent if r[2] == 404 or is_denied(r[2]) or r[2] == 410)
+        ratio = miss / len(recent)
+        nums = sorted(int(i) for i in ids if i.isdigit())
+        seq = 0.0
+        if len(nums) >= self.min_ids:
+            adj = sum(1 for a, b in zip(nums, nums[1:]) if b - a == 1)
+            seq = adj / (len(nums) - 1)
+        if ratio < self.min_miss_ratio and seq < self.min_sequential:
+            return []
+        if self.privilege.is_privileged(actor.key, actor.jwt_claims) and ratio < self.min_miss_ratio:
+            return []
+        how = []
+        if ratio >= self.min_miss_ratio:
+            how.append(f"{ratio:.0%} denied/not found")
+        if seq >= self.min_sequential:
+            how.append(f"{seq:.0%} consecutive ids")
+        return [
+            self.finding(
+                call,
+                ctx,
+                summary=f"{actor.display} probed {len(ids)} distinct {noun} ids ({', '.join(how)})",
+                evidence={
+                    "object_kind": noun,
+                    "distinct_ids": len(ids),
+                    "miss_ratio": round(ratio, 3),
+                    "sequential_ratio": round(seq, 3),
+                    "id_range": [nums[0], nums[-1]] if nums else None,
+                    "sample_ids": sorted(ids)[:20],
+                    "window_s": self.window_s,
+                },
+                confidence=min(0.95, 0.5 + 0.3 * ratio + 0.2 * seq),
+                key=f"{self.id}|{actor.key}|{ep.host}|{noun}",
+                event_ids=[r[3] for r in recent],
+                first_seen=recent[0][0],
+            )
+        ]
+
+    def learn_one(self, call: ApiCall, ctx: Context) -> None:
+        if call.actor.kind in _IDENTIFIED:
+            self.privilege.learn(call.actor.key, ctx.endpoint.key, call.status)

@@ -1,0 +1,287 @@
+"""``data_exposure.sensitive_response``: responses that give away more than
+the endpoint normally does (excessive data exposure).
+
+Looks at: the sensitive hits the discover stage found in each response
+(:attr:`Context.sensitive`, locations ``response_body`` and ``error_body``)
+against per-endpoint norms learned across actors:
+
+- secrets in responses: password hashes and passwords always (an endpoint
+  design flaw, one finding per endpoint and class); API keys, tokens and
+  session ids only where the endpoint rarely returns them (a login endpoint
+  returns tokens by design);
+- a personal-data class the endpoint (warmed up) rarely returns;
+- other principals' personal data: values whose keyed digest
+  (``value_hash``) belongs to another principal (learned from what each
+  principal submits in its own requests and reads about itself);
+- bulk personal data: many distinct personal values in one response, far
+  above the endpoint's norm;
+- stack traces, SQL errors and internal paths in responses.
+
+Secrets stored in responses and error leaks are endpoint design flaws: one
+finding per endpoint and class, with no actor (the callers are not
+suspects) and the first ``sample_events`` events as examples.
+
+Adapt: once ``adapt_actors`` distinct actors received a class, foreign
+values or bulk data from an endpoint, that is the endpoint's normal.
+Principals with admin-ish role claims are not judged for foreign or bulk
+personal data.
+
+Cost per event: a counter increment per response; work proportional to the
+number of sensitive hits otherwise (usually none).
+
+False-positive assumptions: the classifier's hits are right; a value one
+principal submitted is that principal's (shared mailboxes are rare).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiward.detect.base import DetectorBase
+from apiward.detect.objects import LRU, ep_key, privileged
+from apiward.model.call import ApiCall
+from apiward.model.context import Context
+from apiward.model.finding import Finding
+
+__all__ = ["SensitiveResponse"]
+
+ALWAYS_SECRET = frozenset({"password", "password_hash"})
+SECRETS = frozenset({"api_key", "jwt", "bearer_token", "basic_auth", "session_token"})
+PII = frozenset({"email", "phone", "ssn", "credit_card", "card_cvv", "iban", "national_id", "date_of_birth", "address", "health"})
+OWNED = frozenset({"email", "phone", "ssn", "credit_card", "iban", "national_id"})
+LEAKS = {"stack_trace": "CWE-209", "sql_error": "CWE-209", "internal_path": "CWE-209", "internal_hostname": "CWE-200"}
+_RESP = frozenset({"response_body", "error_body"})
+_REQ = frozenset({"request_body", "query", "path"})
+_IDENTIFIED = frozenset({"user", "apikey", "session", "basic"})
+
+
+class _Ep:
+    __slots__ = ("n", "cls", "cls_actors", "foreign_actors", "bulk_avg", "bulk_actors")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.cls: dict[str, int] = {}
+        self.cls_actors: dict[str, set[str]] = {}
+        self.foreign_actors: set[str] = set()
+        self.bulk_avg = 0.0
+        self.bulk_actors: set[str] = set()
+
+    def __getstate__(self) -> Any:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, s: Any) -> None:
+        for k, v in zip(self.__slots__, s):
+            setattr(self, k, v)
+
+
+class SensitiveResponse(DetectorBase):
+    """A response carries sensitive data beyond the endpoint's norm."""
+
+    id = "data_exposure.sensitive_response"
+    title = "Excessive data exposure in a response"
+    severity = "medium"
+    owasp = "API3:2023"
+    attack = "T1530"
+    tactic = "collection"
+    cwe = "CWE-213"
+
+    def __init__(
+        self,
+        *,
+        warmup: int = 30,
+        rare: float = 0.05,
+        bulk_min: int = 20,
+        bulk_factor: float = 4.0,
+        adapt_actors: int = 3,
+        sample_events: int = 3,
+        max_endpoints: int = 20_000,
+        max_values: int = 200_000,
+    ) -> None:
+        self.warmup = warmup
+        self.rare = rare
+        self.bulk_min = bulk_min
+        self.bulk_factor = bulk_factor
+        self.adapt_actors = adapt_actors
+        self._ep: LRU[str, _Ep] = LRU(max_endpoints)
+        self._owner: LRU[str, dict[str, int]] = LRU(max_values)
+        self.sample_events = sample_events
+        self._samples: LRU[str, int] = LRU(max_endpoints)
+
+    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        hits = ctx.sensitive
+        if not hits or call.response is None:
+            return []
+        resp_hits = [h for h in hits if h.location in _RESP]
+        if not resp_hits:
+            return []
+        ep = ctx.endpoint
+        st = call.status
+        e = self._ep.get(ep_key(ctx))
+        n = e.n if e is not None else 0
+        actor = call.actor
+        me = actor.key
+        out: list[Finding] = []
+        classes = {h.cls for h in resp_hits}
+        # infrastructure leaks and stored secrets are endpoint design flaws: one
+        # finding per endpoint and kind with a few sample events, not every caller
+        for cls in classes & LEAKS.keys():
+            if not self._sample(ep_key(ctx), cls):
+                continue
+            f = self.finding(
+                call, ctx,
+                summary=f"{ep.name} answered {st} with a {cls.replace('_', ' ')}",
+                evidence={"kind": cls, "status": st, "fields": sorted({h.field for h in resp_hits if h.cls == cls})[:5]},
+                confidence=0.9, severity="medium", key=f"{self.id}|{ep.key}|{cls}",
+                title="Stack trace or SQL error in a response" if cls in ("stack_trace", "sql_error") else "Internal details in a response",
+            )
+            f.cwe = LEAKS[cls]
+            f.actor = f.actor_display = ""  # the endpoint's flaw, not the caller's deed
+            out.append(f)
+        if st < 200 or st >= 300:
+            return out
+        for cls in classes & ALWAYS_SECRET:
+            if not self._sample(ep_key(ctx), cls):
+                continue
+            f = self.finding(
+                call, ctx,
+                summary=f"{ep.name} returns {cls.replace('_', ' ')} values",
+                evidence={"class": cls, "fields": sorted({h.field for h in resp_hits if h.cls == cls})[:10]},
+                confidence=0.9, severity="high", key=f"{self.id}|{ep.key}|{cls}",
+                title="Secrets in a response",
+            )
+            f.cwe = "CWE-200"
+            f.actor = f.actor_display = ""
+            out.append(f)
+        if n >= self.warmup:
+            for cls in classes & (SECRETS | PII):
+                seen = e.cls.get(cls, 0)  # type: ignore[union-attr]
+                if seen > self.rare * n:
+                    continue
+                got = e.cls_actors.get(cls)  # type: ignore[union-attr]
+                if got is not None and len(got - {me}) >= self.adapt_actors:
+                    continue
+                out.append(
+                    self.finding(
+                        call, ctx,
+                        summary=f"{ep.name} returned {cls.replace('_', ' ')} to {actor.display}, which it does in {seen}/{n} responses",
+                        evidence={"class": cls, "endpoint_rate": round(seen / n, 4), "responses_learned": n,
+                                  "fields": sorted({h.field for h in resp_hits if h.cls == cls})[:10]},
+                        confidence=0.75 if cls in SECRETS else 0.65,
+                        severity="high" if cls in SECRETS else "medium",
+                        key=f"{self.id}|{me}|{ep.key}|new:{cls}",
+                    )
+                )
+        if actor.kind in _IDENTIFIED and privileged(actor.jwt_claims) is not True:
+            pii = {h.value_hash for h in resp_hits if h.cls in PII and h.value_hash}
+            if len(pii) >= self.bulk_min:
+                norm = e.bulk_avg if e is not None else 0.0
+                adapted = e is not None and len(e.bulk_actors - {me}) >= self.adapt_actors
+                if len(pii) >= self.bulk_factor * max(norm, 1.0) and not adapted:
+                    out.append(
+                        self.finding(
+                            call, ctx,
+                            summary=f"{actor.display} received {len(pii)} distinct personal values in one response from {ep.name} (norm {norm:.1f})",
+                            evidence={"distinct_values": len(pii), "endpoint_norm": round(norm, 2),
+                                      "classes": sorted({h.cls for h in resp_hits if h.cls in PII})},
+                            confidence=0.7, severity="high", key=f"{self.id}|{me}|{ep.key}|bulk",
+                            title="Bulk personal data in one response",
+                        )
+                    )
+            foreign: dict[str, str] = {}
+            owners = self._owner
+            for h in resp_hits:
+                if h.cls in OWNED and h.value_hash:
+                    o = owners.get(h.value_hash)
+                    if o is None or me in o or len(o) > 2:
+                        continue
+                    for p, w in o.items():
+                        if w >= 2:
+                            foreign[h.value_hash] = p
+                            break
+            if foreign and len(foreign) < self.bulk_min:
+                adapted = e is not None and len(e.foreign_actors - {me}) >= self.adapt_actors
+                if not adapted:
+                    who = sorted(set(foreign.values()))
+                    out.append(
+                        self.finding(
+                            call, ctx,
+                            summary=f"{actor.display} received personal data of {len(who)} other principal(s) from {ep.name}",
+                            evidence={"owners": who[:10], "values": len(foreign),
+                                      "classes": sorted({h.cls for h in resp_hits if h.value_hash in foreign})},
+                            confidence=0.7, severity="high", key=f"{self.id}|{me}|{ep.key}|foreign",
+                            title="Other principals' personal data in a response",
+                        )
+                    )
+                    if e is not None and len(e.foreign_actors) < 16:
+                        e.foreign_actors.add(me)
+        return out
+
+    def _sample(self, ekey: str, cls: str) -> bool:
+        """Whether to report this endpoint-level flaw again (the first
+        ``sample_events`` times only)."""
+        k = f"{ekey}|{cls}"
+        n = self._samples.get(k, 0)
+        if n >= self.sample_events:
+            return False
+        self._samples.put(k, n + 1)
+        return True
+
+    def learn_one(self, call: ApiCall, ctx: Context) -> None:
+        if call.response is None:
+            return
+        st = call.status
+        if st < 200 or st >= 300:
+            return
+        e = self._ep.get_or(ep_key(ctx), _Ep)
+        e.n += 1
+        hits = ctx.sensitive
+        if not hits:
+            if e.bulk_avg:
+                e.bulk_avg *= 0.99
+            return
+        actor = call.actor
+        me = actor.key
+        ident = actor.kind in _IDENTIFIED
+        resp_vals: set[str] = set()
+        req_vals: list[str] = []
+        seen_cls: set[str] = set()
+        for h in hits:
+            loc = h.location
+            if loc in _RESP:
+                seen_cls.add(h.cls)
+                if h.cls in PII and h.value_hash:
+                    resp_vals.add(h.value_hash)
+            elif ident and loc in _REQ and h.cls in OWNED and h.value_hash:
+                req_vals.append(h.value_hash)
+        for cls in seen_cls:
+            e.cls[cls] = e.cls.get(cls, 0) + 1
+            got = e.cls_actors.get(cls)
+            if got is None:
+                got = e.cls_actors[cls] = set()
+            if len(got) < 8:
+                got.add(me)
+        nb = len(resp_vals)
+        e.bulk_avg = 0.99 * e.bulk_avg + 0.01 * nb
+        if nb >= self.bulk_min and len(e.bulk_actors) < 16:
+            e.bulk_actors.add(me)
+        if not ident:
+            return
+        owners = self._owner
+        for v in req_vals:
+            o = owners.get_or(v, dict)
+            if len(o) < 3 or me in o:
+                o[me] = 2
+        if 0 < nb <= 6 and not req_vals:
+            # one value per class read back (a profile): the reader's own if it keeps reading it
+            per_cls: dict[str, int] = {}
+            for h in hits:
+                if h.location in _RESP and h.cls in OWNED:
+                    per_cls[h.cls] = per_cls.get(h.cls, 0) + 1
+            if per_cls and max(per_cls.values()) == 1:
+                for h in hits:
+                    if h.location in _RESP and h.cls in OWNED and h.value_hash:
+                        o = owners.get(h.value_hash)
+                        if o is None:
+                            owners.put(h.value_hash, {me: 1})
+                        elif len(o) == 1 and me in o:
+                            o[me] = 2

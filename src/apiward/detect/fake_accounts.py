@@ -1,0 +1,282 @@
+"""``fake_accounts.signup_burst``: automated account creation.
+
+A sign-up is recognised from traffic: a 2xx POST whose body names a new
+principal (an e-mail or user-like field, usually with a password) and whose
+answer is 201, or carries the new object's id, or echoes the name back; an
+endpoint whose successful names keep recurring is a login form, not a
+sign-up, and is ignored. No path is assumed.
+
+Flags, within ``window_s``:
+
+- one source (client IP, else actor) creating ``source_accounts`` accounts;
+- patterned names: ``pattern_accounts`` sign-ups whose user or e-mail local
+  part shares a stem once digit runs are removed (``promo.bot017``,
+  ``promo.bot018``...);
+- a domain burst: ``domain_accounts`` sign-ups from an e-mail domain that
+  first appeared after ``domain_history`` sign-ups and within the window,
+  making ``domain_share`` of the sign-ups since it appeared;
+- accounts created and then logged into by their creator:
+  ``reuse_accounts`` distinct new accounts used from the source that made
+  them.
+
+Adapt: normal sign-up waves are many sources with diverse names and
+domains; none of the measures above grows with them.
+
+Cost per event: an early exit for every non-POST or non-2xx call; a few
+dict and ring operations for sign-ups. Names are kept as short digests
+except stems (no digits) and domains.
+
+False-positive assumptions: shared NAT addresses rarely create more than a
+few accounts an hour; people whose names differ only by digits sign up
+rarely in the same hour.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apiward.detect.base import DetectorBase
+from apiward.detect.objects import LRU, Ring, digest, has_token, id_like, login_fields
+from apiward.model.call import ApiCall
+from apiward.model.context import Context
+from apiward.model.finding import Finding
+
+__all__ = ["SignupBurst"]
+
+_EMAIL_KEYS = ("email", "mail", "email_address", "emailAddress", "emailaddress")
+_NAME_KEYS = ("username", "user_name", "userName", "login", "handle", "nickname", "name", "user")
+_PASSWORD_KEYS = frozenset({"password", "passwd", "pwd", "pass", "passphrase"})
+_DIGITS = re.compile(r"\d+")
+
+
+def _stem(name: str) -> str:
+    """``promo.bot017`` -> ``promo.bot#``; ``""`` when there are no digits
+    or too little else to be a pattern."""
+    s, n = _DIGITS.subn("#", name.lower())
+    if not n or sum(c.isalpha() for c in s) < 3:
+        return ""
+    return s
+
+
+class _Sig:
+    __slots__ = ("ts", "eid", "src", "user")
+
+    def __init__(self, ts: float, eid: str, src: str, user: str) -> None:
+        self.ts, self.eid, self.src, self.user = ts, eid, src, user
+
+    def __getstate__(self) -> Any:
+        return (self.ts, self.eid, self.src, self.user)
+
+    def __setstate__(self, s: Any) -> None:
+        self.ts, self.eid, self.src, self.user = s
+
+
+class _Ep:
+    __slots__ = ("ok", "repeats", "names", "ring")
+
+    def __init__(self) -> None:
+        self.ok = 0
+        self.repeats = 0
+        self.names: LRU[str, bool] = LRU(5_000)
+        self.ring: Ring = Ring(256)
+
+    def __getstate__(self) -> Any:
+        return (self.ok, self.repeats, self.names, self.ring)
+
+    def __setstate__(self, s: Any) -> None:
+        self.ok, self.repeats, self.names, self.ring = s
+
+
+class SignupBurst(DetectorBase):
+    """Automated sign-ups: bursts per source, patterned names, new domains."""
+
+    id = "fake_accounts.signup_burst"
+    title = "Fake account creation"
+    severity = "medium"
+    owasp = "API6:2023"
+    attack = "T1585"
+    tactic = "resource-development"
+    cwe = "CWE-799"
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 3600.0,
+        source_accounts: int = 5,
+        pattern_accounts: int = 5,
+        domain_accounts: int = 8,
+        domain_share: float = 0.8,
+        reuse_accounts: int = 3,
+        domain_history: int = 20,
+        max_keys: int = 100_000,
+    ) -> None:
+        self.window_s = window_s
+        self.source_accounts = source_accounts
+        self.pattern_accounts = pattern_accounts
+        self.domain_accounts = domain_accounts
+        self.domain_share = domain_share
+        self.reuse_accounts = reuse_accounts
+        self.domain_history = domain_history
+        self._ep: LRU[str, _Ep] = LRU(2_000)
+        self._src: LRU[str, Ring] = LRU(max_keys)
+        self._stem: LRU[str, Ring] = LRU(max_keys)
+        self._domain_first: LRU[str, tuple[float, int]] = LRU(max_keys)
+        self._domain: LRU[str, Ring] = LRU(max_keys)
+        self._creator: LRU[str, str] = LRU(max_keys)
+        self._reuse: LRU[str, Ring] = LRU(max_keys)
+        self._cur: tuple[str, Any] = ("", None)
+
+    # -- recognition ------------------------------------------------------------
+    def _signup(self, call: ApiCall, ctx: Context) -> tuple[str, str, str, str] | None:
+        """``(name, email domain, source, email)`` when ``call`` is a sign-up."""
+        if self._cur[0] == call.id:
+            return self._cur[1]
+        out = self._parse(call, ctx)
+        self._cur = (call.id, out)
+        return out
+
+    def _parse(self, call: ApiCall, ctx: Context) -> tuple[str, str, str, str] | None:
+        req = call.request
+        st = call.status
+        if req.method != "POST" or st < 200 or st >= 300 or not req.body:
+            return None
+        params = req.params()
+        if not params or len(params) > 40:
+            return None
+        email = ""
+        for k in _EMAIL_KEYS:
+            v = params.get(k)
+            if isinstance(v, str) and "@" in v:
+                email = v.strip().lower()
+                break
+        name = ""
+        for k in _NAME_KEYS:
+            v = params.get(k)
+            if isinstance(v, str) and v and "@" not in v:
+                name = v.strip().lower()
+                break
+        if not email and not name:
+            return None
+        has_pwd = any(isinstance(k, str) and k.lower() in _PASSWORD_KEYS for k in params)
+        ep = self._ep.get(ctx.endpoint.key)
+        if ep is not None and ep.ok >= 10 and ep.repeats * 5 > ep.ok:
+            return None  # names recur: a login or profile form
+        created = st == 201
+        if not created:
+            doc = call.response.json() if call.response is not None else None
+            if isinstance(doc, dict):
+                inner = doc.get("user") if isinstance(doc.get("user"), dict) else doc
+                v = inner.get("id", inner.get("user_id"))
+                created = (v is not None and id_like(v)) or (email and inner.get("email") == email) or (name and inner.get("username") == name)
+        if not created or not (has_pwd or (email and name)):
+            return None
+        if st != 201 and has_token(call) and login_fields(params) is not None and len(params) <= 2:
+            return None  # a two-field login that returns the user
+        ip = call.actor.ip or call.src.ip
+        src = f"ip:{ip}" if ip else call.actor.key
+        local = (email.partition("@")[0] if email else "") or name
+        return (name or local, email.partition("@")[2] if email else "", src, email)
+
+    # -- scoring ---------------------------------------------------------------
+    def _recent(self, ring: Ring | None, now: float) -> list[_Sig]:
+        if not ring:
+            return []
+        h = now - self.window_s
+        return [s for s in ring if s.ts >= h]
+
+    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        req = call.request
+        if req.method != "POST":
+            return []
+        su = self._signup(call, ctx)
+        if su is None:
+            return self._score_reuse(call, ctx)
+        name, domain, src, _ = su
+        now = call.ts
+        me = _Sig(now, call.id, src, digest(name))
+        out: list[Finding] = []
+        by_src = self._recent(self._src.get(src), now) + [me]
+        if len(by_src) >= self.source_accounts:
+            out.append(self._f(call, ctx, f"src|{src}", by_src,
+                               f"{src} created {len(by_src)} accounts within {self.window_s:.0f}s",
+                               {"source": src, "accounts": len(by_src)}, min(0.95, 0.6 + 0.04 * len(by_src))))
+        stem = _stem(name)
+        if stem:
+            by_stem = self._recent(self._stem.get(stem), now) + [me]
+            if len(by_stem) >= self.pattern_accounts:
+                out.append(self._f(call, ctx, f"stem|{stem}", by_stem,
+                                   f"{len(by_stem)} accounts named like '{stem}' created from {len({s.src for s in by_stem})} source(s)",
+                                   {"pattern": stem, "accounts": len(by_stem), "sources": len({s.src for s in by_stem})}, 0.8))
+        if domain:
+            ep = self._ep.get(ctx.endpoint.key)
+            done = ep.ok if ep is not None else 0
+            first = self._domain_first.get(domain)
+            if first is None:
+                first = (now, done)
+            if first[1] >= self.domain_history and first[0] >= now - self.window_s:
+                by_dom = self._recent(self._domain.get(domain), now) + [me]
+                since = done - first[1] + 1
+                if len(by_dom) >= self.domain_accounts and len(by_dom) >= self.domain_share * since:
+                    out.append(self._f(call, ctx, f"domain|{domain}", by_dom,
+                                       f"{len(by_dom)} of {since} sign-ups since it first appeared use the new domain {domain}",
+                                       {"domain": domain, "accounts": len(by_dom), "signups_since_first_seen": since}, 0.65))
+        return out
+
+    def _score_reuse(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        if not (200 <= call.status < 300) or not call.request.body:
+            return []
+        lf = login_fields(call.request.params())
+        if lf is None:
+            return []
+        user = digest(lf[0].strip().lower())
+        creator = self._creator.get(user)
+        ip = call.actor.ip or call.src.ip
+        src = f"ip:{ip}" if ip else call.actor.key
+        if creator != src:
+            return []
+        ring = self._reuse.get_or(src, lambda: Ring(64))
+        if not any(s.user == user for s in ring):
+            ring.push(_Sig(call.ts, call.id, src, user))
+        used = self._recent(ring, call.ts)
+        if len({s.user for s in used}) < self.reuse_accounts:
+            return []
+        return [self._f(call, ctx, f"reuse|{src}", used,
+                        f"{src} logged into {len(used)} accounts it had just created",
+                        {"source": src, "accounts_used": len(used)}, 0.75)]
+
+    def _f(self, call: ApiCall, ctx: Context, key: str, sigs: list[_Sig], summary: str, evidence: dict[str, Any], conf: float) -> Finding:
+        return self.finding(
+            call, ctx, summary=summary, evidence=evidence, confidence=conf,
+            key=f"{self.id}|{key}", event_ids=[s.eid for s in sigs][-64:], first_seen=sigs[0].ts,
+        )
+
+    # -- learning ----------------------------------------------------------------
+    def learn_one(self, call: ApiCall, ctx: Context) -> None:
+        if call.request.method != "POST":
+            return
+        su = self._signup(call, ctx)
+        if su is None:
+            return
+        name, domain, src, email = su
+        now = call.ts
+        d = digest(name)
+        ep = self._ep.get_or(ctx.endpoint.key, _Ep)
+        ep.ok += 1
+        if d in ep.names:
+            ep.repeats += 1
+        else:
+            ep.names.put(d, True)
+        sig = _Sig(now, call.id, src, d)
+        ep.ring.push(sig)
+        self._src.get_or(src, lambda: Ring(64)).push(sig)
+        stem = _stem(name)
+        if stem:
+            self._stem.get_or(stem, lambda: Ring(64)).push(sig)
+        if domain:
+            if domain not in self._domain_first:
+                self._domain_first.put(domain, (now, ep.ok - 1))
+            self._domain.get_or(domain, lambda: Ring(64)).push(sig)
+        self._creator.put(d, src)
+        if email:
+            self._creator.put(digest(email), src)

@@ -1,0 +1,256 @@
+"""``mass_assignment.readonly_write``: a request writes fields the API only
+ever returns (``role``, ``is_admin``, ``balance``, ``owner_id``) or that no
+other principal writes, above all when the response echoes the new value.
+
+Looks at: per kind of object (the noun of the endpoint template, so
+``POST /users`` and ``PATCH /users/{id}`` share state), the fields responses
+return and, per field, which principals write it in 2xx POST/PUT/PATCH
+bodies (top-level JSON or form fields). A written field is read-only when
+responses return it, the kind has seen enough writes by several principals,
+and no other principal (at most one) writes it. It is flagged when it is
+read-only and privilege-like with an elevating value, or a read-only
+reference (``account_id``) on a busy kind; a
+privilege-like field (role, admin, permissions, balance, owner...) set to an
+elevating value and echoed back is flagged from the first event.
+
+Adapt: a field ``adapt_writers`` principals write is writable; a flagged
+write is not learned as normal until then.
+
+Cost per event: nothing for reads past a sampling budget (response fields
+are learned from every response until a kind has ``full_learning``
+responses, then from one in ``sample_every``); a set look-up per body field
+for writes.
+
+False-positive assumptions: clients that PUT whole objects back write every
+field, so those fields become writable quickly (several writers); a field
+name alone never alerts.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apiward.detect.base import DetectorBase
+from apiward.detect.objects import LRU, endpoint_noun, field_noun, response_items
+from apiward.model.call import ApiCall
+from apiward.model.context import Context
+from apiward.model.finding import Finding
+
+__all__ = ["ReadonlyWrite"]
+
+_WRITES = frozenset({"POST", "PUT", "PATCH"})
+_PRIV_FIELD = re.compile(
+    r"role|admin|permission|privilege|scope|group|balance|credit|owner|verified|approved|staff|superuser|tier|plan"
+    r"|account_?type|user_?type|is_?active|price|discount|quota|points|karma|level|trusted|internal",
+    re.IGNORECASE,
+)
+_STRONG_PRIV = re.compile(r"role|admin|permission|privilege|superuser|staff|balance|credit|owner|is_?verified", re.IGNORECASE)
+_PLAIN_ROLE = frozenset({"user", "customer", "member", "guest", "basic", "free", "viewer", "reader", "default", "none", ""})
+
+
+_priv_cache: dict[str, bool] = {}
+
+
+def _is_priv(field: str) -> bool:
+    r = _priv_cache.get(field)
+    if r is None:
+        r = _PRIV_FIELD.search(field) is not None
+        if len(_priv_cache) < 20_000:
+            _priv_cache[field] = r
+    return r
+
+
+def _elevating(value: Any) -> bool:
+    if value is True:
+        return True
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return value != 0
+    if isinstance(value, str):
+        return value.lower() not in _PLAIN_ROLE and value.lower() not in ("false", "0", "no")
+    if isinstance(value, list):
+        return any(_elevating(v) for v in value)
+    return False
+
+
+class _Kind:
+    __slots__ = ("returned", "responses", "written", "writers", "write_calls", "flagged", "priv")
+
+    def __init__(self) -> None:
+        self.returned: dict[str, int] = {}
+        self.responses = 0
+        self.written: dict[str, set[str]] = {}
+        self.writers: set[str] = set()
+        self.write_calls = 0
+        self.flagged: dict[str, set[str]] = {}
+        self.priv: set[str] = set()
+
+    def __getstate__(self) -> Any:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, s: Any) -> None:
+        for k, v in zip(self.__slots__, s):
+            setattr(self, k, v)
+
+
+class ReadonlyWrite(DetectorBase):
+    """A write sets a field that only the API sets (mass assignment)."""
+
+    id = "mass_assignment.readonly_write"
+    title = "Write to a read-only or privileged field (mass assignment)"
+    severity = "high"
+    owasp = "API3:2023"
+    attack = "T1098"
+    tactic = "privilege-escalation"
+    cwe = "CWE-915"
+
+    def __init__(
+        self,
+        *,
+        min_returned: int = 5,
+        min_writers: int = 3,
+        min_write_calls: int = 10,
+        busy_write_calls: int = 30,
+        adapt_writers: int = 2,
+        full_learning: int = 200,
+        sample_every: int = 8,
+        max_kinds: int = 5_000,
+        max_fields: int = 256,
+    ) -> None:
+        self.min_returned = min_returned
+        self.min_writers = min_writers
+        self.min_write_calls = min_write_calls
+        self.busy_write_calls = busy_write_calls
+        self.adapt_writers = adapt_writers
+        self.full_learning = full_learning
+        self.sample_every = sample_every
+        self.max_fields = max_fields
+        self._kind: LRU[str, _Kind] = LRU(max_kinds)
+        self._last_flag: tuple[str, frozenset[str]] = ("", frozenset())
+        self._values: LRU[str, dict[str, Any]] = LRU(max_kinds * 20)
+
+    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        req = call.request
+        if req.method not in _WRITES or not req.body:
+            return []
+        st = call.status
+        if st < 200 or st >= 300:
+            return []
+        params = req.params()
+        if not params:
+            return []
+        ep = ctx.endpoint
+        kind = self._kind.get(f"{ep.host}|{endpoint_noun(ep.template)}")
+        me = call.actor.key
+        echo_doc: dict[str, Any] | None = None
+        resp = call.response
+        if resp is not None and resp.body:
+            items, _ = response_items(resp.json(), 1)
+            echo_doc = items[0] if items else None
+        warm = kind is not None and kind.write_calls >= self.min_write_calls and len(kind.writers) >= self.min_writers
+        busy = warm and kind is not None and kind.write_calls >= self.busy_write_calls and len(kind.writers) >= 2 * self.min_writers
+        last = self._values.get(f"{me}|{ep.host}|{endpoint_noun(ep.template)}")
+        hits: list[dict[str, Any]] = []
+        for f, v in params.items():
+            if not isinstance(f, str):
+                continue
+            if kind is not None:
+                wr = kind.written.get(f)
+                fl = kind.flagged.get(f)
+                others = (len(wr) - (me in wr) if wr else 0) + (len(fl) - (me in fl) if fl else 0)
+                if others >= self.adapt_writers:
+                    continue
+            priv = _is_priv(f)
+            if priv and last is not None and f in last and last[f] == v:
+                continue  # writing back the value the API gave this principal: unchanged
+            echoed = echo_doc is not None and f in echo_doc and echo_doc[f] == v
+            returned = kind.returned.get(f, 0) if kind is not None else 0
+            readonly = warm and returned >= self.min_returned
+            conf = 0.0
+            if readonly and priv and _elevating(v):
+                conf = 0.65 + 0.15 + 0.15 * echoed
+            elif priv and echoed and _STRONG_PRIV.search(f) and _elevating(v):
+                conf = 0.7
+            elif readonly and busy and not priv and field_noun(f):  # a reference: re-parenting the object
+                conf = 0.55 + 0.1 * echoed
+            if conf:
+                hits.append({"field": f, "privilege_like": priv, "echoed": echoed, "returned_by_api": returned, "confidence": conf})
+        if not hits:
+            return []
+        self._last_flag = (call.id, frozenset(h["field"] for h in hits))
+        fields = [h["field"] for h in hits]
+        return [
+            self.finding(
+                call,
+                ctx,
+                summary=f"{call.actor.display} wrote read-only field(s) {', '.join(fields)} on {ep.name}"
+                + (" and the response echoed the new value" if any(h["echoed"] for h in hits) else ""),
+                evidence={"fields": hits, "writers_of_kind": len(kind.writers) if kind else 0, "status": st},
+                confidence=min(0.97, max(h["confidence"] for h in hits)),
+                key=f"{self.id}|{me}|{ep.key}",
+            )
+        ]
+
+    def _learn_fields(self, kind: _Kind, doc: Any) -> None:
+        items, _ = response_items(doc, 5)
+        ret = kind.returned
+        cap = self.max_fields
+        for it in items:
+            for k in it:
+                n = ret.get(k)
+                if n is not None:
+                    ret[k] = n + 1
+                elif len(ret) < cap:
+                    ret[k] = 1
+                    if isinstance(k, str) and _is_priv(k):
+                        kind.priv.add(k)
+
+    def learn_one(self, call: ApiCall, ctx: Context) -> None:
+        st = call.status
+        if st < 200 or st >= 300:
+            return
+        resp = call.response
+        ep = ctx.endpoint
+        req = call.request
+        write = req.method in _WRITES and bool(req.body)
+        doc = resp.json() if resp is not None and resp.body else None
+        if not write and doc is None:
+            return
+        noun = endpoint_noun(ep.template)
+        if not noun:
+            return
+        kind = self._kind.get_or(f"{ep.host}|{noun}", _Kind)
+        if doc is not None:
+            kind.responses += 1
+            if kind.responses <= self.full_learning or kind.responses % self.sample_every == 0:
+                self._learn_fields(kind, doc)
+            if isinstance(doc, dict) and ep.path_params and kind.priv:
+                # privilege-like values the API gave this principal, to tell a write-back from a change
+                vals = {k: doc[k] for k in kind.priv if k in doc and not isinstance(doc[k], (dict, list))}
+                if vals:
+                    self._values.put(f"{call.actor.key}|{ep.host}|{noun}", vals)
+        if not write:
+            return
+        params = req.params()
+        if not params:
+            return
+        me = call.actor.key
+        kind.write_calls += 1
+        if len(kind.writers) < 64:
+            kind.writers.add(me)
+        flagged = self._last_flag[1] if self._last_flag[0] == call.id else frozenset()
+        for f in params:
+            if not isinstance(f, str):
+                continue
+            if f in flagged:
+                fl = kind.flagged.setdefault(f, set())
+                if len(fl) < 16:
+                    fl.add(me)
+                continue
+            wr = kind.written.get(f)
+            if wr is None:
+                if len(kind.written) >= self.max_fields:
+                    continue
+                wr = kind.written[f] = set()
+            if len(wr) < 8:
+                wr.add(me)

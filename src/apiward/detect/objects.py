@@ -1,0 +1,424 @@
+"""Object references, login forms and roles as the identity-aware detectors
+see them: shared, cheap, allocation-light helpers.
+
+- :func:`id_like` tells object ids (``42``, UUIDs, ``ord_8f3k2a``) from words.
+- :func:`noun` names the kind of object a path segment or id field refers
+  to (``/orders/{orderId}``, ``order_id`` and ``orderId`` all give ``order``),
+  so an id listed by ``GET /orders`` and read by ``GET /orders/{id}`` is the
+  same object.
+- :func:`request_refs` pulls object references out of path parameters,
+  query, top-level body fields and id headers; :func:`response_ids` pulls the
+  ids of the objects a response returns (one object or a listing).
+- :func:`login_fields` recognises a credential form (a password-like field
+  plus a user-like field) from the request body alone.
+- :func:`privileged` reads admin-ish roles from JWT claims.
+
+Nothing here depends on fixed paths: nouns come from the templates the
+discover stage learned. :class:`LRU` is the bounded dict every detector uses
+for keyed state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import OrderedDict, deque
+from typing import Any, Generic, TypeVar
+
+from apiward.model.call import ApiCall
+from apiward.model.context import Context
+
+__all__ = [
+    "LRU",
+    "Ring",
+    "id_like",
+    "noun",
+    "field_noun",
+    "endpoint_noun",
+    "path_refs",
+    "request_refs",
+    "response_items",
+    "response_ids",
+    "login_fields",
+    "privileged",
+    "digest",
+    "ep_key",
+    "is_success",
+    "is_denied",
+    "TOKEN_KEYS",
+    "has_token",
+    "PAGE_PARAMS",
+]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class LRU(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]
+    """A dict that forgets its least recently used keys beyond ``cap``.
+
+    ``get_or(key, factory)`` creates state lazily and marks it recent; it is
+    the only accessor the hot paths use. Pickles like a dict."""
+
+    def __init__(self, cap: int = 10_000) -> None:
+        super().__init__()
+        self.cap = cap
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.cap,), None, None, iter(self.items()))
+
+    def get_or(self, key: K, factory: Any) -> V:
+        v = self.get(key)
+        if v is None:
+            v = factory()
+            self[key] = v
+            if len(self) > self.cap:
+                self.popitem(last=False)
+        else:
+            self.move_to_end(key)
+        return v
+
+    def put(self, key: K, value: V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        if len(self) > self.cap:
+            self.popitem(last=False)
+
+
+class Ring(deque):  # type: ignore[type-arg]
+    """A deque capped at ``cap`` items (oldest dropped): recent events of one
+    actor, for the ``event_ids`` of a finding. Pickles with its cap."""
+
+    def __init__(self, cap: int = 32) -> None:
+        super().__init__((), cap)
+
+    def __reduce__(self) -> Any:
+        return (self.__class__, (self.maxlen,), None, iter(self))
+
+    push = deque.append
+
+
+def ep_key(ctx: Context) -> str:
+    """``ctx.endpoint.key``, computed once per call and shared by detectors."""
+    d = ctx.__dict__
+    k = d.get("_aw_ek")
+    if k is None:
+        k = d["_aw_ek"] = ctx.endpoint.key
+    return k
+
+
+def is_success(status: int) -> bool:
+    return 200 <= status < 300
+
+
+def is_denied(status: int) -> bool:
+    return status == 401 or status == 403
+
+
+def digest(value: str) -> str:
+    """Short stable digest (12 hex) so state never holds the raw value."""
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+
+
+# -- ids --------------------------------------------------------------------
+
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+_TOKENISH = re.compile(r"[A-Za-z0-9_-]{6,64}")
+_HAS_DIGIT = re.compile(r"\d")
+
+
+def id_like(value: Any) -> bool:
+    """Whether ``value`` looks like an object id: an integer (1-19 digits),
+    a UUID, or a 6-64 character token mixing letters and digits."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return value >= 0
+    if not isinstance(value, str):
+        return False
+    n = len(value)
+    if n == 0 or n > 64:
+        return False
+    if value.isdigit():
+        return n <= 19
+    if n >= 32 and _UUID.fullmatch(value):
+        return True
+    return n >= 6 and _TOKENISH.fullmatch(value) is not None and _HAS_DIGIT.search(value) is not None
+
+
+_VERSION = re.compile(r"v\d+(?:\.\d+)*|api|rest|public|private|internal|json|graphql")
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_noun_cache: dict[str, str] = {}
+
+
+def noun(word: str) -> str:
+    """The singular, lower-case, alphanumeric form of a path segment or
+    field stem: ``Orders`` -> ``order``, ``categories`` -> ``category``."""
+    n = _noun_cache.get(word)
+    if n is not None:
+        return n
+    w = _NON_ALNUM.sub("", _CAMEL.sub("_", word).lower())
+    if w.endswith("ies") and len(w) > 4:
+        w = w[:-3] + "y"
+    elif w.endswith(("sses", "xes", "ches", "shes")):
+        w = w[:-2]
+    elif w.endswith("s") and not w.endswith("ss") and len(w) > 3:
+        w = w[:-1]
+    if len(_noun_cache) < 50_000:
+        _noun_cache[word] = w
+    return w
+
+
+_ID_SUFFIX = re.compile(r"^([A-Za-z][A-Za-z0-9]*?)(?:[_-](?:id|uuid|guid)|Id|ID|Uuid|UUID|Guid)$")
+_field_cache: dict[str, str | None] = {}
+
+
+def field_noun(name: str) -> str | None:
+    """For an id-carrying field name, the noun it refers to: ``orderId`` and
+    ``order_id`` -> ``order``; ``id`` -> ``""`` (the enclosing object);
+    ``None`` when the name does not carry an id."""
+    r = _field_cache.get(name, 0)
+    if r != 0:
+        return r  # type: ignore[return-value]
+    out: str | None
+    if name.lower() in ("id", "uuid", "guid", "_id", "pk"):
+        out = ""
+    else:
+        m = _ID_SUFFIX.match(name)
+        out = noun(m.group(1)) if m and len(m.group(1)) >= 2 else None
+    if len(_field_cache) < 50_000:
+        _field_cache[name] = out
+    return out
+
+
+_ep_cache: dict[str, tuple[str, dict[str, str]]] = {}
+
+
+def _template_info(template: str) -> tuple[str, dict[str, str]]:
+    """(noun of the last literal segment, {param name: noun of the literal
+    segment before it})."""
+    info = _ep_cache.get(template)
+    if info is not None:
+        return info
+    last = ""
+    params: dict[str, str] = {}
+    for seg in template.split("/"):
+        if not seg:
+            continue
+        if seg[0] == "{" and seg[-1] == "}":
+            name = seg[1:-1]
+            fn = field_noun(name)
+            params[name] = last or (fn or noun(name))
+            continue
+        if _VERSION.fullmatch(seg.lower()):
+            continue
+        last = noun(seg)
+    info = (last, params)
+    if len(_ep_cache) < 20_000:
+        _ep_cache[template] = info
+    return info
+
+
+def endpoint_noun(template: str) -> str:
+    """Noun of the last literal segment of a template (``/users/{id}/orders``
+    -> ``order``); ``""`` for ``/``."""
+    return _template_info(template)[0]
+
+
+def path_refs(ctx: Context) -> list[tuple[str, str]]:
+    """``(noun, value)`` for each id-like path parameter (cached on ``ctx``)."""
+    pp = ctx.endpoint.path_params
+    if not pp:
+        return []
+    d = ctx.__dict__
+    out = d.get("_aw_prefs")
+    if out is not None:
+        return out
+    params = _template_info(ctx.endpoint.template)[1]
+    out = []
+    for name, value in pp:
+        if id_like(value):
+            out.append((params.get(name) or noun(name), value))
+    d["_aw_prefs"] = out
+    return out
+
+
+_ID_HEADERS = frozenset(
+    {"x-user-id", "x-account-id", "x-customer-id", "x-tenant-id", "x-org-id", "x-organization-id", "x-owner-id", "x-member-id"}
+)
+
+
+def request_refs(call: ApiCall, ctx: Context) -> list[tuple[str, str, str]]:
+    """``(location, noun, value)`` for each object reference of a request:
+    id-like path parameters, id-named query parameters and top-level body
+    fields (``orderId=7``), and id headers (``x-account-id``). Cached on
+    ``ctx`` (detectors share it)."""
+    d = ctx.__dict__
+    cached = d.get("_aw_refs")
+    if cached is not None and cached[0] == call.id:
+        return cached[1]
+    out: list[tuple[str, str, str]] = []
+    for n, v in path_refs(ctx):
+        out.append(("path", n, v))
+    req = call.request
+    if req.query:
+        for k, v in req.query:
+            fn = field_noun(k)
+            if fn is not None and id_like(v):
+                out.append(("query", fn or endpoint_noun(ctx.endpoint.template), v))
+    if req.body and req.method in ("POST", "PUT", "PATCH", "DELETE"):
+        params = req.params()
+        for k, v in params.items():
+            if isinstance(k, str):
+                fn = field_noun(k)
+                if fn and id_like(v):  # the bare "id" of a body is the object being written
+                    out.append(("body", fn, str(v)))
+    for k, v in req.headers:
+        if k in _ID_HEADERS and id_like(v):
+            out.append(("header", noun(k[2:-3]), v))
+    d["_aw_refs"] = (call.id, out)
+    return out
+
+
+def response_items(doc: Any, cap: int = 500) -> tuple[list[dict[str, Any]], bool]:
+    """The objects a JSON response returns and whether it is a listing:
+    a top-level list, or an object wrapping one list of objects
+    (``{"items": [...], "total": 3}``), or a single object."""
+    if isinstance(doc, list):
+        return [d for d in doc[:cap] if isinstance(d, dict)], True
+    if isinstance(doc, dict):
+        for v in doc.values():
+            if isinstance(v, list) and v and isinstance(v[0], dict):
+                return [d for d in v[:cap] if isinstance(d, dict)], True
+        return [doc], False
+    return [], False
+
+
+def response_ids(doc: Any, cap: int = 500) -> tuple[list[str], bool]:
+    """Ids of the objects a response returns (their ``id``-like field) and
+    whether the response is a listing."""
+    items, listing = response_items(doc, cap)
+    ids = []
+    for it in items:
+        v = it.get("id")
+        if v is None:
+            v = it.get("uuid") or it.get("_id")
+        if v is not None and id_like(v):
+            ids.append(str(v))
+    return ids, listing
+
+
+# -- credentials ------------------------------------------------------------
+
+_PASSWORD_NAMES = frozenset({"password", "passwd", "pwd", "pass", "passphrase", "passcode", "userpassword", "user_password", "pin"})
+_USER_NAMES = (
+    "username", "user_name", "user", "login", "email", "mail", "emailaddress", "email_address",
+    "userid", "user_id", "account", "identifier", "phone", "name", "handle", "uid",
+)
+_NEW_PASSWORD = re.compile(r"new|old|current|confirm|repeat|verify|retype|again", re.IGNORECASE)
+
+
+def login_fields(params: dict[str, Any]) -> tuple[str, str, str] | None:
+    """``(username, password, username field)`` when a body carries a
+    credential pair: a password-like field and a user-like field. Password
+    changes (``new_password``/``old_password``) are not credential pairs."""
+    if not params or len(params) > 12:
+        return None
+    pwd: str | None = None
+    for k, v in params.items():
+        if isinstance(k, str) and isinstance(v, str) and k.lower() in _PASSWORD_NAMES:
+            pwd = v
+            break
+    if pwd is None:
+        return None
+    for k in params:
+        if isinstance(k, str) and _NEW_PASSWORD.search(k):
+            return None
+    lower = {k.lower(): k for k in params if isinstance(k, str)}
+    for name in _USER_NAMES:
+        key = lower.get(name)
+        if key is not None:
+            v = params[key]
+            if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v):
+                return str(v), pwd, key
+    return None
+
+
+TOKEN_KEYS = frozenset(
+    {"token", "access_token", "accesstoken", "accessToken", "id_token", "idToken", "jwt", "auth_token", "authToken",
+     "session", "session_id", "sessionId", "sessiontoken", "sessionToken", "refresh_token", "refreshToken", "bearer"}
+)
+
+
+def has_token(call: ApiCall) -> bool:
+    """Whether a response hands out a credential: a token-named field (top
+    level or one level down) or a ``Set-Cookie`` header."""
+    resp = call.response
+    if resp is None:
+        return False
+    for k, _ in resp.headers:
+        if k == "set-cookie":
+            return True
+    doc = resp.json()
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k in TOKEN_KEYS and v:
+                return True
+            if isinstance(v, dict):
+                for k2, v2 in v.items():
+                    if k2 in TOKEN_KEYS and v2:
+                        return True
+    return False
+
+
+# -- roles ------------------------------------------------------------------
+
+_ROLE_CLAIMS = ("role", "roles", "scope", "scp", "groups", "group", "is_admin", "admin", "realm_access", "permissions", "authorities")
+_ADMIN_WORD = re.compile(r"admin|root|superuser|super_user|staff|operator|support|moderator|\bops\b|:write:all|all:", re.IGNORECASE)
+
+
+def _flatten(v: Any, out: list[str]) -> None:
+    if isinstance(v, str):
+        out.extend(v.replace(",", " ").split())
+    elif isinstance(v, (list, tuple)):
+        for x in v:
+            _flatten(x, out)
+    elif isinstance(v, dict):
+        for x in v.values():
+            _flatten(x, out)
+    elif v is True:
+        out.append("true")
+
+
+def roles(claims: dict[str, Any]) -> frozenset[str]:
+    """Role tokens from JWT claims (``role``, ``roles``, ``scope``, ``groups``,
+    ``is_admin``...), lower-cased; empty when there are none."""
+    if not claims:
+        return frozenset()
+    out: list[str] = []
+    for c in _ROLE_CLAIMS:
+        v = claims.get(c)
+        if v is None:
+            continue
+        if c in ("is_admin", "admin"):
+            if v is True or v in ("true", "1", 1):
+                out.append("admin")
+            continue
+        _flatten(v, out)
+    return frozenset(x.lower() for x in out)
+
+
+def privileged(claims: dict[str, Any]) -> bool | None:
+    """``True`` when the claims carry an admin-ish role, ``False`` when they
+    carry roles and none is admin-ish, ``None`` when they carry no roles."""
+    r = roles(claims)
+    if not r:
+        return None
+    return any(_ADMIN_WORD.search(x) for x in r)
+
+
+PAGE_PARAMS = frozenset(
+    {"page", "p", "pg", "offset", "skip", "start", "from", "cursor", "after", "before", "page_number", "pagenumber",
+     "pageNumber", "page[number]", "page[offset]", "page[cursor]", "since_id", "max_id", "starting_after", "next", "pageToken", "page_token", "continuation"}
+)

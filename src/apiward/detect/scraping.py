@@ -1,0 +1,255 @@
+"""``scraping.enumeration``: one actor walks an endpoint's object space or
+paginates far beyond what other actors do.
+
+Looks at: GET calls, per endpoint and actor within ``window_s``: the
+distinct object ids of the endpoint's last path parameter (detail walks),
+the pagination depth (``page``-like values; ``offset``-like values divided
+by the page size; the number of distinct cursors) and the requested page
+size (``limit``-like). Each is compared with the same measure of the other
+actors of the endpoint (90th percentile, at least ``min_actors`` of them):
+``factor`` times beyond it, and above an absolute floor, is flagged. With
+too few other actors to compare, only self-evident walks
+(``self_contained_ids`` ids or ``self_contained_depth`` pages) are flagged.
+
+Adapt: norms are the other actors' behaviour, so a release that makes every
+client page deeper moves the norm with it.
+
+Cost per event: an early exit for non-GET and parameterless calls; a set
+insert and a few comparisons otherwise; the percentile over other actors is
+computed only when an actor's measure grows by a quarter (geometric
+checkpoints), so rarely.
+
+False-positive assumptions: privileged principals (admin role claims) and
+sync clients that legitimately read everything are few; they are skipped or
+visible as a single actor far beyond the norm (which is what the finding
+says).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from apiward.detect.base import DetectorBase
+from apiward.detect.objects import LRU, PAGE_PARAMS, Ring, ep_key, path_refs, privileged
+from apiward.model.call import ApiCall
+from apiward.model.context import Context
+from apiward.model.finding import Finding
+
+__all__ = ["ScrapingEnumeration"]
+
+_SIZE_PARAMS = frozenset({"limit", "per_page", "perpage", "page_size", "pagesize", "pageSize", "size", "count", "max", "top", "$top", "first", "rows", "page[size]", "max_results", "maxResults"})
+_OFFSET_PARAMS = frozenset({"offset", "skip", "start", "from", "page[offset]", "$skip"})
+_CURSOR_PARAMS = frozenset({"cursor", "after", "before", "page[cursor]", "starting_after", "next", "pageToken", "page_token", "continuation", "since_id", "max_id"})
+
+
+class _Scan:
+    __slots__ = ("start", "ids", "depth", "cursors", "size", "ring", "chk_ids", "chk_depth", "chk_size")
+
+    def __init__(self, ts: float) -> None:
+        self.start = ts
+        self.ids: set[str] = set()
+        self.depth = 0
+        self.cursors = 0
+        self.size = 0
+        self.ring: Ring = Ring(50)
+        self.chk_ids = 0
+        self.chk_depth = 0
+        self.chk_size = 0
+
+    def __getstate__(self) -> Any:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, s: Any) -> None:
+        for k, v in zip(self.__slots__, s):
+            setattr(self, k, v)
+
+
+def _p90(values: list[int]) -> float:
+    if not values:
+        return 0.0
+    values.sort()
+    return float(values[min(len(values) - 1, int(0.9 * len(values)))])
+
+
+def _next(value: int, floor: int) -> int:
+    """Next geometric checkpoint, never jumping over the self-contained floor."""
+    nxt = value + max(1, value // 4)
+    return min(nxt, floor) if value < floor else nxt
+
+
+def _num(v: str) -> int | None:
+    if v.isdigit() and len(v) <= 9:
+        return int(v)
+    return None
+
+
+class ScrapingEnumeration(DetectorBase):
+    """One actor walks the object space or paginates far beyond its peers."""
+
+    id = "scraping.enumeration"
+    title = "Scraping: object walk or deep pagination"
+    severity = "medium"
+    owasp = "API6:2023"
+    attack = "T1119"
+    tactic = "collection"
+    cwe = "CWE-799"
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 3600.0,
+        min_actors: int = 5,
+        factor: float = 5.0,
+        min_ids: int = 40,
+        min_depth: int = 20,
+        min_size: int = 500,
+        self_contained_ids: int = 300,
+        self_contained_depth: int = 200,
+        default_page_size: int = 20,
+        max_endpoints: int = 5_000,
+        actors_per_endpoint: int = 512,
+        ids_cap: int = 2_048,
+    ) -> None:
+        self.window_s = window_s
+        self.min_actors = min_actors
+        self.factor = factor
+        self.min_ids = min_ids
+        self.min_depth = min_depth
+        self.min_size = min_size
+        self.self_contained_ids = self_contained_ids
+        self.self_contained_depth = self_contained_depth
+        self.default_page_size = default_page_size
+        self.actors_per_endpoint = actors_per_endpoint
+        self.ids_cap = ids_cap
+        self._ep: LRU[str, LRU[str, _Scan]] = LRU(max_endpoints)
+        self._last = ""
+
+    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        self._last = call.id
+        upd = self._update(call, ctx)
+        if upd is None:
+            return []
+        return self._score(call, ctx, *upd)
+
+    def learn_one(self, call: ApiCall, ctx: Context) -> None:
+        if self._last != call.id:  # learn-only mode: keep the norms current
+            self._update(call, ctx)
+
+    def _update(self, call: ApiCall, ctx: Context) -> tuple[LRU[str, _Scan], _Scan] | None:
+        req = call.request
+        if req.method != "GET":
+            return None
+        ep = ctx.endpoint
+        if not ep.path_params and not req.query:
+            return None
+        st = call.status
+        if st >= 500 or st < 200 or st == 401 or st == 403:
+            return None
+        oid = ""
+        if ep.path_params:
+            refs = path_refs(ctx)
+            if refs:
+                oid = refs[-1][1]
+        depth = size = 0
+        cursor = ""
+        if req.query:
+            off = -1
+            for k, v in req.query:
+                if k in PAGE_PARAMS:
+                    if k in _CURSOR_PARAMS:
+                        n = _num(v)
+                        if n is None:
+                            cursor = v
+                        continue
+                    n = _num(v)
+                    if n is None:
+                        continue
+                    if k in _OFFSET_PARAMS:
+                        off = n
+                    else:
+                        depth = max(depth, n)
+                elif k in _SIZE_PARAMS:
+                    n = _num(v)
+                    if n is not None:
+                        size = n
+            if off >= 0:
+                depth = max(depth, off // (size or self.default_page_size))
+        if not oid and not depth and not cursor and not size:
+            return None
+        actor = call.actor
+        scans = self._ep.get(ep_key(ctx))
+        if scans is None:
+            scans = LRU(self.actors_per_endpoint)
+            self._ep.put(ep_key(ctx), scans)
+        scan = scans.get(actor.key)
+        if scan is None or call.ts - scan.start > self.window_s:
+            scan = _Scan(call.ts)
+            scans.put(actor.key, scan)
+        else:
+            scans.move_to_end(actor.key)
+        if oid and len(scan.ids) < self.ids_cap:
+            scan.ids.add(oid)
+        if cursor:
+            scan.cursors += 1
+            depth = max(depth, scan.cursors)
+        if depth > scan.depth:
+            scan.depth = depth
+        if size > scan.size:
+            scan.size = size
+        scan.ring.push(call.id)
+        return scans, scan
+
+    def _score(self, call: ApiCall, ctx: Context, scans: LRU[str, _Scan], scan: _Scan) -> list[Finding]:
+        actor = call.actor
+        ep = ctx.endpoint
+        out: list[Finding] = []
+        nids = len(scan.ids)
+        what: list[str] = []
+        evidence: dict[str, Any] = {}
+        conf = 0.0
+        if nids >= self.min_ids and nids >= scan.chk_ids:
+            scan.chk_ids = _next(nids, self.self_contained_ids)
+            r = self._judge(scans, actor.key, "ids", nids, self.self_contained_ids)
+            if r is not None:
+                what.append(f"read {nids} distinct objects (peers' p90 {r:.0f})")
+                evidence.update(distinct_objects=nids, peer_p90_objects=r)
+                conf = max(conf, 0.7)
+        if scan.depth >= self.min_depth and scan.depth >= scan.chk_depth:
+            scan.chk_depth = _next(scan.depth, self.self_contained_depth)
+            r = self._judge(scans, actor.key, "depth", scan.depth, self.self_contained_depth)
+            if r is not None:
+                what.append(f"paginated to page {scan.depth} (peers' p90 {r:.0f})")
+                evidence.update(page_depth=scan.depth, peer_p90_depth=r)
+                conf = max(conf, 0.7)
+        if scan.size >= self.min_size and scan.size >= scan.chk_size:
+            scan.chk_size = scan.size + max(1, scan.size // 4)
+            r = self._judge(scans, actor.key, "size", scan.size, 1 << 62)
+            if r is not None:
+                what.append(f"asked for pages of {scan.size} items (peers' p90 {r:.0f})")
+                evidence.update(page_size=scan.size, peer_p90_size=r)
+                conf = max(conf, 0.6)
+        if not what or privileged(actor.jwt_claims) is True:
+            return out
+        evidence["window_s"] = self.window_s
+        out.append(
+            self.finding(
+                call, ctx,
+                summary=f"{actor.display} {' and '.join(what)} on {ep.name}",
+                evidence=evidence,
+                confidence=conf,
+                key=f"{self.id}|{actor.key}|{ep.key}",
+                event_ids=list(scan.ring),
+                first_seen=scan.start,
+            )
+        )
+        return out
+
+    def _judge(self, scans: LRU[str, _Scan], me: str, what: str, value: int, self_contained: int) -> float | None:
+        """The peers' p90 when ``value`` is far beyond it, else ``None``."""
+        others = [getattr(s, what) if what != "ids" else len(s.ids) for k, s in scans.items() if k != me]
+        if len(others) < self.min_actors:
+            return 0.0 if value >= self_contained else None
+        p = _p90(others)
+        if value >= self.factor * max(p, 1.0):
+            return p
+        return None

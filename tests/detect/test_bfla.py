@@ -1,0 +1,104 @@
+"""bfla.admin_function: learned role-to-function and principal-to-function matrices."""
+
+from __future__ import annotations
+
+import pickle
+
+import msgspec
+
+from apiward.detect.bfla import AdminFunction
+from apiward.model.context import Context, EndpointRef
+from apiward.testing import make_call
+
+
+def ctx_for(call, template):
+    segs = call.request.path.strip("/").split("/")
+    tsegs = template.strip("/").split("/")
+    params = tuple((t[1:-1], s) for t, s in zip(tsegs, segs) if t.startswith("{"))
+    return Context(endpoint=EndpointRef(host=call.request.host, method=call.request.method, template=template, path_params=params))
+
+
+class Stream:
+    def __init__(self, det):
+        self.det = det
+        self.findings = []
+        self.t = 1_764_000_000.0
+
+    def __call__(self, method, path, template, *, claims=None, **kw):
+        self.t += 1.0
+        c = make_call(method, path, ts=self.t, **kw)
+        if claims is not None:
+            c.actor = msgspec.structs.replace(c.actor, jwt_claims=claims)
+        ctx = ctx_for(c, template)
+        self.findings.extend(self.det.score_one(c, ctx))
+        self.det.learn_one(c, ctx)
+        return c
+
+
+USERS = [f"u{i}" for i in range(15)]
+
+
+def regular_traffic(s, claims=True):
+    for i, u in enumerate(USERS):
+        cl = {"role": "customer"} if claims else None
+        s("GET", "/shop/orders", "/shop/orders", user=u, claims=cl, json=[])
+        s("GET", f"/shop/orders/{100 + i}", "/shop/orders/{orderId}", user=u, claims=cl, json={"id": 100 + i})
+        s("PUT", f"/shop/orders/{100 + i}", "/shop/orders/{orderId}", user=u, claims=cl, req_json={"qty": 2}, json={"id": 100 + i})
+        if i % 4 == 0:  # object-level denials: trying someone else's order
+            s("PUT", f"/shop/orders/{101 + i}", "/shop/orders/{orderId}", user=u, claims=cl, req_json={"qty": 2}, status=403, json={})
+        if i < 3:  # a rarely used, open feature
+            s("DELETE", "/shop/account", "/shop/account", user=u, claims=cl, status=204)
+
+
+def test_role_matrix_flags_customer_on_admin_only_function():
+    det = AdminFunction()
+    s = Stream(det)
+    regular_traffic(s)
+    for _ in range(3):
+        s("GET", "/shop/users/export", "/shop/users/export", user="boss", claims={"role": "admin"}, json=[])
+    s("GET", "/shop/users/export", "/shop/users/export", user="boss2", claims={"roles": ["staff", "admin"]}, json=[])
+    assert s.findings == []  # admins, rare features and object-level 403s are fine
+    c = s("GET", "/shop/users/export", "/shop/users/export", user="u7", claims={"role": "customer"}, json=[])
+    assert len(s.findings) == 1
+    f = s.findings[0]
+    assert f.detector == "bfla.admin_function" and f.actor == "user:u7" and c.id in f.event_ids
+    assert f.owasp == "API5:2023" and f.tactic == "privilege-escalation" and f.cwe == "CWE-285"
+    assert "only admin-role principals" in f.evidence["reasons"][0]
+    assert f.evidence["caller_roles"] == ["customer"]
+    pickle.loads(pickle.dumps(det))
+
+
+def test_denied_then_success_without_role_claims():
+    det = AdminFunction()
+    s = Stream(det)
+    regular_traffic(s, claims=False)
+    for _ in range(4):
+        s("POST", "/shop/refunds/approve", "/shop/refunds/approve", user="ops", req_json={"id": 1}, json={"ok": True})
+    for u in ("u1", "u2"):
+        s("POST", "/shop/refunds/approve", "/shop/refunds/approve", user=u, req_json={"id": 1}, status=403, json={})
+    assert s.findings == []
+    d = s("POST", "/shop/refunds/approve", "/shop/refunds/approve", user="u9", req_json={"id": 2}, status=403, json={})
+    ok = s("POST", "/shop/refunds/approve", "/shop/refunds/approve", user="u9", req_json={"id": 2}, headers={"x-role": "admin"}, json={"ok": True})
+    assert len(s.findings) == 1
+    f = s.findings[0]
+    assert f.event_ids == [d.id, ok.id]
+    assert any("denied on this function before" in r for r in f.evidence["reasons"])
+
+
+def test_feature_opened_to_users_adapts():
+    det = AdminFunction(adapt_actors=3)
+    s = Stream(det)
+    regular_traffic(s)
+    for _ in range(3):
+        s("GET", "/shop/reports", "/shop/reports", user="boss", claims={"role": "admin"}, json=[])
+    for u in USERS:
+        s("GET", "/shop/reports", "/shop/reports", user=u, claims={"role": "customer"}, json=[])
+    assert 1 <= len({f.actor for f in s.findings}) <= 3
+
+
+def test_unknown_function_with_no_history_is_not_flagged():
+    det = AdminFunction()
+    s = Stream(det)
+    regular_traffic(s)
+    s("GET", "/shop/new-feature", "/shop/new-feature", user="u3", claims={"role": "customer"}, json={})
+    assert s.findings == []

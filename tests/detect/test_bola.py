@@ -1,0 +1,187 @@
+"""bola.cross_owner_access and bola.enumeration on realistic multi-user streams."""
+
+from __future__ import annotations
+
+import pickle
+
+import msgspec
+
+from apiward.detect.bola import CrossOwnerAccess, Enumeration
+from apiward.model.context import Context, EndpointRef
+from apiward.testing import make_call
+
+T0 = 1_764_000_000.0
+
+
+def ctx_for(call, template):
+    segs = call.request.path.strip("/").split("/")
+    tsegs = template.strip("/").split("/")
+    params = tuple((t[1:-1], s) for t, s in zip(tsegs, segs) if t.startswith("{"))
+    return Context(endpoint=EndpointRef(host=call.request.host, method=call.request.method, template=template, path_params=params))
+
+
+class Stream:
+    """Feeds calls through detectors score-then-learn and keeps findings."""
+
+    def __init__(self, *dets):
+        self.dets = dets
+        self.findings = []
+        self.t = T0
+
+    def __call__(self, method, path, template, *, claims=None, **kw):
+        self.t += 1.0
+        c = make_call(method, path, ts=self.t, **kw)
+        if claims is not None:
+            c.actor = msgspec.structs.replace(c.actor, jwt_claims=claims)
+        ctx = ctx_for(c, template)
+        for d in self.dets:
+            self.findings.extend(d.score_one(c, ctx))
+        for d in self.dets:
+            d.learn_one(c, ctx)
+        return c
+
+
+USERS = [f"user{i}" for i in range(12)]
+
+
+def benign_shop(s: Stream, orders: dict[str, list[int]]) -> None:
+    """Each user creates and lists their own orders, reads them, and reads
+    shared products that everybody reads."""
+    next_id = 500
+    for u in USERS:
+        s("GET", "/api/v1/products", "/api/v1/products", user=u, json=[{"id": p, "name": f"p{p}"} for p in range(1, 11)])
+        mine = []
+        for _ in range(2):
+            next_id += 1
+            s("POST", "/api/v1/orders", "/api/v1/orders", user=u, status=201, req_json={"productId": 3, "qty": 1},
+              json={"id": next_id, "user_id": u, "total": 10})
+            mine.append(next_id)
+        orders[u] = mine
+    for u in USERS:
+        s("GET", "/api/v1/orders", "/api/v1/orders", user=u, json=[{"id": o, "user_id": u} for o in orders[u]])
+        for o in orders[u]:
+            s("GET", f"/api/v1/orders/{o}", "/api/v1/orders/{orderId}", user=u, json={"id": o, "user_id": u})
+        for p in (1, 2, 5, 7):
+            s("GET", f"/api/v1/products/{p}", "/api/v1/products/{productId}", user=u, json={"id": p})
+
+
+def test_benign_shop_raises_nothing():
+    det = CrossOwnerAccess()
+    s = Stream(det, Enumeration())
+    benign_shop(s, {})
+    assert s.findings == []
+
+
+def test_attacker_reading_other_users_orders_is_flagged_with_event_ids():
+    det = CrossOwnerAccess()
+    s = Stream(det)
+    orders: dict[str, list[int]] = {}
+    benign_shop(s, orders)
+    s("GET", "/api/v1/orders", "/api/v1/orders", user="mallory", json=[])
+    c1 = s("GET", f"/api/v1/orders/{orders['user1'][0]}", "/api/v1/orders/{orderId}", user="mallory", json={"id": 1})
+    assert s.findings == []  # one object is not yet a pattern (min_objects=2)
+    c2 = s("GET", f"/api/v1/orders/{orders['user2'][1]}", "/api/v1/orders/{orderId}", user="mallory", json={"id": 2})
+    c3 = s("PATCH", f"/api/v1/orders/{orders['user3'][0]}", "/api/v1/orders/{orderId}", user="mallory", req_json={"qty": 9}, json={"ok": True})
+    assert s.findings, "cross-owner access not flagged"
+    f = s.findings[-1]
+    assert f.detector == "bola.cross_owner_access" and f.actor == "user:mallory"
+    assert f.owasp == "API1:2023" and f.cwe == "CWE-639" and f.attack and f.tactic
+    assert {c1.id, c2.id, c3.id} <= set(f.event_ids)
+    assert set(f.evidence["owners"]) == {"user:user1", "user:user2", "user:user3"}
+    assert f.evidence["object_kind"] == "order"
+    # all findings of the behaviour share one key (no alert storm)
+    assert len({x.key for x in s.findings}) == 1
+    # state pickles and keeps working
+    det2 = pickle.loads(pickle.dumps(det))
+    s2 = Stream(det2)
+    s2("GET", f"/api/v1/orders/{orders['user4'][0]}", "/api/v1/orders/{orderId}", user="mallory", json={"id": 3})
+    assert s2.findings and s2.findings[0].evidence["distinct_objects"] == 4
+
+
+def test_ids_in_query_and_own_user_id_attribution():
+    det = CrossOwnerAccess()
+    s = Stream(det)
+    # each user reads their own profile by their own name: ids equal to the principal own it
+    for u in USERS:
+        s("GET", f"/api/v1/users/{u}1/settings", "/api/v1/users/{userId}/settings", user=f"{u}1", json={"theme": "dark"})
+        s("GET", f"/api/v1/invoices?accountId=7{u[4:]}00", "/api/v1/invoices", user=f"{u}1", json=[])
+        s("GET", f"/api/v1/invoices?accountId=7{u[4:]}00", "/api/v1/invoices", user=f"{u}1", json=[])
+    assert s.findings == []
+    s("GET", "/api/v1/users/user31/settings", "/api/v1/users/{userId}/settings", user="eve1", json={"theme": "x"})
+    s("GET", "/api/v1/users/user51/settings", "/api/v1/users/{userId}/settings", user="eve1", json={"theme": "x"})
+    s("GET", "/api/v1/invoices?accountId=7500", "/api/v1/invoices", user="eve1", json=[])
+    s("GET", "/api/v1/invoices?accountId=7600", "/api/v1/invoices", user="eve1", json=[])
+    by_kind = {f.evidence["object_kind"]: f for f in s.findings}
+    assert set(by_kind) == {"user", "account"}
+    assert by_kind["user"].evidence["reference_locations"] == ["path"]
+    assert by_kind["account"].evidence["reference_locations"] == ["query"]
+    assert by_kind["account"].evidence["owners"] == ["user:user51", "user:user61"]
+
+
+def test_shared_objects_and_admins_do_not_alert():
+    det = CrossOwnerAccess()
+    s = Stream(det)
+    orders: dict[str, list[int]] = {}
+    benign_shop(s, orders)
+    # products listed to every user are shared: a newcomer reading them is fine
+    for p in (1, 2, 3, 4, 5, 6):
+        s("GET", f"/api/v1/products/{p}", "/api/v1/products/{productId}", user="newbie", json={"id": p})
+    # an admin (role claim) reads everybody's orders
+    for u in USERS:
+        s("GET", f"/api/v1/orders/{orders[u][0]}", "/api/v1/orders/{orderId}", user="ops", claims={"role": "admin"}, json={"id": 1})
+    assert s.findings == []
+
+
+def test_learned_admin_without_role_claims():
+    det = CrossOwnerAccess()
+    s = Stream(det)
+    orders: dict[str, list[int]] = {}
+    benign_shop(s, orders)
+    # regular users are denied on an admin function; one principal is allowed there
+    for u in USERS[:4]:
+        s("GET", "/api/v1/admin/stats", "/api/v1/admin/stats", user=u, status=403, json={"error": "forbidden"})
+    s("GET", "/api/v1/admin/stats", "/api/v1/admin/stats", user="support1", json={"orders": 24})
+    for u in USERS:
+        s("GET", f"/api/v1/orders/{orders[u][0]}", "/api/v1/orders/{orderId}", user="support1", json={"id": 1})
+    assert s.findings == []
+
+
+def test_app_change_many_actors_reading_across_owners_adapts():
+    det = CrossOwnerAccess(max_cross_actors=3)
+    s = Stream(det)
+    orders: dict[str, list[int]] = {}
+    benign_shop(s, orders)
+    flagged = set()
+    # orders become public (e.g. a gift-registry feature): many users read others' orders
+    for i, u in enumerate(USERS):
+        for v in USERS[i + 1 : i + 3]:
+            s("GET", f"/api/v1/orders/{orders[v][0]}", "/api/v1/orders/{orderId}", user=u, json={"id": 1})
+        flagged |= {f.actor for f in s.findings}
+    assert len(flagged) <= 3  # a handful of early deviations, then it is the app's normal
+
+
+def test_enumeration_of_ids_mostly_not_found():
+    det = Enumeration()
+    s = Stream(det)
+    orders: dict[str, list[int]] = {}
+    benign_shop(s, orders)
+    assert s.findings == []
+    calls = []
+    for i in range(1000, 1030):
+        calls.append(s("GET", f"/api/v1/orders/{i}", "/api/v1/orders/{orderId}", user="mallory", status=404, json={"error": "not found"}))
+    assert s.findings
+    f = s.findings[-1]
+    assert f.detector == "bola.enumeration" and f.evidence["miss_ratio"] >= 0.9
+    assert set(f.event_ids) <= {c.id for c in calls} and len(f.event_ids) >= 15
+    assert f.evidence["sequential_ratio"] > 0.9
+
+
+def test_enumeration_ignores_a_user_browsing_products():
+    det = Enumeration()
+    s = Stream(det)
+    import random
+
+    rng = random.Random(3)
+    for p in rng.sample(range(1, 400), 30):
+        s("GET", f"/api/v1/products/{p}", "/api/v1/products/{productId}", user="shopper", json={"id": p})
+    assert s.findings == []

@@ -1,0 +1,122 @@
+"""fake_accounts.signup_burst: sign-ups recognised from traffic."""
+
+from __future__ import annotations
+
+import pickle
+import random
+
+from apiward.detect.fake_accounts import SignupBurst
+from apiward.model.context import Context, EndpointRef
+from apiward.testing import make_call
+
+FIRST = ["ana", "ben", "chloe", "dmitri", "elif", "farid", "greta", "hugo", "ines", "jonas", "kemal", "lena", "mateo", "nora"]
+LAST = ["garcia", "nguyen", "okafor", "smith", "rossi", "kim", "novak", "silva", "haddad", "berg"]
+DOMAINS = ["example.com", "example.org", "example.net", "mail.test"]
+
+
+class Stream:
+    def __init__(self, det):
+        self.det = det
+        self.findings = []
+        self.t = 1_764_000_000.0
+
+    def feed(self, c, template):
+        ctx = Context(endpoint=EndpointRef(host=c.request.host, method=c.request.method, template=template))
+        self.findings.extend(self.det.score_one(c, ctx))
+        self.det.learn_one(c, ctx)
+        return c
+
+    def signup(self, username, email, *, ip, ua="Mozilla/5.0", dt=30.0, status=201):
+        self.t += dt
+        body = {"username": username, "email": email, "password": "S3cret!pass", "full_name": username.title()}
+        c = make_call("POST", "/api/v3/register", ts=self.t, ip=ip, user_agent=ua, req_json=body, status=status,
+                      json={"id": int(self.t) % 100000, "username": username, "email": email})
+        return self.feed(c, "/api/v3/register")
+
+    def login(self, username, *, ip):
+        self.t += 5
+        c = make_call("POST", "/api/v3/token", ts=self.t, ip=ip, req_json={"username": username, "password": "S3cret!pass"},
+                      json={"access_token": "eyJx.eyJy.z"})
+        return self.feed(c, "/api/v3/token")
+
+
+def wave(s, rng, n=40):
+    for i in range(n):
+        f, l = rng.choice(FIRST), rng.choice(LAST)
+        num = rng.randint(1, 999)
+        s.signup(f"{f}.{l}{num}", f"{f}{rng.choice(['.', '_', ''])}{l}{num}@{rng.choice(DOMAINS)}", ip=f"198.51.100.{i}", dt=20)
+        s.login(f"{f}.{l}{num}", ip=f"198.51.100.{i}")
+
+
+def test_normal_signup_wave_is_quiet():
+    s = Stream(SignupBurst())
+    wave(s, random.Random(5))
+    # a household signing up two accounts from one address
+    s.signup("pat.lee", "pat.lee@example.com", ip="198.51.100.200")
+    s.signup("sam.lee", "sam.lee@example.com", ip="198.51.100.200")
+    assert s.findings == []
+
+
+def test_one_source_creating_many_accounts():
+    det = SignupBurst()
+    s = Stream(det)
+    wave(s, random.Random(6), n=10)
+    rng = random.Random(9)
+    calls = [s.signup(f"{rng.choice(FIRST)}{rng.choice(LAST)}", f"{rng.choice(FIRST)}.{rng.choice(LAST)}@example.com", ip="192.0.2.50", dt=3)
+             for _ in range(6)]
+    src = [f for f in s.findings if f.key.endswith("|src|ip:192.0.2.50")]
+    assert src and set(src[-1].event_ids) == {c.id for c in calls}
+    assert src[-1].evidence["accounts"] == 6 and src[-1].owasp == "API6:2023"
+    pickle.loads(pickle.dumps(det))
+
+
+def test_patterned_names_from_rotating_addresses_and_new_domain():
+    s = Stream(SignupBurst())
+    wave(s, random.Random(7), n=20)
+    calls = [s.signup(f"promo_bot{100 + i}", f"promo_bot{100 + i}@burner.test", ip=f"203.0.113.{i}", dt=10) for i in range(10)]
+    keys = {f.key.split("|", 2)[1] + "|" + f.key.split("|", 2)[2] for f in s.findings}
+    assert "stem|promo_bot#" in keys and "domain|burner.test" in keys
+    stem = [f for f in s.findings if "stem|" in f.key][-1]
+    assert set(stem.event_ids) <= {c.id for c in calls} and stem.evidence["sources"] >= 5
+
+
+def test_accounts_created_then_used_by_their_creator():
+    s = Stream(SignupBurst(source_accounts=50))
+    wave(s, random.Random(8), n=5)
+    names = [f"{FIRST[i]}{LAST[i]}" for i in range(4)]
+    for i, n in enumerate(names):
+        s.signup(n, f"{n}@example.org", ip="192.0.2.77", dt=60)
+    for n in names:
+        s.login(n, ip="192.0.2.77")
+    reuse = [f for f in s.findings if "|reuse|" in f.key]
+    assert reuse and reuse[-1].evidence["accounts_used"] >= 3
+
+
+def test_identity_detectors_tolerate_odd_input_and_pickle():
+    """Every identity-aware detector: no response, binary and broken bodies,
+    odd JSON shapes, empty actors; scoring before learning; state pickles
+    and the call is not modified."""
+    from apiward.detect.registry import build_detectors
+
+    ids = [
+        "bola.cross_owner_access", "bola.enumeration", "bfla.admin_function", "mass_assignment.readonly_write",
+        "data_exposure.sensitive_response", "credentials.stuffing", "credentials.account_takeover",
+        "scraping.enumeration", "fake_accounts.signup_burst",
+    ]
+    odd = [
+        (make_call("GET", "/a/1", status=None), "/a/{id}"),
+        (make_call("POST", "/login", body=b"\x00\xff\xfe", headers={"content-type": "application/json"}, req_body=b"{broken"), "/login"),
+        (make_call("POST", "/login", req_json=["password", "x"], json=[1, 2, None]), "/login"),
+        (make_call("PUT", "/a/1", req_json={"password": 5, "email": None}, json="str"), "/a/{id}"),
+        (make_call("GET", "/a/?page=-1&limit=abc&cursor=", json={"items": [1, {"id": True}]}), "/a/"),
+        (make_call("PATCH", "/a/x", user="u", req_json={"role": {"nested": 1}, "balance": None}, json={"role": {"nested": 1}}), "/a/{id}"),
+    ]
+    for det in build_detectors(ids):
+        for c, tpl in odd:
+            before = c.request.body, c.status
+            ctx = Context(endpoint=EndpointRef(host=c.request.host, method=c.request.method, template=tpl, path_params=(("id", "1"),) if "{id}" in tpl else ()))
+            assert isinstance(det.score_one(c, ctx), list)
+            det.learn_one(c, ctx)
+            assert (c.request.body, c.status) == before
+        clone = pickle.loads(pickle.dumps(det))
+        assert type(clone) is type(det)

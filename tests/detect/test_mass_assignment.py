@@ -1,0 +1,103 @@
+"""mass_assignment.readonly_write: writes to fields only the API sets."""
+
+from __future__ import annotations
+
+import pickle
+
+from apiward.detect.mass_assignment import ReadonlyWrite
+from apiward.model.context import Context, EndpointRef
+from apiward.testing import make_call
+
+
+def ctx_for(call, template):
+    segs = call.request.path.strip("/").split("/")
+    tsegs = template.strip("/").split("/")
+    params = tuple((t[1:-1], s) for t, s in zip(tsegs, segs) if t.startswith("{"))
+    return Context(endpoint=EndpointRef(host=call.request.host, method=call.request.method, template=template, path_params=params))
+
+
+class Stream:
+    def __init__(self, det):
+        self.det = det
+        self.findings = []
+        self.t = 1_764_000_000.0
+
+    def __call__(self, method, path, template, **kw):
+        self.t += 1.0
+        c = make_call(method, path, ts=self.t, **kw)
+        ctx = ctx_for(c, template)
+        self.findings.extend(self.det.score_one(c, ctx))
+        self.det.learn_one(c, ctx)
+        return c
+
+
+def profile(i, **over):
+    d = {"id": i, "name": f"n{i}", "email": f"u{i}@example.com", "role": "user", "balance": 10, "created_at": "2025-01-01"}
+    d.update(over)
+    return d
+
+
+def benign(s):
+    for i in range(8):
+        u = f"u{i}"
+        s("GET", f"/api/users/{i}", "/api/users/{userId}", user=u, json=profile(i))
+        s("PATCH", f"/api/users/{i}", "/api/users/{userId}", user=u, req_json={"name": f"new{i}"}, json=profile(i, name=f"new{i}"))
+        s("PATCH", f"/api/users/{i}", "/api/users/{userId}", user=u, req_json={"email": f"x{i}@example.org"}, json=profile(i, email=f"x{i}@example.org"))
+        s("GET", "/api/users", "/api/users", user=u, json={"items": [profile(i)], "total": 1})
+
+
+def test_privileged_readonly_field_write_with_echo_is_flagged():
+    det = ReadonlyWrite()
+    s = Stream(det)
+    benign(s)
+    assert s.findings == []
+    c = s("PATCH", "/api/users/3", "/api/users/{userId}", user="u3", req_json={"name": "z", "role": "admin"}, json=profile(3, role="admin"))
+    assert len(s.findings) == 1
+    f = s.findings[0]
+    assert f.detector == "mass_assignment.readonly_write" and f.event_ids == [c.id]
+    assert [h["field"] for h in f.evidence["fields"]] == ["role"]
+    assert f.evidence["fields"][0]["echoed"] is True and f.confidence >= 0.9
+    assert f.owasp == "API3:2023" and f.cwe == "CWE-915"
+    pickle.loads(pickle.dumps(det))
+
+
+def test_readonly_write_without_echo_on_a_warm_kind():
+    det = ReadonlyWrite()
+    s = Stream(det)
+    benign(s)
+    s("PATCH", "/api/users/4", "/api/users/{userId}", user="u4", req_json={"balance": 99999}, status=200, json={"ok": True})
+    assert [h["field"] for h in s.findings[0].evidence["fields"]] == ["balance"]
+    assert s.findings[0].evidence["fields"][0]["echoed"] is False
+
+
+def test_self_contained_early_signup_with_is_admin():
+    det = ReadonlyWrite()
+    s = Stream(det)
+    s("POST", "/api/register", "/api/register", req_json={"username": "mal", "password": "x", "is_admin": True},
+      status=201, json={"id": 77, "username": "mal", "is_admin": True})
+    assert s.findings and s.findings[0].evidence["fields"][0]["field"] == "is_admin"
+
+
+def test_benign_writes_do_not_alert():
+    det = ReadonlyWrite()
+    s = Stream(det)
+    benign(s)
+    # a signup wave that sends the default role and a field the API never returns
+    for i in range(20, 30):
+        s("POST", "/api/users", "/api/users", ip=f"198.51.100.{i}", req_json={"name": f"n{i}", "email": f"a{i}@example.com", "role": "user", "newsletter": True},
+          status=201, json=profile(i))
+    # one user sets a rare, non-returned preference
+    s("PATCH", "/api/users/2", "/api/users/{userId}", user="u2", req_json={"timezone": "UTC"}, json={"ok": True})
+    # rejected attempts do not count
+    s("PATCH", "/api/users/2", "/api/users/{userId}", user="u2", req_json={"role": "admin"}, status=403, json={"error": "no"})
+    assert s.findings == []
+
+
+def test_clients_putting_whole_objects_back_adapt():
+    det = ReadonlyWrite()
+    s = Stream(det)
+    benign(s)
+    for i in range(8):
+        s("PUT", f"/api/users/{i}", "/api/users/{userId}", user=f"u{i}", req_json=profile(i, name="q"), json=profile(i, name="q"))
+    # whole-object PUTs write back what the API returned: unchanged values, and fields that become writable
+    assert s.findings == []
