@@ -60,7 +60,8 @@ def render_report(rep) -> None:  # rep: SelftestReport
         + (f"; by detector: {', '.join(f'{k} {v}' for k, v in rep.fp_detectors.items())}" if rep.fp_detectors else "")
     )
     out.print(
-        f"{rep.events} events, {rep.findings} findings, {rep.virtual_seconds / 3600:.1f} virtual hours, "
+        f"{rep.events} events, {rep.findings} findings ({rep.posture_findings} about the API itself, not scored), "
+        f"{rep.virtual_seconds / 3600:.1f} virtual hours, "
         f"{rep.seconds:.1f} s wall clock"
     )
 

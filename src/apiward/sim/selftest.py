@@ -75,6 +75,7 @@ class SelftestReport(msgspec.Struct, kw_only=True):
     virtual_seconds: float = 0.0
     seed: int = 0
     fp_detectors: dict[str, int] = {}  # detector -> findings touching benign events
+    posture_findings: int = 0  # findings about the API itself (no actor): reported, not scored
 
     def to_dict(self) -> dict[str, Any]:
         return msgspec.to_builtins(self)
@@ -179,7 +180,14 @@ def evaluate(
     findings = list(scorer.raw)
     if merged is not None:
         findings += list(merged.values())
+    posture: set[str] = set()
     for f in findings:
+        if not f.actor:
+            # A finding about the API itself (it leaks hashes, stack traces...)
+            # accuses nobody: its example events are neither detections of an
+            # attack nor false positives against the users who made them.
+            posture.add(f.id)
+            continue
         ids = [e for e in f.event_ids if e in ts]
         if not ids:
             continue
@@ -257,6 +265,7 @@ def evaluate(
         virtual_seconds=(max(times) - min(times)) if times else 0.0,
         seed=seed,
         fp_detectors=dict(sorted(fp_detectors.items())),
+        posture_findings=len(posture),
     )
 
 
