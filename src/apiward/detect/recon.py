@@ -1,0 +1,294 @@
+"""``recon.scanning``: an actor maps the API: scanner tooling, probes for
+well-known secret and spec files, storms of 404/405 on paths nobody else
+uses, and method fuzzing.
+
+Looks at, per actor over a tumbling ``horizon_s`` of virtual time:
+
+- the user agent against the signatures of public scanners (sqlmap, Nikto,
+  Nuclei, ffuf, gobuster, DirBuster, masscan, ZGrab, wfuzz, Burp, ZAP...);
+- the path against a generic list of well-known sensitive locations
+  (``/.env``, ``/.git/config``, ``/actuator/env``, backup and dump files:
+  *secret* probes; ``/swagger.json``, ``/openapi.json``, ``/wp-admin``,
+  admin consoles: *spec/admin* probes, weighted half). This is the public
+  knowledge every scanner ships, nothing specific to one API. A secret
+  probe answered 2xx is flagged at once (the file is exposed);
+- not-found answers (404, 405, 501): distinct paths, and the actor's
+  not-found ratio against ``factor`` times the norm (the running not-found
+  ratio of all traffic);
+- templates only this actor ever called (the inventory's distinct-actor
+  count is 1), i.e. probing of undocumented or unknown paths;
+- method fuzzing: distinct methods other than GET and POST on one path
+  (``min_methods``), and methods outside the usual REST set (TRACE,
+  PROPFIND, DEBUG, TRACK...).
+
+One finding per actor (key: detector + actor); it is raised when the first
+signal crosses its threshold and grows (event ids, severity, evidence) as
+more signals fire or more suspicious events arrive.
+
+Cost per event: a cached user-agent look-up, one precompiled regex search
+on the path, a few set inserts into capped sets; no allocation for a known
+actor on a 2xx call of a shared endpoint.
+
+False-positive assumptions: browsers and SDKs do not send scanner agents;
+a person mistypes a URL or follows a stale link a handful of times, not
+tens of distinct paths; a developer opening API docs touches one or two
+spec paths (weighted half), not secret files; CORS preflight adds OPTIONS,
+so OPTIONS, PUT and DELETE on one path is normal; a fourth is not.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from typing import Any
+
+from apiward.detect.base import DetectorBase
+from apiward.detect.objects import LRU, Ring
+from apiward.model.call import ApiCall
+from apiward.model.context import Context
+from apiward.model.finding import Finding
+
+__all__ = ["Scanning", "SCANNER_UA", "SECRET_PROBE", "SPEC_PROBE"]
+
+SCANNER_UA = re.compile(
+    r"sqlmap|nikto|nuclei|\bffuf\b|fuzz faster u fool|gobuster|dirbuster|dirb/|feroxbuster|masscan|zgrab|wfuzz|"
+    r"burp|owasp[ _-]?zap|\bzap/|acunetix|nessus|openvas|netsparker|invicti|w3af|arachni|nmap|httpx - open-source|"
+    r"commix|xsstrike|skipfish|whatweb|wpscan|joomscan|jaeles|katana|dalfox|hydra|medusa|kiterunner|arjun|"
+    r"paramspider|qualys|appscan|webinspect|vega/|grabber|jorgee|\bwpscan\b",
+    re.IGNORECASE,
+)
+
+# Files and endpoints whose mere request is a hunt for secrets or internals.
+SECRET_PROBE = re.compile(
+    r"(?:^|/)(?:\.env(?:\.[a-z]+)?|\.git(?:/|$)|\.svn/|\.hg/|\.aws/|\.ssh/|\.npmrc|\.htpasswd|\.htaccess|\.DS_Store|"
+    r"\.bash_history|id_rsa|web\.config|wp-config\.php|config\.php|phpinfo\.php|server-status|server-info|"
+    r"actuator/(?:env|heapdump|threaddump|configprops|mappings|beans|trace|logfile)|heapdump|jolokia|"
+    r"etc/passwd|etc/shadow|win\.ini|boot\.ini|debug/pprof|elmah\.axd|trace\.axd|"
+    r"[^/]*\.(?:bak|old|orig|swp|sql|sqlite|db|dump|tar|tgz|tar\.gz|zip|rar|7z|pem|key|p12|pfx|jks|kdbx)|[^/]*~)$",
+    re.IGNORECASE,
+)
+
+# API descriptions, consoles and admin panels: what a scanner maps first.
+SPEC_PROBE = re.compile(
+    r"(?:^|/)(?:swagger(?:-ui)?(?:\.html|\.json|\.ya?ml|/|$)|openapi(?:\.json|\.ya?ml)$|api-docs(?:/|$)|"
+    r"v[23]/api-docs|redoc$|graphiql|altair|playground$|wp-admin|wp-login\.php|xmlrpc\.php|phpmyadmin|"
+    r"administrator/|manager/html|jmx-console|console$|actuator(?:/[a-z]+)?$|cgi-bin/|solr/|"
+    r"admin(?:\.php|/login)?$|config\.(?:json|ya?ml|xml)$|settings\.(?:json|py)$|metrics$|_profiler|telescope|"
+    r"\.well-known/openid-configuration$)",
+    re.IGNORECASE,
+)
+
+_ANY_PROBE = re.compile(f"(?:{SECRET_PROBE.pattern})|(?:{SPEC_PROBE.pattern})", re.IGNORECASE)
+_NOT_FOUND = frozenset({404, 405, 501})
+_COMMON_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_SIGNALS = ("scanner_agent", "exposed_secret", "probes", "not_found_storm", "unknown_paths", "method_fuzzing")
+
+
+class _Recon:
+    """One actor's reconnaissance counters over the current horizon."""
+
+    __slots__ = ("start", "calls", "nf", "nf_paths", "probes", "probe_score", "solo", "methods", "unusual", "signals",
+                 "ring", "pending", "sample", "agent")
+
+    def __init__(self, ts: float) -> None:
+        self.start = ts
+        self.calls = 0
+        self.nf = 0
+        self.nf_paths: set[int] = set()
+        self.probes: dict[str, str] = {}  # path -> secret|spec
+        self.probe_score = 0.0
+        self.solo: set[int] = set()
+        self.methods: dict[int, set[str]] = {}
+        self.unusual = 0
+        self.signals: dict[str, Any] = {}
+        self.ring: Ring = Ring(24)
+        self.pending: list[str] = []
+        self.sample: list[str] = []  # a few probed paths, for the evidence
+        self.agent = ""
+
+    def __getstate__(self) -> Any:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, s: Any) -> None:
+        for k, v in zip(self.__slots__, s):
+            setattr(self, k, v)
+
+
+class Scanning(DetectorBase):
+    """Reconnaissance: scanner agents, sensitive-file probes, 404 storms on
+    unknown paths and method fuzzing, per actor."""
+
+    id = "recon.scanning"
+    title = "Reconnaissance: API scanning and probing"
+    severity = "medium"
+    owasp = "API9:2023"
+    attack = "T1595"
+    tactic = "reconnaissance"
+    cwe = "CWE-200"
+
+    def __init__(
+        self,
+        *,
+        horizon_s: float = 86_400.0,
+        min_probe_score: float = 2.0,
+        min_not_found: int = 10,
+        factor: float = 5.0,
+        min_not_found_ratio: float = 0.3,
+        min_unknown: int = 12,
+        min_methods: int = 4,
+        min_unusual: int = 2,
+        flush_every: int = 8,
+        max_actors: int = 20_000,
+        set_cap: int = 512,
+    ) -> None:
+        self.horizon_s = horizon_s
+        self.min_probe_score = min_probe_score
+        self.min_not_found = min_not_found
+        self.factor = factor
+        self.min_not_found_ratio = min_not_found_ratio
+        self.min_unknown = min_unknown
+        self.min_methods = min_methods
+        self.min_unusual = min_unusual
+        self.flush_every = flush_every
+        self.set_cap = set_cap
+        self._actors: LRU[str, _Recon] = LRU(max_actors)
+        self._ua: dict[str, bool] = {}
+        self._nf_rate = 0.02  # norm: EWMA of the not-found share of all calls
+        self._seen = 0
+
+    def _scanner(self, ua: str) -> bool:
+        hit = self._ua.get(ua)
+        if hit is None:
+            if len(self._ua) >= 4096:
+                self._ua.clear()
+            hit = self._ua[ua] = bool(ua) and SCANNER_UA.search(ua) is not None
+        return hit
+
+    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        actor = call.actor
+        key = actor.key or actor.ip or call.src.ip
+        if not key:
+            return []
+        req = call.request
+        st = call.status
+        ts = call.ts
+        s = self._actors.get_or(key, lambda: _Recon(ts))
+        if ts - s.start > self.horizon_s:
+            s = _Recon(ts)
+            self._actors.put(key, s)
+        s.calls += 1
+        nf = st in _NOT_FOUND
+        # norm of the not-found share, over all actors (alpha 1/2000)
+        self._nf_rate += ((1.0 if nf else 0.0) - self._nf_rate) * 0.0005
+        suspicious = False
+        new_signal = ""
+        cap = self.set_cap
+        ua = actor.user_agent or req.header("user-agent") or ""
+        if ua and self._scanner(ua):
+            suspicious = True
+            if "scanner_agent" not in s.signals:
+                s.agent = ua[:120]
+                s.signals["scanner_agent"] = ua[:120]
+                new_signal = "scanner_agent"
+        path = req.path
+        if len(path) > 1:
+            kind = ""
+            if _ANY_PROBE.search(path):  # one search for the common miss
+                kind = "secret" if SECRET_PROBE.search(path) else "spec"
+            if kind:
+                suspicious = True
+                if path not in s.probes and len(s.probes) < cap:
+                    s.probes[path] = kind
+                    s.probe_score += 1.0 if kind == "secret" else 0.5
+                    if len(s.sample) < 12:
+                        s.sample.append(path)
+                    if s.probe_score >= self.min_probe_score and "probes" not in s.signals:
+                        new_signal = new_signal or "probes"
+                    if s.probe_score >= self.min_probe_score:
+                        s.signals["probes"] = len(s.probes)
+                if kind == "secret" and 200 <= st < 300 and "exposed_secret" not in s.signals:
+                    s.signals["exposed_secret"] = path[:200]
+                    new_signal = "exposed_secret"
+        if nf:
+            suspicious = True
+            s.nf += 1
+            if len(s.nf_paths) < cap:
+                s.nf_paths.add(zlib.crc32(path.encode("utf-8", "surrogatepass")))
+            n = len(s.nf_paths)
+            if n >= self.min_not_found:
+                ratio = s.nf / s.calls
+                if ratio >= max(self.min_not_found_ratio, self.factor * self._nf_rate):
+                    if "not_found_storm" not in s.signals:
+                        new_signal = new_signal or "not_found_storm"
+                    s.signals["not_found_storm"] = {"distinct_paths": n, "ratio": round(ratio, 3), "norm": round(self._nf_rate, 4)}
+        ep = ctx.endpoint
+        inv = ctx.inventory
+        if inv is not None and (nf or st == 0 or st >= 400 or ctx.new_endpoint):
+            rec = inv.endpoints.get((ep.host, ep.method, ep.template))
+            if rec is not None and rec.actors <= 1 and len(s.solo) < cap:
+                s.solo.add(zlib.crc32(ep.name.encode("utf-8", "surrogatepass")))
+                suspicious = True
+                if len(s.solo) >= self.min_unknown and s.nf * 2 >= s.calls:
+                    if "unknown_paths" not in s.signals:
+                        new_signal = new_signal or "unknown_paths"
+                    s.signals["unknown_paths"] = len(s.solo)
+        method = req.method
+        if method != "GET" and method != "POST":
+            pk = zlib.crc32(path.encode("utf-8", "surrogatepass"))
+            ms = s.methods.get(pk)
+            if ms is None:
+                if len(s.methods) >= 64:
+                    s.methods.pop(next(iter(s.methods)))
+                ms = s.methods[pk] = set()
+            ms.add(method)
+            unusual = method not in _COMMON_METHODS
+            if unusual:
+                s.unusual += 1
+            if len(ms) >= self.min_methods or (unusual and s.unusual >= self.min_unusual):
+                suspicious = True
+                if "method_fuzzing" not in s.signals:
+                    new_signal = new_signal or "method_fuzzing"
+                s.signals["method_fuzzing"] = {"methods": sorted(ms), "unusual_calls": s.unusual}
+        if not suspicious:
+            return []
+        s.ring.push(call.id)
+        if not s.signals:
+            return []
+        if new_signal:
+            ids = list(dict.fromkeys(list(s.ring) + s.pending))
+            s.pending = []
+            return [self._finding(call, ctx, key, s, ids, new_signal)]
+        s.pending.append(call.id)
+        if len(s.pending) >= self.flush_every:
+            ids = s.pending
+            s.pending = []
+            return [self._finding(call, ctx, key, s, ids, "")]
+        return []
+
+    def _finding(self, call: ApiCall, ctx: Context, key: str, s: _Recon, ids: list[str], trigger: str) -> Finding:
+        sig = s.signals
+        n = len(sig)
+        sev = "high" if "exposed_secret" in sig or n >= 3 else "medium" if n >= 2 or "scanner_agent" in sig else "low"
+        conf = min(0.98, 0.55 + 0.12 * n)
+        names = ", ".join(k for k in _SIGNALS if k in sig)
+        evidence: dict[str, Any] = {
+            "signals": dict(sig),
+            "calls": s.calls,
+            "not_found": s.nf,
+            "distinct_not_found_paths": len(s.nf_paths),
+            "probed_paths": s.sample,
+            "only_actor_templates": len(s.solo),
+        }
+        if trigger:
+            evidence["trigger"] = trigger
+        return self.finding(
+            call,
+            ctx,
+            summary=f"{call.actor.display} is scanning the API ({names}) over {s.calls} calls, {s.nf} not found",
+            evidence=evidence,
+            confidence=conf,
+            severity=sev,
+            key=f"{self.id}|{key}",
+            event_ids=ids,
+            first_seen=s.start,
+        )
