@@ -66,11 +66,30 @@ _JSON_SECRET = re.compile(
     rb'("(?i:' + _KEY_ALT.encode() + rb')"\s*:\s*)("(?:[^"\\]|\\.)*"|-?\d[\d.eE+-]*)'
 )
 _JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")
-_CARD = re.compile(rb"(?<![\d.])(?:\d{13,19}|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,7})(?![\d.])")
 # RE2 prefilters: linear-time searches, ~20x faster than `re` on JSON-heavy
 # bodies; the (slower, rarer) substitution runs only when one matches.
 _CARD_PRE = rb"(?:^|[^\d.])(?:\d{13,19}|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,7})(?:[^\d.]|$)"
 _ANY_PRE = re2.compile(b"|".join((_JSON_SECRET.pattern, _JWT.pattern, _CARD_PRE)))
+_JSON_SECRET_PRE = re2.compile(_JSON_SECRET.pattern)
+_JWT_PRE = re2.compile(_JWT.pattern)
+_CARD_PRE = re2.compile(_CARD_PRE)
+# Boundaries are consumed (RE2 has no look-behind) and put back by _sub_card.
+_CARD_SUB = re2.compile(rb"(^|[^\d.])(\d{13,19}|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,7})([^\d.]|$)")
+
+
+_PATH_TOKEN = re.compile(r"\[\]|[^.\[\]]+")
+
+
+def _trie(hits: Any) -> dict:
+    """Field paths (``users[].email``) as a trie: key or ``"[]"`` -> subtrie;
+    the key ``None`` holds the class to tokenise with."""
+    root: dict = {}
+    for h in hits:
+        node = root
+        for tok in _PATH_TOKEN.findall(h.field):
+            node = node.setdefault(tok, {})
+        node.setdefault(None, h.cls)
+    return root
 
 
 def luhn_ok(digits: str) -> bool:
@@ -95,12 +114,22 @@ class Redactor:
     def __init__(self, secret: bytes, *, enabled: bool = True) -> None:
         self.secret = secret
         self.enabled = enabled
+        self._tokens: dict[tuple[str | bytes, str], str] = {}  # values repeat: memoise their tokens
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"secret": self.secret, "enabled": self.enabled, "_tokens": {}}
 
     def token(self, value: str | bytes, cls: str = "redacted") -> str:
-        if isinstance(value, str):
-            value = value.encode("utf-8", "surrogatepass")
-        d = hashlib.blake2b(value, key=self.secret[:64], digest_size=5).hexdigest()
-        return f"«{cls}:{d}»"
+        """``«cls:digest»``: a keyed digest, equal for equal values."""
+        key = (value, cls)
+        tok = self._tokens.get(key)
+        if tok is None:
+            raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+            tok = f"«{cls}:{hashlib.blake2b(raw, key=self.secret[:64], digest_size=5).hexdigest()}»"
+            if len(self._tokens) >= 100_000:
+                self._tokens.clear()
+            self._tokens[key] = tok
+        return tok
 
     # -- headers, cookies, query ---------------------------------------
     def headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -152,10 +181,10 @@ class Redactor:
         if not self.enabled or not body:
             return body
         if hits and kind == "json" and parsed is not None:
-            fields = {h.field: h.cls for h in hits if h.cls in REDACT_CLASSES}
-            if fields:
+            trie = _trie(h for h in hits if h.cls in REDACT_CLASSES)
+            if trie:
                 try:
-                    body = orjson.dumps(self._walk(parsed, "", fields))
+                    body = orjson.dumps(self._walk(parsed, trie))
                 except (TypeError, orjson.JSONEncodeError):
                     pass
         if kind == "form":
@@ -166,40 +195,54 @@ class Redactor:
             return urlencode(self.params(pairs, marked)).encode()
         if _ANY_PRE.search(body) is None:  # the common case: one linear scan
             return body
-        body = _JSON_SECRET.sub(self._sub_json, body)
-        body = _JWT.sub(self._sub_jwt, body)
-        return _CARD.sub(self._sub_card, body)
+        # RE2 also substitutes ~20x faster than `re` here (no backtracking).
+        if _JSON_SECRET_PRE.search(body) is not None:
+            body = _JSON_SECRET_PRE.sub(self._sub_json, body)
+        if _JWT_PRE.search(body) is not None:
+            body = _JWT_PRE.sub(self._sub_jwt, body)
+        if _CARD_PRE.search(body) is not None:
+            body = _CARD_SUB.sub(self._sub_card, body)
+        return body
 
-    def _walk(self, node: Any, path: str, fields: dict[str, str]) -> Any:
+    def _walk(self, node: Any, trie: dict) -> Any:
+        """A copy of ``node`` with the values at the trie's paths tokenised.
+        Only the marked paths are copied; untouched subtrees are shared, and
+        the caller's (cached, shared) parse is never modified."""
         if isinstance(node, dict):
-            out = {}
-            for k, v in node.items():
-                p = f"{path}.{k}" if path else str(k)
-                cls = fields.get(p)
-                if cls is not None and not isinstance(v, (dict, list)):
-                    out[k] = self.token(str(v), cls)
-                else:
-                    out[k] = self._walk(v, p, fields)
+            out = dict(node)
+            for tok, sub in trie.items():
+                if tok == "[]" or tok not in out:
+                    continue
+                v = out[tok]
+                if isinstance(v, (dict, list)):
+                    out[tok] = self._walk(v, sub)
+                elif None in sub and v is not None:
+                    out[tok] = self.token(str(v), sub[None])
             return out
         if isinstance(node, list):
-            p = f"{path}[]"
-            cls = fields.get(p)
-            return [self.token(str(v), cls) if cls and not isinstance(v, (dict, list)) else self._walk(v, p, fields) for v in node]
+            sub = trie.get("[]")
+            if sub is None:
+                return node
+            cls = sub.get(None)
+            return [
+                self._walk(v, sub) if isinstance(v, (dict, list)) else (self.token(str(v), cls) if cls and v is not None else v)
+                for v in node
+            ]
         return node
 
     def _sub_json(self, m: re.Match[bytes]) -> bytes:
         val = m.group(2)
         if val.startswith(b'"'):
             val = val[1:-1]
-        if val in (b"", b"null"):
+        if val in (b"", b"null") or val.startswith("«".encode()):  # empty, or tokenised already
             return m.group(0)
         return m.group(1) + b'"' + self.token(val, "secret").encode() + b'"'
 
     def _sub_jwt(self, m: re.Match[bytes]) -> bytes:
         return self.token(m.group(0), "jwt").encode()
 
-    def _sub_card(self, m: re.Match[bytes]) -> bytes:
-        digits = m.group(0).replace(b" ", b"").replace(b"-", b"").decode()
+    def _sub_card(self, m: Any) -> bytes:
+        digits = m.group(2).replace(b" ", b"").replace(b"-", b"").decode()
         if 13 <= len(digits) <= 19 and luhn_ok(digits):
-            return self.token(digits, "credit_card").encode()
+            return m.group(1) + self.token(digits, "credit_card").encode() + m.group(3)
         return m.group(0)
