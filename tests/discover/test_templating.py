@@ -192,3 +192,127 @@ def test_specgen_produces_shuffled_traffic_for_every_operation():
     assert all(p.split("/")[2].isdigit() for p in ids) and len(ids) >= 2
     assert {c[1] for c in tr.calls if c[1].startswith("/files/")} <= {"/files/a", "/files/b"}
     assert next(e for e in tr.endpoints if e.path == "/files/{kind}").few_valued
+
+
+# ---------------------------------------------------------------- response shapes
+
+
+def test_response_shape_signature_is_about_keys_not_values():
+    from apiward.discover.templating import response_shape, shapes_alike
+
+    a = response_shape({"id": 1, "name": "x", "owner": {"id": 2}})
+    assert a == response_shape({"owner": None, "name": "y", "id": 9})
+    assert response_shape([{"id": 1, "name": "x", "owner": 1}]) not in (None, a)  # a list of them differs
+    assert response_shape({"data": {"id": 1, "name": "x", "owner": 1}}) not in (None, a)  # envelope marked
+    for trivial in (None, 3, "x", {}, [], {"ok": True}, [1, 2]):
+        assert response_shape(trivial) is None
+    wide = {f"field{i}": i for i in range(12)}
+    fewer = dict(wide)
+    fewer.pop("field3")
+    assert shapes_alike(response_shape(wide), response_shape(fewer))  # an omitted optional key
+    assert not shapes_alike(response_shape(wide), response_shape({"x": 1, "y": 2, "z": 3}))
+
+
+def _learn_shapes(rows: list[tuple[str, dict]], reps: int = 2) -> Templater:
+    from apiward.discover.templating import response_shape
+
+    t = Templater()
+    for _ in range(reps):
+        for path, body in rows:
+            t.observe("GET", "api.test", path, response_shape=response_shape(body))
+    return t
+
+
+def test_words_answering_alike_become_one_parameter():
+    team = {"name": "x", "members": [], "created": 1, "slug": "x"}
+    words = ["falcon", "maple", "harbor", "quartz"]
+    rows = [(f"/org/{w}/summary", team) for w in words] + [(f"/org/{w}", {"id": 1, "title": 2, "size": 3}) for w in words]
+    with_shapes = _learn_shapes(rows)
+    assert tmpl(with_shapes, "/org/nebula/summary") == "/org/{org}/summary"
+    ex = next(e for e in with_shapes.explain() if e["template"] == "/org/{org}")
+    assert ex["evidence"]["response_shapes"]["pairs_alike"] >= 3
+    assert ex["evidence"]["response_shapes"]["pairs_unlike"] == 0
+
+
+def test_resources_answering_differently_stay_literal():
+    # /admin/<thing>/config: shared structure, but each answers with its own schema
+    things = ["cluster", "billing", "network", "storage", "mailer"]
+    rows = [(f"/admin/{w}/config", {f"{w}_{k}": 1 for k in ("a", "b", "c", "d")}) for w in things]
+    t = _learn_shapes(rows)
+    got = {x[2] for x in t.templates()}
+    assert got == {f"/admin/{w}/config" for w in things}
+    # the same paths without response evidence merge on structure alone
+    t2 = learn([p for p, _ in rows] * 2)
+    assert {x[2] for x in t2.templates()} == {"/admin/{admin}/config"}
+
+
+def test_envelope_shared_everywhere_is_no_evidence():
+    env = {"data": [1], "success": True, "pagination": {}}
+    rows = [(f"/{r}", env) for r in ("cities", "companies", "contacts", "forms", "users")]
+    rows += [(f"/{r}/{i}", env) for r in ("cities", "companies", "contacts", "forms", "users") for i in (11, 12)]
+    rows += [(f"/{r}/{i}/notes/{j}", env) for r in ("companies", "users") for i in (11,) for j in (5, 6)]
+    t = _learn_shapes(rows)
+    assert tmpl(t, "/users/99") == "/users/{userId}"
+    assert tmpl(t, "/cities") == "/cities"
+    assert "/companies/{companyId}/notes/{noteId}" in {x[2] for x in t.templates()}
+
+
+def test_format_extension_is_a_parameter():
+    t = learn([f"/Accounts/AC{i:032x}/Calls{ext}" for i in (1, 2) for ext in (".json", ".csv", ".html")]
+              + [f"/Accounts/AC{1:032x}/Calls/CA{i:032x}{ext}" for i in range(3, 9) for ext in (".json", ".csv")])
+    assert t.resolve("GET", "api.test", f"/Accounts/AC{5:032x}/Calls.xml") == (
+        "/Accounts/{accountId}/Calls.{format}", (("accountId", f"AC{5:032x}"), ("format", "xml")))
+    assert tmpl(t, f"/Accounts/AC{5:032x}/Calls/CA{77:032x}.json") == "/Accounts/{accountId}/Calls/{callId}.{format}"
+    assert {x[2] for x in t.templates()} == {"/Accounts/{accountId}/Calls.{format}",
+                                             "/Accounts/{accountId}/Calls/{callId}.{format}"}
+    # file names, each in its own format, keep the extension in the value
+    names = ["annual-report", "logo", "budget-plan", "team-photo", "minutes", "roadmap", "invoice-march", "memo"]
+    exts = [".pdf", ".png", ".xlsx", ".jpg", ".docx", ".pdf", ".pdf", ".txt"]
+    t2 = learn([f"/files/{n}{e}" for n, e in zip(names, exts)] * 2)
+    assert tmpl(t2, "/files/notes.pdf") == "/files/{file}"
+
+
+def test_words_with_digits_are_not_ids():
+    assert segment_shape("i18nRegions") == "wordnum"
+    assert segment_shape("ec2Instances") == "wordnum"
+    assert segment_shape("oJbnuQbf0rW") == "mixed"
+    assert segment_shape("W6VaqFRN4U") == "mixed"
+    t = learn(["/i18nRegions", "/i18nLanguages", "/videos"])
+    assert {x[2] for x in t.templates()} == {"/i18nRegions", "/i18nLanguages", "/videos"}
+
+
+def test_multiword_resource_names_at_the_top_are_not_titles():
+    t = learn(["/time_entry_value_types", "/time_entry_types/5", "/posts/how-to-train-your-dragon"])
+    assert tmpl(t, "/time_entry_value_types") == "/time_entry_value_types"
+    assert tmpl(t, "/posts/what-is-a-good-api") == "/posts/{post}"
+
+
+def test_inventory_passes_response_shapes_to_the_templater():
+    import orjson
+
+    from apiward.discover.inventory import Inventory
+    from apiward.ingest.base import make_request, make_response
+    from apiward.model.call import ApiCall
+
+    inv = Inventory()
+    n = 0
+    for w in ("falcon", "maple", "harbor", "quartz", "nebula"):
+        for tail, body in (("/summary", {"name": w, "members": [], "created": 1}), ("", {"id": 1, "title": w, "size": 3})):
+            n += 1
+            call = ApiCall(id=f"c{n}", request=make_request(method="GET", host="h", path=f"/org/{w}{tail}"),
+                           response=make_response(status=200, headers=[("Content-Type", "application/json")],
+                                                  body=orjson.dumps(body)))
+            inv.resolve(call)
+    assert inv.templater.resolve("GET", "h", "/org/zinc/summary")[0] == "/org/{org}/summary"
+    ex = [e for e in inv.templater.explain() if e["template"] == "/org/{org}"]
+    assert ex and "response_shapes" in ex[0]["evidence"]
+
+
+def test_value_words_ending_in_s_join_their_siblings():
+    words = ["atlas", "cosmos", "falcon", "maple", "harbor", "quartz"]
+    t = learn([f"/maps/{w}/tiles" for w in words] * 2)
+    assert {x[2] for x in t.templates()} == {"/maps/{map}/tiles"}
+    # collection names stay literal
+    t2 = learn([f"/v1/{c}/{i}" for c in ("payments", "refunds", "customers") for i in (5, 6)] + ["/v1/balance/history"])
+    assert {x[2] for x in t2.templates()} == {"/v1/payments/{paymentId}", "/v1/refunds/{refundId}",
+                                              "/v1/customers/{customerId}", "/v1/balance/history"}

@@ -27,7 +27,7 @@ from typing import Any
 
 from apiward.discover.changes import Change, ChangeLog
 from apiward.discover.schema import BodySchema, ParamSet, Tokenizer
-from apiward.discover.templating import Templater
+from apiward.discover.templating import Templater, response_shape
 from apiward.model.call import ApiCall
 from apiward.model.context import EndpointRef, SensitiveHit
 
@@ -279,7 +279,16 @@ class Inventory:
     def resolve(self, call: ApiCall) -> EndpointRef:
         req = call.request
         route = call.workload.route
-        self.templater.observe(req.method, req.host, req.path, route=route)
+        resp = call.response
+        shape = None
+        if resp is not None and 200 <= resp.status < 300 and resp.body and not route:
+            # a cheap signature of the JSON answer (parsed once, cached on the
+            # message): siblings answering alike are values of one parameter
+            shape = resp.__dict__.get("_tshape", 0)
+            if shape == 0:
+                shape = response_shape(resp.json()) if resp.kind == "json" else None
+                resp.__dict__["_tshape"] = shape
+        self.templater.observe(req.method, req.host, req.path, route=route, response_shape=shape)
         template, params = self.templater.resolve(req.method, req.host, req.path, route=route)
         return EndpointRef(service=service_of(call), host=req.host, method=req.method, template=template, path_params=params)
 

@@ -13,6 +13,12 @@ Values are generated from what the spec says about the parameter only, never
 from how any templater decides. Values that equal a literal segment of the
 same spec are redrawn (a real router would route them to that literal).
 
+Each call also gets a response body skeleton built from the operation's 2xx
+JSON schema in the spec (property names only, one array item), so that
+consumers can compute a response *shape* as they would from real traffic; a
+few calls are errors (no body), list calls sometimes return ``[]`` and objects
+sometimes omit one optional property. No schema in the spec -> no body.
+
 Cost: pure Python, ~100k paths/s; used by benchmarks and the simulator.
 """
 
@@ -75,6 +81,11 @@ class Endpoint:
     method: str
     path: str  # the spec's template, query/fragment stripped
     params: dict[str, Param]
+    #: skeleton of the 2xx JSON response from the spec's schema (top level and
+    #: first array item only), ``None`` when the spec gives no schema
+    response: Any = None
+    #: top-level properties the schema does not mark required (may be omitted)
+    optional: tuple[str, ...] = ()
 
     @property
     def few_valued(self) -> bool:
@@ -136,8 +147,90 @@ def load_endpoints(spec: dict[str, Any]) -> list[Endpoint]:
                 if isinstance(raw, dict) and raw.get("in") == "path":
                     params[str(raw.get("name"))] = _param(spec, raw)
             p = base + clean_path(path)
-            out.setdefault((m.upper(), p), Endpoint(m.upper(), p, params))
+            if (m.upper(), p) not in out:
+                body, optional = _response_skeleton(spec, op)
+                out[(m.upper(), p)] = Endpoint(m.upper(), p, params, body, optional)
     return list(out.values())
+
+
+def _schema_of_response(spec: dict[str, Any], op: dict[str, Any]) -> Any:
+    """The schema of the first 2xx response of an operation (OpenAPI 2 or 3)."""
+    responses = op.get("responses")
+    if not isinstance(responses, dict):
+        return None
+    for code in sorted(str(k) for k in responses):
+        if not code.startswith("2"):
+            continue
+        r = _deref(spec, responses.get(code, responses.get(int(code) if code.isdigit() else code)))
+        if not isinstance(r, dict):
+            continue
+        if "schema" in r:
+            return _deref(spec, r["schema"])
+        content = r.get("content")
+        if isinstance(content, dict):
+            for ct, media in content.items():
+                if "json" in str(ct) and isinstance(media, dict) and "schema" in media:
+                    return _deref(spec, media["schema"])
+        return None
+    return None
+
+
+def _props(spec: dict[str, Any], sch: Any, depth: int = 0) -> tuple[dict[str, Any], set[str], Any]:
+    """(properties, required names, items schema) of a schema, following
+    ``$ref``, ``allOf`` (merged) and ``oneOf``/``anyOf`` (first branch)."""
+    sch = _deref(spec, sch)
+    if not isinstance(sch, dict) or depth > 8:
+        return {}, set(), None
+    props: dict[str, Any] = {}
+    required: set[str] = set()
+    items = None
+    for part in sch.get("allOf") or []:
+        p, r, i = _props(spec, part, depth + 1)
+        props.update(p)
+        required |= r
+        items = items or i
+    for key in ("oneOf", "anyOf"):
+        alts = sch.get(key)
+        if isinstance(alts, list) and alts:
+            p, r, i = _props(spec, alts[0], depth + 1)
+            props.update(p)
+            required |= r
+            items = items or i
+    if isinstance(sch.get("properties"), dict):
+        props.update(sch["properties"])
+    if isinstance(sch.get("required"), list):
+        required |= {str(x) for x in sch["required"]}
+    if sch.get("type") == "array" or "items" in sch:
+        items = sch.get("items")
+    return props, required, items
+
+
+def _response_skeleton(spec: dict[str, Any], op: dict[str, Any]) -> tuple[Any, tuple[str, ...]]:
+    """A JSON skeleton of the operation's 2xx response: an object with the
+    schema's top-level property names (values: nested skeletons one level
+    down), or a one-item array of such an object. Only what the spec says."""
+    sch = _schema_of_response(spec, op)
+    if sch is None:
+        return None, ()
+    props, required, items = _props(spec, sch)
+    if props:
+        body: dict[str, Any] = {}
+        for k, v in props.items():
+            sub, _, sub_items = _props(spec, v, 1)
+            if sub:
+                body[str(k)] = {str(x): 0 for x in sub}
+            elif sub_items is not None:
+                ip, _, _ = _props(spec, sub_items, 1)
+                body[str(k)] = [{str(x): 0 for x in ip}] if ip else [0]
+            else:
+                body[str(k)] = 0
+        return body, tuple(sorted(str(k) for k in props if str(k) not in required))
+    if items is not None:
+        ip, req, _ = _props(spec, items, 1)
+        if ip:
+            return [{str(x): 0 for x in ip}], ()
+        return [0], ()
+    return None, ()
 
 
 class _Values:
@@ -346,10 +439,13 @@ class _Values:
 
 @dataclass
 class SpecTraffic:
-    """Generated calls: ``calls`` is a list of (method, path, endpoint index)."""
+    """Generated calls: ``calls`` is a list of (method, path, endpoint index);
+    ``bodies[i]`` is the JSON response body skeleton of call ``i`` (``None``:
+    an error, an empty list or no schema in the spec)."""
 
     endpoints: list[Endpoint]
     calls: list[tuple[str, str, int]]
+    bodies: list[Any] = field(default_factory=list)
 
 
 _RE_PARAM = re.compile(r"\{([^}]*)\}")
@@ -362,6 +458,7 @@ def generate(
     min_calls: int = 5,
     calls_per_endpoint: float = 20.0,
     zipf_s: float = 1.1,
+    error_rate: float = 0.05,
 ) -> SpecTraffic:
     """Traffic for every operation: ``min_calls`` each plus a Zipf-skewed share
     of ``calls_per_endpoint * n`` more, shuffled."""
@@ -382,14 +479,30 @@ def generate(
     extra = calls_per_endpoint * len(endpoints)
     weights = [1.0 / (rank + 1) ** zipf_s for rank in range(len(order))]
     total = sum(weights) or 1.0
-    calls: list[tuple[str, str, int]] = []
+    calls: list[tuple[tuple[str, str, int], Any]] = []
+    body_rng = random.Random(seed ^ 0x5EED)  # bodies never disturb the path draws
     for rank, idx in enumerate(order):
         ep = endpoints[idx]
         n = min_calls + int(round(extra * weights[rank] / total))
         for _ in range(n):
-            calls.append((ep.method, _fill(ep, values), idx))
+            calls.append(((ep.method, _fill(ep, values), idx), _body(ep, body_rng, error_rate)))
     rng.shuffle(calls)
-    return SpecTraffic(endpoints, calls)
+    return SpecTraffic(endpoints, [c for c, _ in calls], [b for _, b in calls])
+
+
+def _body(ep: Endpoint, rng: random.Random, error_rate: float) -> Any:
+    """One call's response body: the skeleton, sometimes an error (no body
+    shape), an empty list, or an object with one optional property left out
+    (serialisers that drop nulls)."""
+    body = ep.response
+    if body is None or rng.random() < error_rate:
+        return None
+    if isinstance(body, list):
+        return [] if rng.random() < 0.1 else body
+    if ep.optional and rng.random() < 0.2:
+        drop = rng.choice(ep.optional)
+        return {k: v for k, v in body.items() if k != drop}
+    return body
 
 
 def _fill(ep: Endpoint, values: Any) -> str:
