@@ -295,3 +295,344 @@ def test_request_never_mutated() -> None:
     before = orjson.dumps(call.response.json())
     C.classify_call(call)
     assert orjson.dumps(call.response.json()) == before
+
+
+# ---------------------------------------------------------------------------
+# the memoised fast path must give exactly the hits of a plain reference walk
+# ---------------------------------------------------------------------------
+
+
+def reference_hits(c: Classifier, call) -> list:
+    """The classifier's first, memo-free ``classify_call``: every value
+    classified afresh with ``_classify`` and uncached ``field_evidence``."""
+    from urllib.parse import unquote
+
+    from apiward.discover import sensitive as s
+    from apiward.model.context import SensitiveHit
+
+    hits: list = []
+    seen: set = set()
+    budget = [c.max_fields]
+
+    def ev(key: str, parent: str) -> tuple[str, bool]:
+        return field_evidence(key, parent) if key else ("", False)
+
+    def add(location: str, field: str, cls: str, conf: float, value: str) -> None:
+        if len(hits) >= c.max_hits:
+            return
+        h = c.value_hash(value, cls)
+        if (location, field, cls, h) not in seen:
+            seen.add((location, field, cls, h))
+            hits.append(SensitiveHit(location=location, field=field, cls=cls, value_hash=h, confidence=conf))
+
+    def value(v: str, location: str, field: str, key: str) -> None:
+        budget[0] -= 1
+        for cls, conf, x in c._classify(v, *ev(key, "")):
+            add(location, field, cls, conf, x)
+
+    def cookie(name: str, val: str) -> None:
+        if not val or budget[0] <= 0:
+            return
+        budget[0] -= 1
+        for cls, conf, x in c._cookie_found(name, val):
+            add("cookie", name, cls, conf, x)
+
+    def headers(hs: list) -> None:
+        for name, val in hs:
+            if name in s._SKIP_HEADERS or not val:
+                continue
+            if name in s._AUTH_HEADERS:
+                for cls, conf, x in s._authorization(val):
+                    add("header", name, cls, conf, x)
+            elif s._KEYISH_HEADER.search(name) and "csrf" not in name and "xsrf" not in name:
+                for cls, conf, x in s._keyish_header(name, val):
+                    add("header", name, cls, conf, x)
+            elif name in ("x-forwarded-for", "x-real-ip", "forwarded", "true-client-ip", "cf-connecting-ip"):
+                continue
+            elif len(val) >= 8 and (name.startswith("x-") or name in ("via", "x-backend-server")):
+                value(val, "header", name, name)
+
+    def walk(doc, location: str) -> None:
+        stack = [(doc, "", "", "")]
+        while stack and budget[0] > 0:
+            node, path, key, parent = stack.pop()
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    p = f"{path}.{k}" if path else k
+                    if isinstance(v, str):
+                        budget[0] -= 1
+                        if budget[0] < 0:
+                            return
+                        pos, neg = ev(k, key)
+                        if v and (pos or len(v) >= 6):
+                            for cls, conf, x in c._classify(v, pos, neg):
+                                add(location, p, cls, conf, x)
+                    elif isinstance(v, (dict, list)):
+                        stack.append((v, p, k, key))
+                    elif isinstance(v, int) and not isinstance(v, bool):
+                        budget[0] -= 1
+                        pos, neg = ev(k, key)
+                        if pos or v >= 10**12:
+                            for cls, conf, x in c._classify(str(v), pos, neg):
+                                add(location, p, cls, conf, x)
+            elif isinstance(node, list):
+                p = path + "[]"
+                for v in node:
+                    if isinstance(v, str):
+                        budget[0] -= 1
+                        if budget[0] < 0:
+                            return
+                        pos, neg = ev(key, parent)
+                        if v and (pos or len(v) >= 6):
+                            for cls, conf, x in c._classify(v, pos, neg):
+                                add(location, p, cls, conf, x)
+                    elif isinstance(v, (dict, list)):
+                        stack.append((v, p, key, parent))
+                    elif isinstance(v, int) and not isinstance(v, bool) and v >= 10**12:
+                        budget[0] -= 1
+                        for cls, conf, x in c._classify(str(v), *ev(key, parent)):
+                            add(location, p, cls, conf, x)
+            elif isinstance(node, str):
+                budget[0] -= 1
+                for cls, conf, x in c._classify(node, "", False):
+                    add(location, path, cls, conf, x)
+
+    def body(msg, location: str) -> None:
+        if not msg.body or budget[0] <= 0:
+            return
+        kind = msg.kind
+        if kind == "json":
+            doc = orjson.loads(msg.body) if not msg.truncated and _valid_json(msg.body) else None
+            if doc is not None:
+                walk(doc, location)
+                return
+        elif kind == "form":
+            for k, v in msg.form():
+                if budget[0] <= 0:
+                    break
+                value(v, location, k, k)
+            return
+        if kind not in ("json", "form", "text", "xml", ""):
+            return
+        budget[0] -= 1
+        for cls, conf, x in c._scan_text(msg.body[: c.max_text_bytes].decode("utf-8", "replace")):
+            add(location, "", cls, conf, x)
+
+    req = call.request
+    if len(req.path) > 1:
+        for i, seg in enumerate(req.path.split("/")):
+            if seg and len(seg) >= 6:
+                value(unquote(seg) if "%" in seg else seg, "path", f"path[{i}]", "")
+    for k, v in req.query:
+        if budget[0] <= 0:
+            break
+        value(v, "query", k, k)
+    headers(req.headers)
+    if req.cookies:
+        for k, v in req.cookies.items():
+            cookie(k, v)
+    else:
+        for raw in req.header_all("cookie"):
+            for part in raw.split(";"):
+                k, sep, v = part.strip().partition("=")
+                if sep:
+                    cookie(k, v)
+    body(req, "request_body")
+    resp = call.response
+    if resp is not None:
+        for raw in resp.header_all("set-cookie"):
+            k, sep, rest = raw.partition("=")
+            if sep:
+                cookie(k.strip(), rest.split(";", 1)[0])
+        headers(resp.headers)
+        body(resp, "error_body" if resp.status >= 400 else "response_body")
+    return hits
+
+
+def _valid_json(b: bytes) -> bool:
+    try:
+        orjson.loads(b)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def varied_calls(n: int, seed: int) -> list:
+    """Corpus documents as request and response bodies, with credentials in
+    headers and cookies, PII in paths and queries, repeats, text and form
+    bodies, and shapes the memo keys must tell apart (a value under a field
+    with evidence and without, the same body as request and as error)."""
+    rnd = random.Random(seed)
+    f = PiiFactory(rnd)
+    basic = base64.b64encode(b"admin:hunter2").decode()
+    auths = [f"Bearer {jwt_token()}", "Bearer opaque-token-abcdef123456", f"Basic {basic}", "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+             "Token abc", "Bearer sk_live_4eC39HqLyjWDarjtT1zdp7dc"]
+    # a few response bodies repeat under calls that used more or less of the
+    # leaf budget before them
+    pool = [{"users": [{"email": f.email(), "phone": f.phone(), "ssn": f.ssn(), "n": i} for i in range(k)]}
+            for k in (1, 3, 6)]
+    calls = []
+    for d in generate(n, seed=seed):
+        body = d.body_bytes()
+        r = rnd.random()
+        email, card, ssn = f.email(), f.card(), f.ssn()
+        headers = {"content-type": d.content_type, "authorization": rnd.choice(auths),
+                   "x-trace": rnd.choice([card, email, "1740830423.118", "10.0.0.7", ssn]),
+                   "x-session-token": rnd.choice(["8f14e45fceea167a5a36dedd4bea2543", "short", jwt_token()]),
+                   "cookie": rnd.choice(["sessionid=8f14e45fceea167a5a36dedd4bea2543; theme=dark",
+                                         f"auth_token=Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA; card={card}", "a=b"])}
+        path = rnd.choice([f"/users/{email}/cards/{card}", "/api/v2/products", f"/ssn/{ssn}", "/a%40b.example.com/x"])
+        if r < 0.3:
+            query = "&".join(f"q{i}={email}" for i in range(rnd.randint(0, 4)))
+            calls.append(make_call("POST", f"{path}?{query}", req_body=body, headers=headers,
+                                   json=rnd.choice(pool) if rnd.random() < 0.7 else {"card": card, "ssn": ssn}))
+        elif r < 0.45:
+            # the same document with no field names to lean on
+            calls.append(make_call("GET", path, status=rnd.choice([200, 404, 500]), json=_leaf_values(orjson.loads(body))
+                                   if d.content_type.endswith("json") else {"v": body.decode()}, headers=headers))
+        elif r < 0.55:
+            form = f"iban={f.iban()}&phone=%2B1+415-867-5309&note=hello".encode()
+            calls.append(make_call("POST", path, req_body=form, headers={**headers, "content-type":
+                                   "application/x-www-form-urlencoded"}, status=201, body=body,
+                                   resp_headers={"content-type": d.content_type,
+                                                 "set-cookie": f"session={jwt_token()}; Path=/"}))
+        else:
+            calls.append(make_call("GET", path, headers=headers, status=d.status, body=body,
+                                   resp_headers={"content-type": d.content_type}))
+    # one value under names that decide differently; one body under two content types
+    tok = "Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MA"
+    body = orjson.dumps({"note": "call +1 415-867-5309", "email": "ann@example.org"})
+    for name in ("x-api-key", "x-session-token", "x-auth"):
+        for cookie in (f"sessionid={tok}", f"theme={tok}", f"auth={tok}", f"card={f.card()}"):
+            for ct in ("application/json", "text/plain", ""):
+                calls.append(make_call("GET", "/p", headers={name: tok, "cookie": cookie}, body=body,
+                                       resp_headers={"content-type": ct} if ct else {}))
+    return calls
+
+
+def _leaf_values(doc) -> list:
+    out: list = []
+    stack = [doc]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+        else:
+            out.append(x)
+    return out
+
+
+def same_as_reference(c: Classifier, calls: list, replays: int = 2) -> int:
+    """Classify ``calls`` ``replays`` times (warm memos on later rounds) and
+    compare each answer, in order, with the reference; returns hits seen."""
+    n = 0
+    for _ in range(replays):
+        for call in calls:
+            want = reference_hits(c, call)
+            got = c.classify_call(call)
+            assert got == want, (call.request.method, call.request.path, got, want)
+            n += len(got)
+    return n
+
+
+def test_fast_path_matches_reference_on_varied_calls() -> None:
+    calls = varied_calls(300, seed=5)
+    # twice the same calls: body, value and header memos answer the second round
+    assert same_as_reference(Classifier(secret=b"ref"), calls) > 1000
+    # tiny memos rotate generations constantly; tight budgets cut walks short
+    assert same_as_reference(Classifier(secret=b"ref", memo_size=64), calls) > 1000
+    for max_fields, max_hits in ((7, 500), (12, 500), (40, 500), (2000, 3)):
+        same_as_reference(Classifier(secret=b"ref", max_fields=max_fields, max_hits=max_hits), calls)
+    # values cut short before classifying (a 20-digit run cut to 16 digits may be a card)
+    long_digits = make_call("GET", "/x", json={"a": "4111111111111111" + "0000", "b": ["5555555555554444" + "123"]})
+    same_as_reference(Classifier(secret=b"ref", max_value_chars=16), [*calls[:50], long_digits])
+    assert {h.cls for h in Classifier(max_value_chars=16).classify_call(long_digits)} == {"credit_card"}
+
+
+@pytest.fixture(scope="module")
+def sim_events(tmp_path_factory: pytest.TempPathFactory) -> list:
+    """A short DemoBank simulation (every attack playbook) over loopback HTTP."""
+    from apiward.model.call import loads
+    from apiward.sim.demoapp import create_app
+    from apiward.sim.server import ServerThread
+    from apiward.sim.simulator import simulate
+
+    tmp = tmp_path_factory.mktemp("sim")
+    app = create_app(str(tmp / "demo.sqlite"), seed_users=120)
+    try:
+        with ServerThread(app) as srv:
+            res = simulate(srv.base_url, out_dir=tmp / "out", users=20, duration=2 * 3600.0, population=120,
+                           intensity=0.25, seed=3, attacks="all")
+    finally:
+        app.state.store.close()
+    return [loads(line) for line in res.events_path.read_bytes().splitlines()]
+
+
+def test_fast_path_matches_reference_on_simulator_traffic(sim_events: list) -> None:
+    assert len(sim_events) > 200
+    hits = same_as_reference(Classifier(secret=b"sim"), sim_events)
+    assert hits > len(sim_events)  # DemoBank leaks: several hits per call on average
+    same_as_reference(Classifier(secret=b"sim", memo_size=32, max_fields=25), sim_events)
+
+
+def test_ssn_rules_agree_with_stdnum() -> None:
+    from stdnum.us import ssn as stdnum_ssn
+
+    from apiward.discover.sensitive import _ssn_ok
+
+    rnd = random.Random(2)
+    samples = ["078051120", "078-05-1120", "219-09-9999", "457555462", "000123456", "666-12-3456", "912-34-5678",
+               "123-00-4567", "123-45-0000", "123-45-678", "12-345-6789", "１２３-45-6789", "123456789 "]
+    for _ in range(3000):
+        d = "".join(rnd.choice("0123456789") for _ in range(9))
+        if rnd.random() < 0.3:
+            d = rnd.choice(["000", "666", "9" + d[1:3]]) + d[3:]
+        samples += [d, f"{d[:3]}-{d[3:5]}-{d[5:]}"]
+    for v in samples:
+        assert _ssn_ok(v) == stdnum_ssn.is_valid(v), v
+
+
+def test_plain_values_skipped_before_classifying_are_never_sensitive() -> None:
+    """The cheap rejection in front of ``_classify`` (``_PLAIN``) must only
+    skip values ``_classify`` finds nothing in without field evidence."""
+    from apiward.discover.sensitive import _PLAIN
+
+    rnd = random.Random(4)
+    f = PiiFactory(rnd)
+    letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    samples = ["1740830423.118", "1712345678901", "4111111111111111", "536221234", "4158675309", "10.0.0.1",
+               "AKIAIOSFODNN7EXAMPLE", "Wireless Mouse", "swagger", "eyJhbGciOiJ", "Bearer", "electronics"]
+    for _ in range(4000):
+        k = rnd.random()
+        if k < 0.3:
+            v = "".join(rnd.choice("0123456789") for _ in range(rnd.randint(1, 23)))
+        elif k < 0.5:
+            v = f"{rnd.randint(0, 10**rnd.randint(1, 12))}.{rnd.randint(0, 10**rnd.randint(1, 8))}"
+        elif k < 0.8:
+            v = " ".join("".join(rnd.choice(letters) for _ in range(rnd.randint(1, 9))) for _ in range(rnd.randint(1, 3)))
+        else:
+            v = rnd.choice([f.card(), f.ssn(formatted=False), f.phone(), f.email(), f.iban()]).replace(" ", "")
+        samples.append(v[:23])
+    skipped = 0
+    for v in samples:
+        if len(v) < 24 and _PLAIN.fullmatch(v):
+            skipped += 1
+            for neg in (False, True):
+                assert C._classify(v, "", neg) == [], v
+    assert skipped > 2000
+
+
+def test_memos_stay_bounded() -> None:
+    c = Classifier(memo_size=64)
+    for i in range(3000):
+        call = make_call("GET", f"/u/{i}/user{i}@example.com?q=v{i}", headers={"authorization": f"Bearer tok-{i:08d}-abcdef"},
+                         json={"email": f"user{i}@example.com", "name": f"User Number{i}", "n": [f"x{i}y" * 3]})
+        assert {h.cls for h in c.classify_call(call)} >= {"email", "bearer_token"}
+    assert len(c._memo) <= 2 * 64
+    assert len(c._aux_memo) <= 2 * 8 and len(c._body_memo) <= 2 * 8
+    assert len(c._path_memo) <= 4096
+    # a long value is answered but never kept
+    c.classify_call(make_call("GET", "/x", json={"note": "word " * 100 + "ann@example.org"}))
+    assert not any(isinstance(k, str) and len(k) > 256 for k in (*c._memo.new, *c._memo.old))

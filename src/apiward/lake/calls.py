@@ -71,10 +71,18 @@ def day_of(ts: float) -> str:
     return s
 
 
-def _body_text(raw: bytes, cap: int) -> str:
-    if len(raw) > cap:
-        raw = raw[:cap]
-    return raw.decode("utf-8", "replace")
+def _body_text(raw: bytes, cap: int) -> bytes:
+    """The stored prefix of a body. Kept as bytes: Arrow takes UTF-8 bytes
+    for a string column 15x faster than Python strings (see _column)."""
+    return raw[:cap] if len(raw) > cap else raw
+
+
+def _column(values: tuple, typ: pa.DataType) -> pa.Array:
+    try:
+        return pa.array(values, type=typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        # A body cut mid-character, or not UTF-8 at all: decode leniently.
+        return pa.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values], type=typ)
 
 
 def calls_table(calls: list[ApiCall], ctxs: list[Context], redactor: Redactor, body_cap: int) -> pa.Table:
@@ -93,7 +101,7 @@ def calls_table(calls: list[ApiCall], ctxs: list[Context], redactor: Redactor, b
         ep = ctx.endpoint
         if req.query:
             qhits = frozenset(h.field for h in hits if h.location == "query") if hits else frozenset()
-            query = dumps(redactor.params(req.query, qhits)).decode()
+            query = dumps(redactor.params(req.query, qhits))
         else:
             query = None
         if req.body:
@@ -107,14 +115,14 @@ def calls_table(calls: list[ApiCall], ctxs: list[Context], redactor: Redactor, b
                 resp_body = _body_text(redactor.body(resp.body, resp.kind, bh, resp.json() if bh else None), body_cap)
             else:
                 resp_body = None
-            r = (resp.status, resp.content_type or None, resp.body_size or len(resp.body), resp.truncated, dumps(redactor.headers(resp.headers)).decode(), resp_body)
+            r = (resp.status, resp.content_type or None, resp.body_size or len(resp.body), resp.truncated, dumps(redactor.headers(resp.headers)), resp_body)
         else:
             r = (None, None, None, None, None, None)
         add(
             (
                 call.id, int(call.ts * 1_000_000), call.source, req.method, req.scheme, req.host, req.path,
                 ep.template, ep.service, query, r[0], call.duration_ms, req.content_type or None, r[1],
-                req.body_size or len(req.body), r[2], req.truncated, r[3], dumps(redactor.headers(req.headers)).decode(),
+                req.body_size or len(req.body), r[2], req.truncated, r[3], dumps(redactor.headers(req.headers)),
                 r[4], req_body, r[5], actor.key, actor.kind, actor.user or None, actor.ip or call.src.ip or None,
                 actor.user_agent or req.header("user-agent"), actor.auth_scheme or None, actor.jwt_alg or None,
                 call.src.ip or None, call.dst.ip or None, call.dst.port or None, call.workload.namespace or None,
@@ -125,5 +133,5 @@ def calls_table(calls: list[ApiCall], ctxs: list[Context], redactor: Redactor, b
         return CALLS_SCHEMA.empty_table()
     columns = list(zip(*rows))
     return pa.Table.from_arrays(
-        [pa.array(col, type=field.type) for col, field in zip(columns, CALLS_SCHEMA)], schema=CALLS_SCHEMA
+        [_column(col, field.type) for col, field in zip(columns, CALLS_SCHEMA)], schema=CALLS_SCHEMA
     )
