@@ -127,7 +127,7 @@ def main() -> None:
                     pipe.record(found)
                     from apiward.lake.calls import calls_table
 
-                    pipe.lake.write_partitioned("calls", calls_table(batch, ctxs, pipe.redactor, pipe.settings.lake_body_cap), f"b{done}")
+                    pipe.lake.write_partitioned("calls", calls_table(batch, ctxs, pipe.redactor, pipe.settings.lake_body_cap, classified=pipe.classifier is not None), f"b{done}")
                     t3 = time.perf_counter()
                     stage["discover"] += t1 - t
                     stage["detect+learn"] += t2 - t1

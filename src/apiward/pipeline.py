@@ -238,7 +238,7 @@ class Pipeline:
         if batch_key is None:
             self._live_seq += 1
             batch_key = f"live-{self._run_id}-{self._live_seq:06d}"
-        table = calls_table(calls, ctxs, self.redactor, self.settings.lake_body_cap)
+        table = calls_table(calls, ctxs, self.redactor, self.settings.lake_body_cap, classified=self.classifier is not None)
         self.lake.write_partitioned("calls", table, batch_key)
         self._write_changes(batch_key)
         self.totals["events"] += len(calls)

@@ -85,7 +85,9 @@ def _column(values: tuple, typ: pa.DataType) -> pa.Array:
         return pa.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values], type=typ)
 
 
-def calls_table(calls: list[ApiCall], ctxs: list[Context], redactor: Redactor, body_cap: int) -> pa.Table:
+def calls_table(
+    calls: list[ApiCall], ctxs: list[Context], redactor: Redactor, body_cap: int, classified: bool = False
+) -> pa.Table:
     """An Arrow table of ``calls`` (redacted) in :data:`CALLS_SCHEMA`.
 
     One tuple per call, transposed once: about twice as fast as appending to
@@ -106,13 +108,20 @@ def calls_table(calls: list[ApiCall], ctxs: list[Context], redactor: Redactor, b
             query = None
         if req.body:
             rh = [h for h in hits if h.location == "request_body"] if hits else None
-            req_body = _body_text(redactor.body(req.body, req.kind, rh, req.json() if rh else None), body_cap)
+            kind = req.kind
+            req_body = _body_text(
+                redactor.body(req.body, kind, rh, req.json() if (rh or classified) and kind == "json" else None, classified), body_cap
+            )
         else:
             req_body = None
         if resp is not None:
             if resp.body:
                 bh = [h for h in hits if h.location in ("response_body", "error_body")] if hits else None
-                resp_body = _body_text(redactor.body(resp.body, resp.kind, bh, resp.json() if bh else None), body_cap)
+                kind = resp.kind
+                resp_body = _body_text(
+                    redactor.body(resp.body, kind, bh, resp.json() if (bh or classified) and kind == "json" else None, classified),
+                    body_cap,
+                )
             else:
                 resp_body = None
             r = (resp.status, resp.content_type or None, resp.body_size or len(resp.body), resp.truncated, dumps(redactor.headers(resp.headers)), resp_body)

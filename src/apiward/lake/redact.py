@@ -77,6 +77,10 @@ _CARD_PRE = re2.compile(_CARD_PRE)
 _CARD_SUB = re2.compile(rb"(^|[^\d.])(\d{13,19}|\d{4}[ -]\d{4}[ -]\d{4}[ -]\d{1,7})([^\d.]|$)")
 
 
+# JSON bodies up to this size are walked whole by the classifier (its field
+# budget covers them), so its hits are trusted without the regex pass.
+CLASSIFIED_BODY_MAX = 65536
+
 _PATH_TOKEN = re.compile(r"\[\]|[^.\[\]]+")
 
 
@@ -174,10 +178,13 @@ class Redactor:
         return out
 
     # -- bodies --------------------------------------------------------
-    def body(self, body: bytes, kind: str, hits: list[SensitiveHit] | None = None, parsed: Any = None) -> bytes:
+    def body(
+        self, body: bytes, kind: str, hits: list[SensitiveHit] | None = None, parsed: Any = None, classified: bool = False
+    ) -> bytes:
         """A redacted copy of a body. JSON bodies with classifier hits are
-        walked field by field; every body also gets the regex pass for secret
-        keys, JWTs and Luhn-valid card numbers."""
+        walked field by field. Then a regex pass for secret keys, JWTs and
+        Luhn-valid card numbers; it is skipped for a JSON body the classifier
+        read whole (``classified``: its hits already cover those classes)."""
         if not self.enabled or not body:
             return body
         if hits and kind == "json" and parsed is not None:
@@ -193,6 +200,8 @@ class Redactor:
             marked = frozenset(h.field for h in hits or ())
             pairs = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True)
             return urlencode(self.params(pairs, marked)).encode()
+        if classified and kind == "json" and parsed is not None and len(body) <= CLASSIFIED_BODY_MAX:
+            return body
         if _ANY_PRE.search(body) is None:  # the common case: one linear scan
             return body
         # RE2 also substitutes ~20x faster than `re` here (no backtracking).
