@@ -316,3 +316,120 @@ def test_value_words_ending_in_s_join_their_siblings():
     t2 = learn([f"/v1/{c}/{i}" for c in ("payments", "refunds", "customers") for i in (5, 6)] + ["/v1/balance/history"])
     assert {x[2] for x in t2.templates()} == {"/v1/payments/{paymentId}", "/v1/refunds/{refundId}",
                                               "/v1/customers/{customerId}", "/v1/balance/history"}
+
+
+def test_word_and_number_in_one_segment():
+    t = learn(["/search/apple/page-3.atom", "/search/apple/page-17.atom", "/search/olive/page-4.atom",
+               "/brands/page-2.atom", "/invoices/INV-0042", "/invoices/INV-0043"])
+    assert tmpl(t, "/search/apple/page-99.atom") == "/search/apple/page-{pageNumber}.atom"
+    assert t.resolve("GET", "api.test", "/brands/page-7.atom")[1] == ()  # one number seen: still literal
+    assert all("INV-{" not in x[2] for x in t.templates())
+    rules = {e["rule"] for e in t.explain()}
+    assert "numbered-segment" in rules
+    # an unseen page number of a learned prefix is a value, not a new endpoint
+    t.observe("GET", "api.test", "/search/apple/page-123.atom")
+    assert all("page-123" not in x[2] for x in t.templates())
+
+
+def test_ids_that_read_as_words_join_their_parameter():
+    rng = random.Random(3)
+
+    def rid() -> str:
+        return "tm_" + "".join(rng.choice(string.ascii_letters + string.digits) for _ in range(10))
+
+    ids = [rid() for _ in range(30)]
+    paths = [f"/v1/memos/{i}" for i in ids] + [f"/v1/memos/{i}/items" for i in ids[:10]]
+    paths += ["/v1/memos/tm_lrqibzdfIe", "/v1/memos/tm_lrqibzdfIe/items", "/v1/memos/export", "/v1/memos/export/items"]
+    t = learn(paths)
+    assert segment_shape("tm_lrqibzdfIe") not in ("mixed", "token")  # reads as words on its own
+    assert tmpl(t, "/v1/memos/tm_lrqibzdfIe") == "/v1/memos/{memoId}"
+    assert tmpl(t, "/v1/memos/tm_QzWvbnXkpl/items") == "/v1/memos/{memoId}/items"
+    assert tmpl(t, "/v1/memos/export") == "/v1/memos/export"  # a word is no id
+
+
+def test_siblings_missing_common_endpoints_stay_literal():
+    rng = random.Random(5)
+
+    def run(full: list[str], thin: list[str]) -> Templater:
+        t = Templater()
+        for w in full:
+            for _ in range(15):
+                t.observe(rng.choice(["GET", "PUT", "DELETE"]), "h", f"/object/{w}/{rng.randint(1, 10**6)}")
+        for w in thin:
+            for _ in range(30):
+                t.observe("GET", "h", f"/object/{w}/{rng.randint(1, 10**6)}")
+        for w in full + thin:  # now they share structure
+            t.observe("GET", "h", f"/object/{w}/describe")
+        return t
+
+    # two well-called siblings never get PUT or DELETE, which the others get
+    # a third of the time each: distinct resources, not values of one parameter
+    t = run(["account", "contact", "invoice"], ["usage", "feature"])
+    got = {x[2] for x in t.templates()}
+    assert "/object/usage/describe" in got and "/object/account/describe" in got, got
+    # control: the same structure with every sibling reaching every endpoint merges
+    t2 = run(["account", "contact", "invoice", "usage", "feature"], [])
+    assert "/object/{object}/describe" in {x[2] for x in t2.templates()}
+    ev = next(e for e in t2.explain() if e["template"] == "/object/{object}")
+    assert ev["evidence"]["coverage"]["missing_common_endpoints"] == 0
+
+
+def test_words_after_a_value_open_ended_vs_actions():
+    rng = random.Random(7)
+    t = Templater()
+    for i in range(60):
+        t.observe("GET", "h", f"/files/{rng.randint(1, 10**6)}/labels/{rng.choice(string.ascii_lowercase)}x")
+    for _ in range(40):
+        t.observe("POST", "h", f"/memos/{rng.randint(1, 10**6)}/{rng.choice(['apply', 'unapply', 'post', 'refund'])}")
+    got = {x[2] for x in t.templates()}
+    assert "/memos/{memoId}/apply" in got and "/memos/{memoId}/refund" in got
+    t2 = Templater()
+    words = [f"{a}{b}" for a in ("amber", "cedar", "delta", "ember", "falcon") for b in ("fox", "oak", "sky", "sea")]
+    for w in words:
+        t2.observe("GET", "h", f"/buckets/{rng.randint(1, 10**6)}/{w}")
+    assert {x[2] for x in t2.templates()} == {"/buckets/{bucketId}/{param2}"}
+
+
+def test_release_numbers_and_version_words():
+    t = learn(["/packages/left-pad/1.2.3", "/1.14.6/status", "/builds/alpha/logs", "/builds/beta/logs",
+               "/builds/gamma/logs", "/builds/delta/logs"])
+    assert tmpl(t, "/packages/left-pad/4.0.12").endswith("/{param2}") or "{" in tmpl(t, "/packages/left-pad/4.0.12").split("/")[-1]
+    assert tmpl(t, "/1.14.6/status") == "/1.14.6/status"
+    assert tmpl(t, "/builds/alpha/logs") == "/builds/{build}/logs"
+
+
+def test_old_state_without_value_forms_loads():
+    rng = random.Random(2)
+    t = learn([f"/v1/memos/tm_{rng.getrandbits(40):x}Q{i}" for i in range(12)])
+    for _, node, _ in t._walk(t._roots["api.test"]):
+        if node.param is not None:
+            del node.param.forms
+    t2 = pickle.loads(pickle.dumps(t))
+    for i in range(5):
+        t2.observe("GET", "api.test", f"/v1/memos/tm_{rng.getrandbits(40):x}Q{i}")
+    assert tmpl(t2, "/v1/memos/tm_77a8b9c0d1Q3") == "/v1/memos/{memoId}"
+    assert all(n.param is None or isinstance(n.param.forms, dict) for _, n, _ in t2._walk(t2._roots["api.test"]))
+
+
+def test_specgen_honours_documented_formats_and_examples():
+    from apiward.sim.specgen import generate
+
+    spec = {"swagger": "2.0", "paths": {
+        "/pageviews/{start}/{end}": {"get": {"parameters": [
+            {"in": "path", "name": "start", "type": "string", "description": "The first day, in YYYYMMDD format."},
+            {"in": "path", "name": "end", "type": "string", "description": "The last day, in YYYYMMDD format."}]}},
+        "/articles/{article}": {"get": {"parameters": [
+            {"in": "path", "name": "article", "type": "string", "x-example": "Are_You_the_One%3F"}]}},
+        "/Calls{ext}": {"get": {"parameters": [{"in": "path", "name": "ext", "type": "string", "enum": [".json", ".csv"]}]}},
+        "/Queues{ext}": {"get": {"parameters": [{"in": "path", "name": "ext", "type": "string"}]}},
+    }}
+    tr = generate(spec, seed=1)
+    import re as _re
+    for _, path, idx in tr.calls:
+        ep = tr.endpoints[idx].path
+        if ep.startswith("/pageviews"):
+            assert _re.fullmatch(r"/pageviews/20\d{6}/20\d{6}", path), path
+        elif ep.startswith("/articles"):
+            assert _re.fullmatch(r"/articles/[A-Z][a-z]+_[A-Z][a-z]+_[a-z]+_[A-Z][a-z]+%3F", path), path
+        elif ep.startswith("/Queues"):
+            assert path in ("/Queues.json", "/Queues.csv"), path  # the bare one inherits the documented enum

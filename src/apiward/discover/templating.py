@@ -25,6 +25,18 @@ threshold:
   an envelope every endpoint shares (``{"data", "success"}``) and counts for
   nothing; at the root or after a version answers are not positive evidence
   (every collection may answer with the same list envelope);
+- coverage: values of one parameter reach the same endpoints; siblings
+  that are called often yet never reach endpoints common among the others
+  (``/object/usage/{id}`` only read, the rest also updated and deleted) are
+  distinct resources, and veto a weak merge (``coverage`` in the evidence);
+- value forms: a strong parameter remembers the surface forms of its values
+  (code prefix ``tm_``, mix of cases and digits); random ids that happen to
+  read as words (``tm_lrqibzdfIe4``, ``MULVXkz707``) join it by form;
+- a compound resource name (``payment-method-transaction-log``: 3-5
+  lowercase words, no title words) is a weak word, not a title on sight;
+  release numbers (``1.14.6``) are values below the top;
+- numbered segments: ``page-3.atom``, ``page-17.atom`` -> ``page-{pageNumber}.atom``
+  (a lowercase word, a dash and varying numbers at one position);
 - formats: ``Calls.json``/``Calls.csv`` -> ``Calls.{format}``; identifiers
   with several extensions -> ``{id}.{format}``; names each in its own format
   keep the extension in the value (``{file}``);
@@ -40,7 +52,7 @@ lookup); a miss walks the tree, one dict lookup per segment plus a few
 precompiled (and cached) regex matches for unseen values. Re-deciding
 structure (``_compile``) is amortised: it runs only after new structure or a
 new response shape appeared, at most once per ``nodes / 8`` observations, and
-only visits subtrees with something new. ~60k observe+resolve per second per
+only visits subtrees with something new. ~55k observe+resolve per second per
 core on the real-spec benchmark. Memory is bounded whatever the
 volume: strong values never create nodes; a position with more than
 ``max_children`` distinct literal children is forced to a parameter; each
@@ -68,7 +80,7 @@ _RE_HEX = re.compile(r"[0-9a-fA-F]{8,}")
 _RE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}([Tt _].*)?|\d{4}/\d{2}/\d{2}|\d{2}-\d{2}-\d{4}")
 _RE_EMAIL = re.compile(r"[^@\s/]+@[^@\s/]+\.[A-Za-z]{2,}")
 _RE_IP = re.compile(r"\d{1,3}(\.\d{1,3}){3}|[0-9a-fA-F]{0,4}(:[0-9a-fA-F]{0,4}){2,7}")
-_RE_VERSION = re.compile(r"[vV]\d+([._]\d+)*(-?(alpha|beta|preview|rc|dev|[a-z]{1,2})\d*)*|(alpha|beta)\d*")
+_RE_VERSION = re.compile(r"[vV]\d+([._]\d+)*(-?(alpha|beta|preview|rc|dev|[a-z]{1,2})\d*)*|(alpha|beta)\d+")
 _RE_DOTTED_VERSION = re.compile(r"\d+(\.\d+){1,3}")
 _RE_API_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(-preview|-beta)?")
 _RE_WORDNUM = re.compile(r"[A-Za-z]{1,12}[-_]?\d{1,3}|\d{1,2}[A-Za-z]{1,3}")  # oauth2, sha256, utf-8, 2fa, 3ds
@@ -87,6 +99,10 @@ _RE_EXT = re.compile(
 )
 _RE_VERB = re.compile(r"(.+?)(:[A-Za-z][A-Za-z0-9]*)")
 _RE_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_RE_COMPOUND = re.compile(r"[a-z]{3,}(?:([-_])[a-z]{3,})(?:\1[a-z]{3,}){1,3}")  # 3-5 lowercase words, one separator
+#: words of titles, not of compound resource names (``how-to-train-your-dragon``)
+_TITLE_WORDS = frozenset("the and for you your how why what with from are not this that our was who can".split())
+_RE_NUMBERED = re.compile(r"([a-z]{3,}(?:-[a-z]{3,})*-)(\d+)")  # page-17, series-18957
 
 #: Shapes that make a segment a parameter on sight.
 STRONG = frozenset({"int", "decimal", "uuid", "hex", "date", "email", "ip", "mixed", "nlslug", "text", "token"})
@@ -318,7 +334,7 @@ _SAMPLE = 5
 class _Param:
     """What one parameter position has seen: bounded."""
 
-    __slots__ = ("count", "shapes", "sample", "kmv", "rule", "evidence", "weak_ok")
+    __slots__ = ("count", "shapes", "sample", "kmv", "rule", "evidence", "weak_ok", "forms")
 
     def __init__(self, rule: str, weak_ok: bool) -> None:
         self.count = 0
@@ -328,8 +344,16 @@ class _Param:
         self.rule = rule
         self.evidence: dict[str, Any] = {}
         self.weak_ok = weak_ok
+        #: surface forms of the first values (see :func:`_form`) -> count
+        self.forms: dict[Any, int] = {}
 
     def add(self, value: str, shape: str, n: int = 1) -> None:
+        if self.count < _FORMS_OF and shape in _FORM_SHAPES:
+            forms = self.forms
+            for f in _forms(value):
+                if f in forms or len(forms) < 16:
+                    forms[f] = forms.get(f, 0) + 1
+            forms[None] = forms.get(None, 0) + 1
         self.count += n
         self.shapes[shape] += n
         if len(self.sample) < _SAMPLE and value not in self.sample:
@@ -354,6 +378,31 @@ class _Param:
                 self.sample.append(v)
         self.kmv = sorted(set(self.kmv) | set(other.kmv))[:_KMV]
         self.weak_ok = self.weak_ok or other.weak_ok
+        forms = self.forms_()
+        for f, c in other.forms_().items():
+            if f in forms or len(forms) < 16:
+                forms[f] = forms.get(f, 0) + c
+
+    def forms_(self) -> dict[Any, int]:
+        try:
+            return self.forms
+        except AttributeError:  # pickled before forms were kept
+            self.forms = {}
+            return self.forms
+
+    def form_match(self, stem: str) -> bool:
+        """Does a weak-shaped value look like this (strong) parameter's values?
+        Random ids sometimes read as words (``tm_lrqibzdfIe4``, ``MULVXkz707``);
+        they share a code prefix with, or have the letters-and-digits mix of,
+        a good part (a fifth) of the values seen."""
+        forms = self.forms_()
+        total = forms.get(None, 0)
+        if total < 3:
+            return False
+        for f in _forms(stem):
+            if forms.get(f, 0) * 5 >= total and forms.get(f, 0) >= 2:
+                return True
+        return False
 
     def distinct(self) -> int:
         """Estimated number of distinct values (exact below ``_KMV``)."""
@@ -524,6 +573,8 @@ class Templater:
             except AttributeError:
                 n.dirty = True
                 n.resp = None
+            if n.param is not None and not hasattr(n.param, "forms"):
+                n.param.forms = {}  # state written before values' forms were kept
             stack.extend(n.lit.values())
             stack.extend(n.par.values())
 
@@ -609,6 +660,16 @@ class Templater:
                         walked.append(node)
                         top = ""
                         continue
+                m = _RE_NUMBERED.fullmatch(stem)
+                if m is not None:
+                    child = node.lit.get(m.group(1) + _NUM + suf)  # page-{pageNumber}.atom
+                    if child is not None:
+                        child.param.add(m.group(2), "int")  # type: ignore[union-attr]
+                        node = child
+                        node.n += 1
+                        walked.append(node)
+                        top = ""
+                        continue
                 shape = self._shape(stem, depth, node, top is None or (bool(top) and _is_top_literal(top)))
                 if stem in never or seg in never:
                     shape = "literal"
@@ -627,7 +688,8 @@ class Templater:
                     child.param.add(stem, shape)  # type: ignore[union-attr]
                 else:
                     pc = node.par.get(suf)
-                    if pc is not None and pc.param is not None and pc.param.weak_ok and _mergeable(stem, shape):
+                    if pc is not None and pc.param is not None and _mergeable(stem, shape) and (
+                            pc.param.weak_ok or pc.param.form_match(stem)):
                         child = pc
                         pc.param.add(stem, shape)
                     else:
@@ -676,12 +738,16 @@ class Templater:
             if len(_shape_cache) > 100_000:
                 _shape_cache.clear()
             _shape_cache[stem] = shape
-        if top and shape == "nlslug" and "-" not in stem:
-            return "slug"  # /time_entry_value_types: a resource name at the top, not a title
+        if shape == "nlslug" and (top or (_RE_COMPOUND.fullmatch(stem) and _TITLE_WORDS.isdisjoint(_RE_SEP.split(stem)))):
+            # /time_entry_value_types at the top, /payment-method-transaction-log
+            # anywhere: a compound resource name reads like a short title; it
+            # needs evidence (a title position keeps bringing new values)
+            return "slug"
         if shape == "int" and len(stem) <= 2 and depth == 0:
             return "version"  # /2/tweets, /1/...
-        if shape == "semver" and depth == 0:
-            return "version"
+        if shape == "semver":
+            # 1.14.6: an API version at the top, a release number elsewhere
+            return "version" if depth == 0 or top else "decimal"
         if shape == "date" and depth == 0:
             return "version"  # /2015-02-01/file-systems
         return shape
@@ -735,6 +801,7 @@ class Templater:
         exts = [suf for suf in node.par if suf.startswith(".") and suf != _FMT]
         if len(exts) >= 2 or (exts and _FMT in node.par):
             self._merge_extensions(node, exts)
+        self._merge_numbered(node)
         self._merge_formats(node)
         if len(node.lit) >= 2 or (node.lit and node.par):
             self._decide_here(node, parent_text, parent_kind, depth)
@@ -749,12 +816,22 @@ class Templater:
         weak_slot = next((p for p in node.par.values() if p.param is not None and p.param.weak_ok), None)
         top = parent_kind in ("root", "version")
         cands = [s for s in cands if not _collection_like(s, node.lit[s], parent_kind)]
+        strong_slot = node.par.get("")
+        if strong_slot is not None and strong_slot.param is not None and not strong_slot.param.weak_ok:
+            # literals seen before the slot knew its values' forms
+            p = strong_slot.param
+            join = [s for s in cands if _split_suffix(s)[1] == "" and p.form_match(s)]
+            ok, resp_ev = self._answers_agree([node.lit[s] for s in join], strong_slot)
+            if join and ok:
+                self._merge(node, join, "value-form", {"joined": len(join), **resp_ev}, keep_strong=True)
+                cands = [s for s in cands if s not in join]
         if weak_slot is not None:
             # a position already known to take words: a non-vocabulary word with
             # the slot's structure joins it
-            slot_sig = _signature_keys(weak_slot, self._specific)
+            # (parameter positions count: the slot already shows values go here)
+            slot_sig = _signature_keys(weak_slot, self._specific, params=True)
             join = [s for s in cands if (node.lit[s].lit or node.lit[s].par or node.lit[s].resp)
-                    and _signature_keys(node.lit[s], self._specific) & slot_sig]
+                    and _signature_keys(node.lit[s], self._specific, params=True) & slot_sig]
             ok, resp_ev = self._answers_agree([node.lit[s] for s in join] + [weak_slot])
             if join and ok:
                 self._merge(node, join, "joins-slot", {"slot_values": weak_slot.param.distinct(), **resp_ev})  # type: ignore[union-attr]
@@ -825,6 +902,10 @@ class Templater:
                 need_leaf, open_ended = 3, True
             elif parent_kind == "literal":
                 need_leaf, open_ended = (4 if plural else 6), f1 * 10 >= 3 * n
+            elif parent_kind == "param":
+                # after a value: actions and sub-resources are a small set
+                # called again and again, values keep coming
+                need_leaf, open_ended = 6, f1 * 10 >= 4 * n
             else:
                 need_leaf, open_ended = 12, n >= 2 * k and f1 * 10 >= 4 * n
             if k >= need_leaf and open_ended:
@@ -834,19 +915,29 @@ class Templater:
                           "parent": parent_text or parent_kind, **resp_ev}
                     self._merge(node, leaves, "leaf-cardinality", ev)
 
-    def _answers_agree(self, nodes: list[_Node]) -> tuple[bool, dict[str, Any]]:
+    def _answers_agree(self, nodes: list[_Node], slot: _Node | None = None) -> tuple[bool, dict[str, Any]]:
         """Do these sibling subtrees answer alike where they answer at the same
-        place? Unlike answers veto a merge (distinct resources); the counts go
-        into the evidence."""
+        place, and does each cover the endpoints the others get? Unlike
+        answers veto a merge (distinct resources), and so do well-called
+        siblings that never reach endpoints common in the others (values of
+        one parameter reach the same endpoints). The counts go into the
+        evidence. ``slot``: the parameter they would join, if any."""
+        ev: dict[str, Any] = {}
+        group = nodes if slot is None else nodes + [slot]
+        checked, missing = _coverage(group)
+        if checked:
+            ev["coverage"] = {"siblings_checked": checked, "missing_common_endpoints": missing}
+            if missing * 10 >= checked * _COVERAGE_VETO and missing >= 2:
+                return False, ev
         if not self._specific:
-            return True, {}
-        comparable, unlike = _answer_conflicts([_answers(n, self._specific) for n in nodes])
+            return True, ev
+        comparable, unlike = _answer_conflicts([_answers(n, self._specific) for n in group])
         if not comparable:
-            return True, {}
-        ev = {"response_shapes": {"pairs_alike": comparable - unlike, "pairs_unlike": unlike}}
+            return True, ev
+        ev["response_shapes"] = {"pairs_alike": comparable - unlike, "pairs_unlike": unlike}
         return unlike * 2 < comparable, ev
 
-    def _merge(self, node: _Node, segs: list[str], rule: str, evidence: dict[str, Any]) -> None:
+    def _merge(self, node: _Node, segs: list[str], rule: str, evidence: dict[str, Any], keep_strong: bool = False) -> None:
         by_suffix: dict[str, list[str]] = {}
         for s in segs:
             by_suffix.setdefault(_split_suffix(s)[1], []).append(s)
@@ -857,7 +948,11 @@ class Templater:
                 target.param.evidence = dict(evidence)  # type: ignore[union-attr]
             p = target.param
             assert p is not None
-            if not p.weak_ok:
+            if keep_strong:
+                if rule not in p.rule:
+                    p.rule = f"{p.rule}+{rule}"
+                p.evidence = {**p.evidence, "joined_by": rule, **evidence}
+            elif not p.weak_ok:
                 p.weak_ok = True
                 p.evidence = {**p.evidence, "joined_by": rule, **evidence}
                 p.rule = f"{p.rule}+{rule}"
@@ -871,6 +966,34 @@ class Templater:
                 _absorb(target, child)
         self._merges += 1
         self._cache.clear()
+
+    def _merge_numbered(self, node: _Node) -> None:
+        """``page-3.atom``, ``page-17.atom``: a word and a number in one
+        segment, the word fixed and the number varying, is a literal prefix
+        and a parameter (``page-{pageNumber}.atom``). Needs two distinct
+        numbers after the same lowercase word at one position; ids with a
+        code prefix (``INV-0042``, ``cus_8f3k``) are not of this form."""
+        groups: dict[str, list[str]] = {}
+        for seg in node.lit:
+            stem, suf = _split_suffix(seg)
+            m = _RE_NUMBERED.fullmatch(stem)
+            if m is not None:
+                groups.setdefault(m.group(1) + _NUM + suf, []).append(seg)
+        for key, segs in groups.items():
+            target = node.lit.get(key)
+            if target is None:
+                if len(segs) < 2:
+                    continue
+                target = node.lit[key] = _Node(_Param("numbered-segment", weak_ok=False))
+                target.param.evidence = {"prefix": key.split(_NUM, 1)[0], "distinct_numbers": len(segs)}  # type: ignore[union-attr]
+            for seg in segs:
+                ch = node.lit.pop(seg)
+                num = _RE_NUMBERED.fullmatch(_split_suffix(seg)[0]).group(2)  # type: ignore[union-attr]
+                target.param.add(num, "int", max(1, ch.n))  # type: ignore[union-attr]
+                ch.param = None
+                _absorb(target, ch)
+            self._merges += 1
+            self._cache.clear()
 
     def _merge_formats(self, node: _Node) -> None:
         """``Calls.json``, ``Calls.csv``: one resource in several formats, the
@@ -993,13 +1116,26 @@ class Templater:
                     continue
                 if suf not in node.par and _FMT in node.par:
                     fmt, suf = suf, _FMT
+            if node is not None:
+                m = _RE_NUMBERED.fullmatch(stem)
+                if m is not None:
+                    key = m.group(1) + _NUM + suf
+                    nxt = node.lit.get(key)
+                    if nxt is not None:
+                        name = _unique(_numbered_name(m.group(1)), names)
+                        names.add(name)
+                        out.append(key.replace(_NUM, "{" + name + "}"))
+                        params.append((name, m.group(2)))
+                        node, prev, prev_param, top = nxt, "", True, False
+                        continue
             if suf and node is not None and suf not in node.par and "" in node.par and node.par[""].param.weak_ok:  # type: ignore[union-attr]
                 stem, suf = seg, ""
             pn = node.par.get(suf) if node is not None else None
             shape = ""
             if pn is not None and pn.param is not None and not pn.param.weak_ok:
                 shape = self._shape(stem, depth, node, top)  # type: ignore[arg-type]
-                if shape not in STRONG:
+                if shape not in STRONG and not (_mergeable(stem, shape) and stem not in never
+                                                and pn.param.form_match(stem)):
                     pn = None
             elif pn is not None:
                 shape = segment_shape(stem)
@@ -1081,6 +1217,12 @@ class Templater:
                     yield "/" + "/".join(s2), ch, len(segs) if ch.param is not None else -1
                     stack.append((ch, s2, seg[: -len(_FMT)], False, names | {fname}))
                     continue
+                if _NUM in seg:
+                    nname = _unique(_numbered_name(seg.split(_NUM, 1)[0]), names)
+                    s2 = segs + [seg.replace(_NUM, "{" + nname + "}")]
+                    yield "/" + "/".join(s2), ch, len(segs)
+                    stack.append((ch, s2, "", True, names | {nname}))
+                    continue
                 s2 = segs + [seg]
                 yield "/" + "/".join(s2), ch, -1
                 stack.append((ch, s2, seg, False, names))
@@ -1101,6 +1243,7 @@ class Templater:
 
 _EMPTY = _Node()
 _FMT = ".{}"  # key of a format parameter: node.par[_FMT] is {id}.{format}, node.lit[stem + _FMT] is stem.{format}
+_NUM = "{#}"  # in a literal key: ``page-{#}.atom`` is ``page-{pageNumber}.atom``
 
 
 def _values_recur(hashes: list[set[int]]) -> bool:
@@ -1111,6 +1254,31 @@ def _values_recur(hashes: list[set[int]]) -> bool:
             return True
         seen |= h
     return False
+
+
+_FORMS_OF = 256  # values whose forms are counted per parameter
+_FORM_SHAPES = frozenset({"mixed", "token", "hex", "wordnum", "slug", "word"})
+_RE_CODE_PREFIX = re.compile(r"([a-z]{2,5}|[A-Z]{2,5})_(?=.)")
+_RE_LOWER = re.compile(r"[a-z]")
+_RE_UPPER = re.compile(r"[A-Z]")
+
+
+def _forms(value: str) -> tuple[Any, ...]:
+    """Surface forms of an id-like value: its code prefix (``cus_``) and
+    its mix of lower case, upper case and digits when it has letters and
+    digits and 6+ characters. Plain words have no form."""
+    out: list[Any] = []
+    m = _RE_CODE_PREFIX.match(value)
+    if m is not None:
+        out.append(m.group(0))
+    if len(value) >= 6 and _RE_HAS_DIGIT.search(value) and _RE_HAS_ALPHA.search(value):
+        out.append((_RE_LOWER.search(value) is not None, _RE_UPPER.search(value) is not None))
+    return tuple(out)
+
+
+def _numbered_name(prefix: str) -> str:
+    """``page-`` -> ``pageNumber``."""
+    return (_camel(prefix.strip("-_")) or "param") + "Number"
 
 
 def _unique(base: str, used: set[str]) -> str:
@@ -1159,7 +1327,7 @@ def _collection_like(seg: str, node: _Node, parent_kind: str) -> bool:
 
 def _mergeable(stem: str, shape: str) -> bool:
     """May this weak value become a parameter value on evidence?"""
-    return shape != "version" and stem.lower() not in VOCAB and shape != "literal"
+    return shape != "version" and stem.lower() not in VOCAB and shape != "literal" and "{" not in stem
 
 
 def _main_shapes(node: _Node) -> list[int]:
@@ -1171,7 +1339,8 @@ def _main_shapes(node: _Node) -> list[int]:
     return [r for r, c in resp.items() if c * 5 >= total]
 
 
-def _signature_keys(node: _Node, specific: frozenset[int] = frozenset(), depth: int = 4, limit: int = 48) -> set[Any]:
+def _signature_keys(node: _Node, specific: frozenset[int] = frozenset(), depth: int = 4, limit: int = 48,
+                    params: bool = False) -> set[Any]:
     """Structure below a node: (suffix length, position, literal) triples of
     its literal-bearing suffixes, and ("r", suffix length, shape) for the
     specific response shapes answered below it. Siblings sharing a key share
@@ -1198,7 +1367,7 @@ def _signature_keys(node: _Node, specific: frozenset[int] = frozenset(), depth: 
     for suf in suffixes:
         n = len(suf)
         for i, tok in enumerate(suf):
-            if not tok.startswith("{}"):
+            if params or not tok.startswith("{}"):
                 keys.add((n, i, tok))
     return keys
 
@@ -1219,6 +1388,57 @@ def _answers(node: _Node, specific: frozenset[int], depth: int = 3, limit: int =
             for sfx, ch in cur.par.items():
                 stack.append((ch, suf + ("{}" + sfx,)))
     return out
+
+
+_COVERAGE_VETO = 3  # tenths of checked siblings missing common endpoints that veto a merge
+_COVERAGE_P = 0.01  # a miss this unlikely under "one parameter" counts
+
+
+def _profile(node: _Node, depth: int = 3, limit: int = 64) -> dict[tuple[Any, ...], int]:
+    """Calls ending below a node by (relative suffix, method)."""
+    out: dict[tuple[Any, ...], int] = {}
+    stack: list[tuple[_Node, tuple[str, ...]]] = [(node, ())]
+    while stack and len(out) < limit:
+        cur, suf = stack.pop()
+        for m, c in cur.ends.items():
+            out[(suf, m)] = c
+        if len(suf) < depth:
+            for seg, ch in cur.lit.items():
+                stack.append((ch, suf + (seg,)))
+            for sfx, ch in cur.par.items():
+                stack.append((ch, suf + ("{}" + sfx,)))
+    return out
+
+
+def _coverage(nodes: list[_Node], cap: int = 48) -> tuple[int, int]:
+    """(siblings checked, siblings missing an endpoint the others make common):
+    if they were values of one parameter, each call of a value would reach
+    the endpoints in proportion to their share among the others, so a value
+    with ``n`` calls misses an endpoint of share ``p`` with chance ``(1-p)^n``;
+    misses rarer than ``_COVERAGE_P`` count."""
+    profs = [_profile(n) for n in nodes[:cap]]
+    if len(profs) < 2:
+        return 0, 0
+    total: dict[tuple[Any, ...], int] = {}
+    for pr in profs:
+        for k, c in pr.items():
+            total[k] = total.get(k, 0) + c
+    grand = sum(total.values())
+    checked = missing = 0
+    for pr in profs:
+        n = sum(pr.values())
+        rest = grand - n
+        if n < 3 or rest <= 0:
+            continue
+        checked += 1
+        for k, c in total.items():
+            if k in pr:
+                continue
+            share = c / rest
+            if share < 1.0 and (1.0 - share) ** n < _COVERAGE_P:
+                missing += 1
+                break
+    return checked, missing
 
 
 def _answer_conflicts(profiles: list[dict[tuple[str, ...], list[int]]], cap: int = 24) -> tuple[int, int]:

@@ -9,6 +9,11 @@ per-spec pool with Zipf-like reuse (the same account id recurs), endpoints
 get Zipf-skewed traffic with a floor of a few calls each, and the calls are
 shuffled.
 
+What the spec documents is honoured: an enum, a format, an example
+(values shaped like it), a date layout named in the description (``in
+YYYYMMDD format``), "language code"; a parameter left bare in one operation
+takes what a same-named parameter of another operation documents.
+
 Values are generated from what the spec says about the parameter only, never
 from how any templater decides. Values that equal a literal segment of the
 same spec are redrawn (a real router would route them to that literal).
@@ -65,6 +70,8 @@ class Param:
     pattern: str = ""
     minimum: float | None = None
     maximum: float | None = None
+    description: str = ""
+    example: str = ""
 
     @property
     def few_values(self) -> bool:
@@ -119,7 +126,44 @@ def _param(spec: dict[str, Any], raw: dict[str, Any]) -> Param:
         pattern=str(sch.get("pattern") or raw.get("pattern") or ""),
         minimum=sch.get("minimum", raw.get("minimum")),
         maximum=sch.get("maximum", raw.get("maximum")),
+        description=str(raw.get("description") or sch.get("description") or ""),
+        example=_example(raw, sch),
     )
+
+
+def _example(raw: dict[str, Any], sch: dict[str, Any]) -> str:
+    """A documented example value (``example``, ``x-example``, ``examples``), if scalar."""
+    for src in (raw, sch):
+        for key in ("example", "x-example", "default"):
+            v = src.get(key)
+            if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v):
+                return str(v)
+        ex = src.get("examples")
+        if isinstance(ex, dict):
+            for v in ex.values():
+                v = v.get("value") if isinstance(v, dict) else v
+                if isinstance(v, (str, int, float)) and not isinstance(v, bool) and str(v):
+                    return str(v)
+    return ""
+
+
+def _inherit(endpoints: list["Endpoint"]) -> None:
+    """A path parameter documented in one operation (enum, format, pattern,
+    example) and left bare in another of the same spec is the same thing:
+    the bare one takes the documented metadata."""
+    best: dict[str, Param] = {}
+    for e in endpoints:
+        for name, p in e.params.items():
+            score = bool(p.enum) * 4 + bool(p.format) * 2 + bool(p.example) + bool(p.pattern)
+            cur = best.get(name)
+            if score and (cur is None or score > bool(cur.enum) * 4 + bool(cur.format) * 2 + bool(cur.example) + bool(cur.pattern)):
+                best[name] = p
+    for e in endpoints:
+        for name, p in list(e.params.items()):
+            b = best.get(name)
+            if b is not None and b is not p and not (p.enum or p.format or p.pattern or p.example) and p.type == b.type:
+                e.params[name] = Param(name, b.type, b.format, list(b.enum), b.pattern, b.minimum, b.maximum,
+                                       p.description or b.description, b.example)
 
 
 def clean_path(path: str) -> str:
@@ -150,7 +194,9 @@ def load_endpoints(spec: dict[str, Any]) -> list[Endpoint]:
             if (m.upper(), p) not in out:
                 body, optional = _response_skeleton(spec, op)
                 out[(m.upper(), p)] = Endpoint(m.upper(), p, params, body, optional)
-    return list(out.values())
+    eps = list(out.values())
+    _inherit(eps)
+    return eps
 
 
 def _schema_of_response(spec: dict[str, Any], op: dict[str, Any]) -> Any:
@@ -259,6 +305,16 @@ class _Values:
             return "enum"
         if p.type == "boolean":
             return "bool"
+        d = p.description
+        if d:
+            m = _RE_DATE_FMT.search(d)
+            if m is not None:
+                self._datefmt = m.group(1)
+                return "datefmt"
+            if _RE_LANG_DESC.search(d):
+                return "lang"
+        if p.example and not p.format and p.type == "string":
+            return "example"
         if p.format in ("uuid", "guid") or "uuid" in n or "guid" in n:
             return "uuid"
         if p.format == "email" or "email" in n:
@@ -332,6 +388,8 @@ class _Values:
             return len(self.p.enum)
         if k == "bool":
             return 2
+        if k == "datefmt" and self._datefmt in ("MM", "DD"):
+            return self.rng.randint(3, 12)
         if k in ("country", "currency", "lang", "region", "month", "letter"):
             return self.rng.randint(3, 12)
         if k in ("year", "smallint", "version", "category", "dayofmonth"):
@@ -342,6 +400,12 @@ class _Values:
         r, k, p = self.rng, self.kind, self.p
         if k == "enum":
             return str(r.choice(p.enum))
+        if k == "datefmt":
+            f = self._datefmt
+            out = f.replace("YYYY", str(r.randint(2015, 2025))).replace("MM", f"{r.randint(1, 12):02d}")
+            return out.replace("DD", f"{r.randint(1, 28):02d}").replace("HH", f"{r.randint(0, 23):02d}")
+        if k == "example":
+            return _like(p.example, r)
         if k == "bool":
             return r.choice(("true", "false"))
         if k == "uuid":
@@ -449,6 +513,31 @@ class SpecTraffic:
 
 
 _RE_PARAM = re.compile(r"\{([^}]*)\}")
+#: a date layout named in a parameter's description ("in YYYYMMDD format")
+_RE_DATE_FMT = re.compile(r"\b(YYYY[-/]?MM[-/]?DD(?:[T ]?HH)?|YYYY[-/]?MM|YYYY|MM|DD)\b")
+_RE_LANG_DESC = re.compile(r"\blanguage code\b", re.IGNORECASE)
+_RE_RUNS = re.compile(r"%[0-9A-Fa-f]{2}|[A-Za-z]+|\d+|[^A-Za-z\d%]+|%")
+
+
+def _like(example: str, r: random.Random) -> str:
+    """A value shaped like a documented example: letter runs become words
+    (keeping their capitalisation), digit runs other digits of the same
+    length, separators stay (``Are_You_the_One%3F`` -> ``Iris_Oak_the_Fox%3F``)."""
+    out = []
+    for run in _RE_RUNS.findall(example):
+        if run[:1] == "%":
+            out.append(run)  # an escaped character stays what it is
+        elif run.isdigit():
+            out.append("".join(r.choice(string.digits) for _ in run))
+        elif run.isalpha():
+            if len(run) <= 2 and len(example) > 6:
+                out.append(run)  # short connecting words and codes
+                continue
+            w = r.choice(_WORDS)
+            out.append(w.upper() if run.isupper() and len(run) > 1 else w.capitalize() if run[0].isupper() else w)
+        else:
+            out.append(run)
+    return "".join(out)
 
 
 def generate(
