@@ -185,3 +185,35 @@ def test_enumeration_ignores_a_user_browsing_products():
     for p in rng.sample(range(1, 400), 30):
         s("GET", f"/api/v1/products/{p}", "/api/v1/products/{productId}", user="shopper", json={"id": p})
     assert s.findings == []
+
+
+def uid_shop(s: Stream) -> dict[str, int]:
+    """Users whose tokens carry their numeric user id (``uid``) read their own
+    accounts; every account names its owner (``user_id``)."""
+    uids = {u: 100 + i for i, u in enumerate(USERS)}
+    for u, uid in uids.items():
+        for a in (2 * uid, 2 * uid + 1, 2 * uid):
+            s("GET", f"/api/v1/accounts/{a}", "/api/v1/accounts/{accountId}", user=u, claims={"sub": u, "uid": uid},
+              json={"id": a, "user_id": uid, "balance": 5})
+    return uids
+
+
+def test_the_response_names_another_owner_when_nobody_listed_the_object():
+    det = CrossOwnerAccess()
+    s = Stream(det)
+    uids = uid_shop(s)
+    assert s.findings == []
+    # a new user reads an account of theirs nobody ever listed: quiet
+    s("GET", "/api/v1/accounts/900", "/api/v1/accounts/{accountId}", user="newbie", claims={"sub": "newbie", "uid": 450},
+      json={"id": 900, "user_id": 450, "balance": 1})
+    assert s.findings == []
+    # mallory reads accounts nobody listed; each response says whose they are
+    claims = {"sub": "mallory", "uid": 777}
+    calls = [s("GET", f"/api/v1/accounts/{a}", "/api/v1/accounts/{accountId}", user="mallory", claims=claims,
+               json={"id": a, "user_id": 300 + a, "balance": 50}) for a in (5000, 5001, 5002)]
+    assert s.findings and s.findings[-1].actor == "user:mallory"
+    assert {c.id for c in calls[1:]} <= {e for f in s.findings for e in f.event_ids}
+    # and other users' records, by the user ids their tokens carry
+    recs = [s("GET", f"/api/v1/users/{uids[u]}", "/api/v1/users/{userId}", user="mallory", claims=claims, json={"id": uids[u]})
+            for u in ("user3", "user4")]
+    assert {c.id for c in recs} <= {e for f in s.findings for e in f.event_ids}

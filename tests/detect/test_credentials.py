@@ -109,3 +109,92 @@ def test_known_account_from_new_device_alone_is_not_takeover():
         s.login("user5@example.com", True, ip="198.51.100.5")
     s.login("user5@example.com", True, ip="192.0.2.200", ua="curl/8.0")
     assert s.findings == []
+
+
+# -- low-and-slow and what a takeover's session does -----------------------------------
+
+HOUR = 3600.0
+
+
+def nat_week(s, hours=60):
+    """A carrier NAT address shared by many users over days: everybody logs in,
+    some mistype once first."""
+    for h in range(hours):
+        for j in range(3):
+            u = f"mobile{(h * 3 + j) % 40}@example.com"
+            if (h + j) % 7 == 0:
+                s.login(u, False, ip="198.51.100.250", pw=f"typo-{u}", dt=30)
+            s.login(u, True, ip="198.51.100.250", dt=30)
+        s.t += HOUR - 180
+
+
+def test_slow_stuffing_from_one_source_over_days_and_a_busy_nat_is_not():
+    s = Stream(Stuffing(), AccountTakeover())
+    nat_week(s)
+    assert s.findings == [], [f.summary for f in s.findings]
+    calls = [s.login(f"leak{i}@example.com", False, ip="192.0.2.90", dt=2 * HOUR) for i in range(8)]
+    st = [f for f in s.by("credentials.stuffing") if f.title == "Low-and-slow credential stuffing"]
+    assert st and st[-1].evidence["usernames"] >= 6 and st[-1].evidence["hours"] >= 10
+    assert calls[-1].id in st[-1].event_ids and set(st[-1].event_ids) <= {c.id for c in calls}
+
+
+def test_slow_spraying_one_password_over_a_day():
+    s = Stream(Stuffing())
+    benign(s)
+    calls = [s.login(f"user{i}@example.com", False, ip=f"192.0.2.{40 + i % 3}", pw="Spring2025!", dt=HOUR) for i in range(10)]
+    sp = [f for f in s.by("credentials.stuffing") if f.title == "Low-and-slow password spraying"]
+    assert sp and {c.id for c in calls[-3:]} <= set(sp[-1].event_ids)
+
+
+def test_slow_distributed_stuffing_of_unknown_usernames_and_first_login_typos_are_not():
+    s = Stream(Stuffing())
+    benign(s)
+    # first-time users mistype, then get in: their failures resolve
+    for i in range(15):
+        s.login(f"newbie{i}@example.com", False, ip=f"203.0.113.{i}", pw=f"typo{i}", dt=600)
+        s.login(f"newbie{i}@example.com", True, ip=f"203.0.113.{i}", dt=5)
+    assert s.findings == []
+    calls = [s.login(f"nobody{i}@example.com", False, ip=f"192.0.2.{100 + i}", dt=1800) for i in range(16)]
+    f = [x for x in s.by("credentials.stuffing") if x.title == "Low-and-slow distributed credential stuffing"]
+    assert f and f[0].evidence["usernames"] >= 12
+    assert set(e for x in f for e in x.event_ids) <= {c.id for c in calls}
+
+
+def test_slow_guessing_then_success_is_a_takeover_but_a_spray_then_the_owner_is_not():
+    s = Stream(AccountTakeover())
+    benign(s)
+    for pw in ("a", "b", "c", "d"):
+        s.login("user5@example.com", False, ip="192.0.2.77", pw=pw, dt=2 * HOUR)
+    ok = s.login("user5@example.com", True, ip="192.0.2.77", dt=2 * HOUR)
+    ato = s.by("credentials.account_takeover")
+    assert len(ato) == 1 and ato[0].event_ids[-1] == ok.id and len(ato[0].event_ids) == 5
+    # others' failures on an account (a spray), then its owner logs in from home
+    for i, ip in enumerate(("192.0.2.1", "192.0.2.2", "192.0.2.3")):
+        s.login("user7@example.com", False, ip=ip, pw=f"Spring{i}", dt=HOUR)
+    s.login("user7@example.com", True, ip="198.51.100.7", dt=HOUR)
+    assert len(s.by("credentials.account_takeover")) == 1
+
+
+def test_the_session_a_takeover_opens_joins_the_finding_the_owners_own_does_not():
+    det = AccountTakeover()
+    s = Stream(det)
+    benign(s)
+    for i in range(6):
+        s.login("user9@example.com", False, ip="192.0.2.66", pw=f"guess{i}", dt=1)
+    tok = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyOSJ9.stolen"
+    s.t += 2
+    login = make_call("POST", LOGIN, ts=s.t, ip="192.0.2.66", req_json={"email": "user9@example.com", "password": "pw-user9@example.com"},
+                      json={"access_token": tok})
+    s.feed(login, LOGIN)
+    key = s.by("credentials.account_takeover")[0].key
+    after = []
+    for path in ("/v2/me", "/v2/accounts", "/v2/payments"):
+        s.t += 3
+        c = make_call("GET", path, ts=s.t, ip="192.0.2.66", user="user9", headers={"authorization": f"Bearer {tok}"}, json={})
+        after.append(s.feed(c, path))
+    # the owner, with a token of their own
+    s.t += 60
+    own = s.feed(make_call("GET", "/v2/me", ts=s.t, ip="198.51.100.9", user="user9", headers={"authorization": "Bearer eyJ.own.tok"}, json={}), "/v2/me")
+    joined = {e for f in s.by("credentials.account_takeover") if f.key == key for e in f.event_ids}
+    assert {c.id for c in after} <= joined and own.id not in joined
+    pickle.loads(pickle.dumps(det))

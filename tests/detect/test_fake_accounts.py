@@ -120,3 +120,29 @@ def test_identity_detectors_tolerate_odd_input_and_pickle():
             assert (c.request.body, c.status) == before
         clone = pickle.loads(pickle.dumps(det))
         assert type(clone) is type(det)
+
+
+def test_slow_patterned_signups_over_days_and_their_logins():
+    det = SignupBurst()
+    s = Stream(det)
+    wave(s, random.Random(8))
+    ips = ["192.0.2.31", "192.0.2.32", "192.0.2.33"]
+    made = []
+    for k in range(9):
+        ip = ips[k % 3]
+        made.append(s.signup(f"bonus{5600 + k}", f"bonus{5600 + k}@dropmail.test", ip=ip, dt=5 * 3600))
+        made.append(s.login(f"bonus{5600 + k}@dropmail.test", ip=ip))
+    found = [f for f in s.findings if f.key.endswith("stem|bonus#")]
+    assert found, "slow patterned sign-ups not flagged"
+    flagged = {e for f in s.findings for e in f.event_ids}
+    assert {c.id for c in made[4:]} <= flagged  # sign-ups and the logins into them
+    assert found[0].evidence["hours"] >= 20
+    pickle.loads(pickle.dumps(det))
+
+
+def test_people_sharing_a_name_sign_up_days_apart_from_their_own_addresses():
+    s = Stream(SignupBurst())
+    wave(s, random.Random(9))
+    for k in range(8):
+        s.signup(f"maria.garcia{k + 1}", f"maria.garcia{k + 1}@example.com", ip=f"203.0.113.{k}", dt=6 * 3600)
+    assert s.findings == []

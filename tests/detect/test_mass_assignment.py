@@ -101,3 +101,55 @@ def test_clients_putting_whole_objects_back_adapt():
         s("PUT", f"/api/users/{i}", "/api/users/{userId}", user=f"u{i}", req_json=profile(i, name="q"), json=profile(i, name="q"))
     # whole-object PUTs write back what the API returned: unchanged values, and fields that become writable
     assert s.findings == []
+
+
+def test_what_the_escalation_enabled_joins_the_finding():
+    """Over-posting ``role`` at sign-up: the login's token carries it, reads
+    echo it, an admin-only function is called with it; a regular user's
+    calls never join."""
+    import base64
+
+    import msgspec
+    import orjson
+
+    def jwt(claims):
+        body = base64.urlsafe_b64encode(orjson.dumps(claims)).rstrip(b"=").decode()
+        return f"eyJhbGciOiJIUzI1NiJ9.{body}.sig"
+
+    det = ReadonlyWrite()
+    s = Stream(det)
+    benign(s)
+
+    def call(method, path, template, claims=None, **kw):
+        s.t += 1.0
+        c = make_call(method, path, ts=s.t, **kw)
+        if claims is not None:
+            c.actor = msgspec.structs.replace(c.actor, jwt_claims=claims, token_id=jwt(claims)[-12:])
+        ctx = ctx_for(c, template)
+        s.findings.extend(det.score_one(c, ctx))
+        det.learn_one(c, ctx)
+        return c
+
+    admin = {"sub": "boss", "role": "admin"}
+    for _ in range(3):
+        call("GET", "/api/admin/users", "/api/admin/users", user="boss", claims=admin, json={"items": [profile(1)]})
+    for i in range(4):
+        call("GET", "/api/users/me", "/api/users/me", user=f"u{i}", claims={"sub": f"u{i}", "role": "user"}, json=profile(i))
+    signup = call("POST", "/api/users", "/api/users", ip="192.0.2.66", req_json={"email": "m@example.com", "password": "x", "role": "admin"},
+                  status=201, json=profile(66, role="admin"))
+    assert s.findings and s.findings[-1].event_ids == [signup.id]
+    key = s.findings[-1].key
+    tok = jwt({"sub": "mal", "role": "admin"})
+    login = call("POST", "/api/login", "/api/login", ip="192.0.2.66", req_json={"username": "m@example.com", "password": "x"},
+                 json={"access_token": tok})
+    mal = {"sub": "mal", "role": "admin"}
+    hdr = {"authorization": f"Bearer {tok}"}
+    me = call("GET", "/api/users/me", "/api/users/me", user="mal", ip="192.0.2.66", headers=hdr, claims=mal, json=profile(66, role="admin"))
+    adm = call("GET", "/api/admin/users", "/api/admin/users", user="mal", ip="192.0.2.66", headers=hdr, claims=mal, json={"items": []})
+    plain = call("GET", "/api/orders", "/api/orders", user="mal", ip="192.0.2.66", headers=hdr, claims=mal, json=[])
+    joined = {e for f in s.findings if f.key == key for e in f.event_ids}
+    assert {signup.id, login.id, me.id, adm.id} <= joined and plain.id not in joined
+    # a later attempt on a privilege field the API never returns is flagged too
+    att = call("PATCH", "/api/users/2", "/api/users/{userId}", user="u2", req_json={"credit_limit": 50000}, json=profile(2))
+    assert any(att.id in f.event_ids for f in s.findings)
+    pickle.loads(pickle.dumps(det))

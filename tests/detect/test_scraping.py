@@ -32,6 +32,11 @@ class Stream:
         return c
 
 
+def last(findings):
+    """The latest finding that says something (continuations carry no evidence)."""
+    return [f for f in findings if f.evidence][-1]
+
+
 def benign(s, rng):
     for i in range(12):
         u = f"u{i}"
@@ -53,7 +58,7 @@ def test_object_walk_beyond_peers():
     s = Stream(det)
     benign(s, random.Random(2))
     calls = [s(f"/api/products/{p}", "/api/products/{productId}", user="bot", json={"id": p}) for p in range(1, 121)]
-    f = s.findings[-1]
+    f = last(s.findings)
     assert f.detector == "scraping.enumeration" and f.actor == "user:bot"
     assert f.evidence["distinct_objects"] >= 40 and f.evidence["peer_p90_objects"] <= 12
     assert set(f.event_ids) <= {c.id for c in calls} and calls[-1].id in f.event_ids
@@ -66,14 +71,44 @@ def test_deep_pagination_and_oversized_pages():
     benign(s, random.Random(3))
     for page in range(1, 80):
         s(f"/api/products?page={page}&limit=20", "/api/products", ip="192.0.2.44", json=[])
-    deep = s.findings[-1]
+    deep = last(s.findings)
     assert deep.actor == "ip:192.0.2.44" and deep.evidence["page_depth"] >= 20
     s("/api/products?offset=0&limit=10000", "/api/products", user="greedy", json=[])
-    assert s.findings[-1].actor == "user:greedy" and s.findings[-1].evidence["page_size"] == 10000
+    assert last(s.findings).actor == "user:greedy" and last(s.findings).evidence["page_size"] == 10000
 
 
 def test_early_walk_is_caught_when_self_evident():
     s = Stream(ScrapingEnumeration())
     for p in range(1, 320):
         s(f"/api/items/{p}", "/api/items/{itemId}", ip="192.0.2.8", json={"id": p})
-    assert s.findings and s.findings[-1].evidence["distinct_objects"] >= 300
+    assert s.findings and last(s.findings).evidence["distinct_objects"] >= 300
+
+
+def test_slow_walk_in_id_order_over_a_day_and_random_reads_are_not():
+    det = ScrapingEnumeration()
+    s = Stream(det)
+    rng = random.Random(4)
+    benign(s, rng)
+    # a busy shared address reads random products all day
+    for _ in range(40):
+        p = rng.randint(1, 120)
+        s(f"/api/products/{p}", "/api/products/{productId}", ip="198.51.100.250", json={"id": p})
+        s.t += 1800
+    assert s.findings == []
+    calls = []
+    for p in range(1, 31):
+        calls.append(s(f"/api/products/{p}", "/api/products/{productId}", ip="192.0.2.77", json={"id": p}))
+        s.t += 1700
+    mine = [f for f in s.findings if f.actor == "ip:192.0.2.77"]
+    assert mine and last(mine).evidence["sequential_ratio"] >= 0.8
+    flagged = {e for f in mine for e in f.event_ids}
+    assert {c.id for c in calls[15:]} <= flagged  # once flagged, every further read joins
+
+
+def test_oversized_pages_again_and_again():
+    s = Stream(ScrapingEnumeration())
+    benign(s, random.Random(6))
+    calls = [s(f"/api/products?page={1 + i % 3}&limit=100", "/api/products", ip="192.0.2.55", json=[]) for i in range(12)]
+    mine = [f for f in s.findings if f.actor == "ip:192.0.2.55"]
+    assert mine and last(mine).evidence["oversized_pages"] >= 8
+    assert calls[-1].id in {e for f in mine for e in f.event_ids}

@@ -12,9 +12,17 @@ belongs to:
   in all of alice's orders makes ``user 12`` alice's),
 - ids one principal keeps using on its own (each success adds weight 1).
 
-A principal with weight >= 2 owns the object. A caller that gets a 2xx on
-objects owned by someone else, on ``min_objects`` distinct objects of one
-kind, is flagged. Objects touched by ``shared_principals`` principals are
+A principal with weight >= 2 owns the object. A principal's own user
+record is known from its credential (``uid``-like JWT claims), from a
+"who am I" read naming it, or from the foreign key its listings share.
+A caller that gets a 2xx on objects owned by someone else, on
+``min_objects`` distinct objects of one kind, is flagged. When nobody known
+owns an object of a private kind (most objects touched by one principal),
+the response may still say it is someone else's: a user record with
+another id than the caller's, or a ``user_id``-like field naming another
+user. Listings of ``own_listing_max`` objects or more are directories, not
+anybody's own, and reads flagged as cross-owner never make an object
+shared. Objects touched by ``shared_principals`` principals are
 shared (products, public posts) and never alert; a kind of object that
 ``max_cross_actors`` other actors already read across owners is public by
 the app's own behaviour (adapt) and stops alerting. Admins are skipped:
@@ -52,6 +60,7 @@ from apiward.detect.objects import (
     privileged,
     request_refs,
     response_items,
+    self_ids,
 )
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
@@ -164,6 +173,7 @@ class CrossOwnerAccess(DetectorBase):
         max_objects: int = 200_000,
         max_actors: int = 50_000,
         listing_cap: int = 200,
+        own_listing_max: int = 50,
     ) -> None:
         self.min_objects = min_objects
         self.shared_principals = shared_principals
@@ -174,6 +184,47 @@ class CrossOwnerAccess(DetectorBase):
         self._act: LRU[str, _Act] = LRU(max_actors)
         self.privilege = PrivilegeTracker()
         self._public: LRU[str, int] = LRU(20_000)
+        self._me: LRU[str, dict[str, str]] = LRU(max_actors)  # actor -> {noun: its own id}
+        self._cross: tuple[str, set[str]] = ("", set())  # the call just scored and the foreign objects it touched
+        self.own_listing_max = own_listing_max
+
+    def _private(self, kind: _Kind | None, me: str) -> bool:
+        """Whether a kind of object is private by the app's behaviour: most
+        objects are touched by one principal and few actors read across."""
+        if kind is None or kind.private_n < 5 or kind.shared_n * 4 >= kind.private_n:
+            return False
+        return len(kind.cross) - (me in kind.cross) < self.max_cross_actors
+
+    def _response_owner(self, call: ApiCall, host: str, noun: str, value: str, me: str) -> str:
+        """The owner a detail response names for the object ``noun``/``value``
+        when it is not the caller: the object is the caller's kind of
+        self (a user record) with another id, or it carries a foreign key
+        (``user_id``) of another principal's self. ``""`` otherwise."""
+        mine = self._me.get(me)
+        if not mine:
+            return ""
+        own = mine.get(noun)
+        if own is not None:
+            return f"{noun} {value}" if own != value else ""
+        resp = call.response
+        if resp is None or not resp.body:
+            return ""
+        items, listing = response_items(resp.json(), 1)
+        if listing or not items:
+            return ""
+        for k, v in items[0].items():
+            if not isinstance(k, str) or v is None or isinstance(v, (dict, list, bool)):
+                continue
+            fn = field_noun(k)
+            if not fn or fn == noun:
+                continue
+            own = mine.get(fn)
+            if own is not None and id_like(v) and str(v) != own:
+                entry = self._obj.get(f"{host}|{fn}|{v}")
+                if entry is not None and me in entry:
+                    continue
+                return f"{fn} {v}"
+        return ""
 
     # -- scoring --------------------------------------------------------------
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
@@ -192,17 +243,23 @@ class CrossOwnerAccess(DetectorBase):
         for loc, noun, value in refs:
             okey = f"{host}|{noun}|{value}"
             entry = self._obj.get(okey)
-            if entry is None or me in entry or len(entry) >= self.shared_principals:
+            if entry is not None and (me in entry or len(entry) >= self.shared_principals):
                 continue
             owner = ""
-            for p, w in entry.items():
-                if w >= 2:
-                    owner = p
-                    break
-            if not owner:
-                continue
+            if entry is not None:
+                for p, w in entry.items():
+                    if w >= 2:
+                        owner = p
+                        break
             kkey = f"{host}|{noun}"
             kind = self._kind.get(kkey)
+            if not owner:
+                # nobody known owns it: the response itself may say whose it is
+                if loc != "path" or not self._private(kind, me):
+                    continue
+                owner = self._response_owner(call, host, noun, value, me)
+                if not owner:
+                    continue
             if kind is not None:
                 others = len(kind.cross) - (me in kind.cross)
                 if others >= self.max_cross_actors:
@@ -222,6 +279,9 @@ class CrossOwnerAccess(DetectorBase):
                 act.events[kkey] = Ring(20)
             if len(objs) < 256:
                 objs.add(value)
+            if self._cross[0] != call.id:
+                self._cross = (call.id, set())
+            self._cross[1].add(okey)
             ring = act.events[kkey]
             if not ring or ring[-1][0] != call.id:
                 ring.push((call.id, value, owner, loc))
@@ -285,13 +345,24 @@ class CrossOwnerAccess(DetectorBase):
             return
         host = ep.host
         refs = request_refs(call, ctx)
+        mine = self._me.get(me)
+        if mine is None:
+            mine = {}
+            self._me.put(me, mine)
+            for v in self_ids(call):  # the credential names the caller's own user record
+                mine.setdefault("user", v)
+                self._attribute(f"{host}|user|{v}", me, 2, f"{host}|user")
         if refs:
             claims = actor.jwt_claims
             sub = claims.get("sub") if claims else None
             user = actor.user
+            foreign = self._cross[1] if self._cross[0] == call.id else ()
             for _, noun, value in refs:
+                okey = f"{host}|{noun}|{value}"
+                if okey in foreign:
+                    continue  # reading someone else's object does not make it shared
                 w = 2 if value == user or (sub is not None and value == str(sub)) else 1
-                self._attribute(f"{host}|{noun}|{value}", me, w, f"{host}|{noun}")
+                self._attribute(okey, me, w, f"{host}|{noun}")
         method = ep.method
         if method not in ("GET", "POST", "PUT"):
             return
@@ -316,8 +387,15 @@ class CrossOwnerAccess(DetectorBase):
         if self.privilege.is_privileged(me, actor.jwt_claims):
             return  # an admin's listings do not make objects the admin's
         items, listing = response_items(doc, self.listing_cap)
-        if not items or (method == "GET" and not listing):
-            return
+        if method == "GET" and not listing and items and "user" not in mine and not ep.path_params:
+            # a "who am I" read: one object naming the caller is the caller's user record
+            it = items[0]
+            v = it.get("id")
+            if v is not None and id_like(v) and actor.user and actor.user in (it.get("username"), it.get("login"), it.get("email"), it.get("sub")):
+                mine["user"] = str(v)
+                self._attribute(f"{host}|user|{v}", me, 2, f"{host}|user")
+        if not items or (method == "GET" and not listing) or len(items) >= self.own_listing_max:
+            return  # a directory-sized listing is nobody's own objects
         kkey = f"{host}|{tnoun}"
         fk: dict[str, Any] | None = None
         shared = 0
@@ -347,6 +425,7 @@ class CrossOwnerAccess(DetectorBase):
                 fn = field_noun(k)
                 if fn and fn != tnoun:
                     self._attribute(f"{host}|{fn}|{x}", me, 2, f"{host}|{fn}")
+                    mine.setdefault(fn, str(x))  # every item of my listing points at it: my own
 
 
 class _Walk:

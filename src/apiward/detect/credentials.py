@@ -21,17 +21,33 @@ is assumed.
   one login endpoint from ``distributed_sources`` sources, at a failure
   ratio far above the endpoint's learned norm.
 
-``credentials.account_takeover`` flags a successful login right after such
-evidence: the account failed ``ato_failures`` times, or the source was
-stuffing/spraying, or a known account (``known_logins`` earlier successes)
-logs in from a new IP and new user agent while that source fails on other
-accounts; and, within ``followup_s`` of a takeover, a login to the same
-account from yet another address and client (the attacker moving to its
-own device) joins the same finding.
+Low and slow (``slow_window_s``, two days by default, over the same bounded
+rings): one source failing for ``slow_source_users`` usernames at a failure
+ratio of ``slow_fail_ratio`` or more; one password failing for
+``slow_spray_users`` usernames; and, per login endpoint, failures for
+``slow_unknown_users`` usernames that never logged in, from sources that
+mostly fail, each counted once ``resolve_s`` passed without a success (a
+first login's typo is followed by one). A busy NAT address fails rarely
+relative to its successes; a user's typos are not repeated across usernames.
 
-Cost per event: an early exit on method and body for every non-login call;
-for login attempts, a few ring-buffer scans (<= 64 entries). Usernames and
-passwords are kept only as short keyed digests.
+``credentials.account_takeover`` flags a successful login right after such
+evidence: the account failed ``ato_failures`` times, or over days failed
+``slow_account_failures`` times from the very source that now succeeds with
+no success in between, or the source was stuffing/spraying (within minutes,
+or over days at a high failure ratio, or as part of a distributed attack on
+the endpoint), or a known account (``known_logins`` earlier successes) logs
+in from a new IP and new user agent while that source fails on other
+accounts; within ``followup_s`` of a takeover, a login to the same account
+from an address it never used (with the taker's client or a new one) joins
+the same finding. The calls made with the credential a flagged login
+handed out (``session_s``, at most ``session_calls``) join it too: what the
+attacker did with the account.
+
+Cost per event: an early exit on method and body for every non-login call
+(the takeover detector adds a dict look-up on the caller's token); for
+login attempts, a few ring-buffer scans (<= 64 entries, the endpoint's 512
+failures at most once a minute). Usernames and passwords are kept only as
+short keyed digests.
 
 False-positive assumptions: users mistype a few times (thresholds are well
 above that); a NAT'ed office is one source but rarely tries many distinct
@@ -45,7 +61,7 @@ import os
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, Ring, has_token, login_fields
+from apiward.detect.objects import LRU, Followups, Ring, has_token, login_fields
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -54,7 +70,7 @@ __all__ = ["Stuffing", "AccountTakeover", "LoginTracker"]
 
 
 class _Ep:
-    __slots__ = ("tokens", "fails", "signups", "attempts", "fail_rate", "ring")
+    __slots__ = ("tokens", "fails", "signups", "attempts", "fail_rate", "ring", "campaign_until", "reported")
 
     def __init__(self) -> None:
         self.tokens = 0
@@ -62,12 +78,15 @@ class _Ep:
         self.signups = 0
         self.attempts = 0
         self.fail_rate = 0.0
-        self.ring: Ring = Ring(256)
+        self.ring: Ring = Ring(512)
+        self.campaign_until = 0.0  # a slow distributed campaign is flagged until then
+        self.reported = 0.0  # failures up to this time are in the campaign's finding
 
     def __getstate__(self) -> Any:
         return tuple(getattr(self, s) for s in self.__slots__)
 
     def __setstate__(self, s: Any) -> None:
+        self.campaign_until = self.reported = 0.0
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)
 
@@ -145,11 +164,28 @@ class LoginTracker:
         return Attempt(call.ts, self._digest(name), self._digest(pwd, self._salt), ok, call.id, src, ip,
                        call.actor.user_agent or req.header("user-agent") or "", ctx.endpoint.key, name)
 
-    def recent(self, ring: Ring | None, now: float) -> list[Attempt]:
+    def recent(self, ring: Ring | None, now: float, window_s: float | None = None) -> list[Attempt]:
         if not ring:
             return []
-        horizon = now - self.window_s
-        return [a for a in ring if a.ts >= horizon]
+        horizon = now - (self.window_s if window_s is None else window_s)
+        if ring[0].ts >= horizon:
+            return list(ring)
+        out = []
+        for a in reversed(ring):  # time-ordered: stop at the horizon
+            if a.ts < horizon:
+                break
+            out.append(a)
+        out.reverse()
+        return out
+
+    def source_fail_ratio(self, src: str, now: float, window_s: float, skip: str = "") -> tuple[int, float]:
+        """(distinct usernames failed, failure ratio) of ``src`` over ``window_s``,
+        leaving out the username digest ``skip``."""
+        atts = [x for x in self.recent(self.src.get(src), now, window_s) if x.user != skip]
+        if not atts:
+            return 0, 0.0
+        fails = [x for x in atts if not x.ok]
+        return len({x.user for x in fails}), len(fails) / len(atts)
 
     def learn(self, call: ApiCall, ctx: Context) -> None:
         req = call.request
@@ -208,8 +244,20 @@ class Stuffing(DetectorBase):
         distributed_users: int = 20,
         distributed_sources: int = 5,
         min_fail_ratio: float = 0.6,
+        slow_window_s: float = 172_800.0,
+        slow_source_users: int = 6,
+        slow_spray_users: int = 8,
+        slow_unknown_users: int = 12,
+        slow_fail_ratio: float = 0.85,
+        resolve_s: float = 300.0,
         max_keys: int = 100_000,
     ) -> None:
+        self.resolve_s = resolve_s
+        self.slow_window_s = slow_window_s
+        self.slow_source_users = slow_source_users
+        self.slow_spray_users = slow_spray_users
+        self.slow_unknown_users = slow_unknown_users
+        self.slow_fail_ratio = slow_fail_ratio
         self.stuffing_users = stuffing_users
         self.brute_failures = brute_failures
         self.spray_users = spray_users
@@ -223,7 +271,8 @@ class Stuffing(DetectorBase):
             call, ctx, summary=summary, evidence=evidence, confidence=conf, key=f"{self.id}|{kind}|{key}",
             event_ids=[a.eid for a in atts][-64:], first_seen=atts[0].ts if atts else call.ts,
             title={"stuffing": "Credential stuffing", "brute": "Password brute force", "spray": "Password spraying",
-                   "distributed": "Distributed credential stuffing"}[kind],
+                   "distributed": "Distributed credential stuffing", "slow-source": "Low-and-slow credential stuffing",
+                   "slow-spray": "Low-and-slow password spraying", "slow-unknown": "Low-and-slow distributed credential stuffing"}[kind],
         )
         f.attack = attack
         return f
@@ -242,6 +291,17 @@ class Stuffing(DetectorBase):
                                f"{a.src} tried {users} usernames in {len(src)} logins, {ratio:.0%} failed",
                                {"source": a.src, "usernames": users, "sample_usernames": sorted({x.name for x in src})[:10], "attempts": len(src), "failures": fails,
                                 "fail_ratio": round(ratio, 3), "successes": len(src) - fails}, min(0.95, 0.6 + 0.03 * users)))
+        elif not a.ok:
+            # the same source over days: a slow stuffer stays under any per-minute rate
+            slow = lt.recent(lt.src.get(a.src), now, self.slow_window_s) + [a]
+            susers, sfails, sratio = _stats(slow)
+            if susers >= self.slow_source_users and sratio >= self.slow_fail_ratio:
+                span_h = (now - slow[0].ts) / 3600.0
+                out.append(self._f(call, ctx, "slow-source", "T1110.004", a.src, slow,
+                                   f"{a.src} tried {susers} usernames in {len(slow)} logins over {span_h:.1f}h, {sratio:.0%} failed",
+                                   {"source": a.src, "usernames": susers, "sample_usernames": sorted({x.name for x in slow})[:10],
+                                    "attempts": len(slow), "failures": sfails, "fail_ratio": round(sratio, 3), "hours": round(span_h, 1)},
+                                   min(0.9, 0.55 + 0.03 * susers)))
         if not a.ok:
             ua = lt.recent(lt.user.get(a.user), now) + [a]
             ufails = [x for x in ua if not x.ok]
@@ -260,18 +320,109 @@ class Stuffing(DetectorBase):
                                    f"one password tried against {pusers} usernames from {len(srcs)} source(s)",
                                    {"usernames": pusers, "sample_usernames": sorted({x.name for x in pa})[:10], "attempts": len(pa), "failures": pfails, "sources": len(srcs)},
                                    min(0.95, 0.65 + 0.03 * pusers)))
+            else:
+                pa = lt.recent(lt.pwd.get(a.pwd), now, self.slow_window_s) + [a]
+                pusers, pfails, pratio = _stats(pa)
+                if pusers >= self.slow_spray_users and pratio >= self.slow_fail_ratio:
+                    srcs = {x.src for x in pa if not x.ok}
+                    pa = [x for x in pa if x.src in srcs]
+                    out.append(self._f(call, ctx, "slow-spray", "T1110.003", a.ep, pa,
+                                       f"one password failed for {pusers} usernames from {len(srcs)} source(s) over {(now - pa[0].ts) / 3600.0:.1f}h",
+                                       {"usernames": pusers, "sample_usernames": sorted({x.name for x in pa})[:10], "attempts": len(pa),
+                                        "failures": pfails, "sources": len(srcs)}, min(0.9, 0.6 + 0.02 * pusers)))
             ep = lt.ep.get(a.ep)
+            if ep is not None:
+                slow_f = self._slow_unknown(call, ctx, a, ep)
+                if slow_f is not None:
+                    out.append(slow_f)
             if ep is not None and ep.attempts >= 20:
-                fa = lt.recent(ep.ring, now) + [a]
+                fa = lt.recent(ep.ring, now)[-199:] + [a]  # the latest: older ones were in earlier emissions
                 dusers = {x.user for x in fa}
                 dsrcs = {x.src for x in fa}
                 if len(dusers) >= self.distributed_users and len(dsrcs) >= self.distributed_sources and ep.fail_rate < 0.5:
                     recent_all = len(fa) / max(1.0, now - fa[0].ts)
-                    out.append(self._f(call, ctx, "distributed", "T1110.004", a.ep, fa,
+                    # the evidence: failures of sources that failed for several usernames or for one
+                    # that never logged in (a user's typo during the campaign is not part of it)
+                    by_src: dict[str, Any] = {}
+                    for x in fa:
+                        u = by_src.get(x.src)
+                        if u is None:
+                            by_src[x.src] = x.user
+                        elif u is not True and u != x.user:
+                            by_src[x.src] = True  # several usernames
+                    known = lt.known
+                    part = [x for x in fa if by_src[x.src] is True or x.user not in known]
+                    if not part or part[-1] is not a:
+                        return out
+                    out.append(self._f(call, ctx, "distributed", "T1110.004", a.ep, part,
                                        f"{len(dusers)} usernames failed from {len(dsrcs)} sources on {ctx.endpoint.name}",
                                        {"usernames": len(dusers), "sources": len(dsrcs), "failures": len(fa),
                                         "endpoint_fail_rate": round(ep.fail_rate, 3), "failures_per_s": round(recent_all, 3)}, 0.7))
         return out
+
+    def _suspicious(self, x: Attempt, now: float, cache: dict[str, bool]) -> bool:
+        """A failure on a username that never logged in, from a source that
+        mostly fails (not a known user's typo, not a shared NAT)."""
+        lt = self.logins
+        if x.ok or x.user in lt.known:
+            return False
+        r = cache.get(x.src)
+        if r is None:
+            atts = lt.recent(lt.src.get(x.src), now, self.slow_window_s)
+            r = cache[x.src] = not atts or sum(1 for y in atts if not y.ok) >= self.slow_fail_ratio * len(atts)
+        return r
+
+    def _slow_unknown(self, call: ApiCall, ctx: Context, a: Attempt, ep: _Ep) -> Finding | None:
+        """Slow distributed stuffing: over ``slow_window_s``, failures for
+        ``slow_unknown_users`` usernames that never logged in, from sources
+        that mostly fail. A failure counts once ``resolve_s`` have passed
+        without that username logging in (a first login's typo is followed
+        by a success). Scans the endpoint's failure ring only when the
+        current failure looks like one, and while a campaign is flagged only
+        the part not reported yet."""
+        lt = self.logins
+        now = a.ts
+        if a.user in lt.known:
+            return None
+        atts = lt.recent(lt.src.get(a.src), now, self.slow_window_s)
+        if atts and sum(1 for y in atts if not y.ok) + 1 < self.slow_fail_ratio * (len(atts) + 1):
+            return None
+        cache: dict[str, bool] = {}
+        ripe = now - self.resolve_s
+        if ep.campaign_until >= now:
+            since = ep.reported
+            new = []
+            for x in reversed(ep.ring):  # newest first, down to what is reported already
+                if x.ts <= since:
+                    break
+                if x.ts <= ripe and self._suspicious(x, now, cache):
+                    new.append(x)
+            if not new:
+                return None
+            new.reverse()
+            ep.reported = new[-1].ts
+            ep.campaign_until = now + self.slow_window_s / 4
+            return self._f(call, ctx, "slow-unknown", "T1110.004", a.ep, new,
+                           f"login failures for {len({x.user for x in new})} more usernames that never logged in on {ctx.endpoint.name}",
+                           {"usernames": len({x.user for x in new}), "sources": len({x.src for x in new})}, 0.65)
+        if now < ep.reported + 60.0:
+            return None  # scanned less than a minute ago (``reported`` holds the last scan time until a campaign)
+        ep.reported = now
+        horizon = now - self.slow_window_s
+        sus = [x for x in ep.ring if horizon <= x.ts <= ripe and self._suspicious(x, now, cache)]
+        users = {x.user for x in sus}
+        if len(users) < self.slow_unknown_users:
+            return None
+        srcs = {x.src for x in sus}
+        ep.campaign_until = now + self.slow_window_s / 4
+        ep.reported = sus[-1].ts
+        hours = (sus[-1].ts - sus[0].ts) / 3600.0
+        return self._f(call, ctx, "slow-unknown", "T1110.004", a.ep, sus,
+                       f"{len(users)} usernames that never logged in failed from {len(srcs)} mostly-failing sources on {ctx.endpoint.name} "
+                       f"over {hours:.1f}h",
+                       {"usernames": len(users), "sources": len(srcs), "failures": len(sus),
+                        "sample_usernames": sorted({x.name for x in sus})[:10], "hours": round(hours, 1)},
+                       min(0.9, 0.5 + 0.02 * len(users)))
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         self.logins.learn(call, ctx)
@@ -279,7 +430,7 @@ class Stuffing(DetectorBase):
 
 class AccountTakeover(DetectorBase):
     """A successful login right after credential attacks on that account or
-    from that source."""
+    from that source, and what the session it opened did next."""
 
     id = "credentials.account_takeover"
     title = "Account takeover after credential attack"
@@ -298,6 +449,15 @@ class AccountTakeover(DetectorBase):
         spray_users: int = 4,
         known_logins: int = 3,
         followup_s: float = 7200.0,
+        slow_window_s: float = 172_800.0,
+        slow_source_users: int = 3,
+        slow_account_failures: int = 3,
+        slow_fail_ratio: float = 0.8,
+        resolve_s: float = 300.0,
+        distributed_users: int = 20,
+        distributed_sources: int = 5,
+        session_s: float = 3600.0,
+        session_calls: int = 50,
         max_keys: int = 100_000,
     ) -> None:
         self.followup_s = followup_s
@@ -306,25 +466,75 @@ class AccountTakeover(DetectorBase):
         self.source_users = source_users
         self.spray_users = spray_users
         self.known_logins = known_logins
+        self.slow_window_s = slow_window_s
+        self.slow_source_users = slow_source_users
+        self.slow_account_failures = slow_account_failures
+        self.slow_fail_ratio = slow_fail_ratio
+        self.resolve_s = resolve_s
+        self.distributed_users = distributed_users
+        self.distributed_sources = distributed_sources
         self.logins = LoginTracker(window_s, max_keys)
+        self.sessions = Followups(session_s, session_calls, max_keys // 10 or 1)
+
+    def _unresolved(self, atts: list[Attempt], now: float) -> list[Attempt]:
+        """Failures on one account that no success from the same source
+        followed within ``resolve_s`` (a typo is followed by a success)."""
+        out = []
+        for i, x in enumerate(atts):
+            if x.ok or now - x.ts <= self.resolve_s:
+                continue
+            if not any(y.ok and y.src == x.src and 0 <= y.ts - x.ts <= self.resolve_s for y in atts[i + 1:]):
+                out.append(x)
+        return out
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         lt = self.logins
         a = lt.attempt(call, ctx)
-        if a is None or not a.ok:
+        if a is None:
+            key = self.sessions.match(call) if call.actor.kind != "ip" else None
+            if key is None or not (200 <= call.status < 400):
+                return []
+            f = self.finding(
+                call, ctx,
+                summary=f"{call.actor.display} used the session of a taken-over login: {call.request.method} {ctx.endpoint.name}",
+                evidence={"method": call.request.method, "status": call.status},
+                confidence=0.8, key=key, title="Activity after account takeover",
+            )
+            return [f]
+        if not a.ok:
             return []
         now = a.ts
         reasons: list[str] = []
         basis: list[Attempt] = []
-        uf = [x for x in lt.recent(lt.user.get(a.user), now) if not x.ok]
+        uring = lt.user.get(a.user)
+        uf = [x for x in lt.recent(uring, now) if not x.ok]
         if len(uf) >= self.ato_failures:
             reasons.append(f"{len(uf)} failed logins on this account just before")
             basis += uf
+        else:
+            # the guesser's own failures: others' failures on the account (a spray) say nothing of who logs in now
+            un = [x for x in self._unresolved(lt.recent(uring, now, self.slow_window_s), now) if x.src == a.src]
+            if len(un) >= self.slow_account_failures:
+                reasons.append(f"{len(un)} failed logins on this account over {(now - un[0].ts) / 3600.0:.1f}h, none followed by a success")
+                basis += un
         sf = [x for x in lt.recent(lt.src.get(a.src), now) if not x.ok and x.user != a.user]
         other_users = {x.user for x in sf}
         if len(other_users) >= self.source_users:
             reasons.append(f"the source failed on {len(other_users)} other accounts just before")
             basis += sf
+        else:
+            slow = [x for x in lt.recent(lt.src.get(a.src), now, self.slow_window_s) if x.user != a.user]
+            slow_f = [x for x in slow if not x.ok]
+            slow_users = {x.user for x in slow_f}
+            if len(slow_users) >= self.slow_source_users and len(slow_f) >= self.slow_fail_ratio * len(slow):
+                reasons.append(f"the source failed on {len(slow_users)} other accounts over {(now - slow_f[0].ts) / 3600.0:.1f}h")
+                basis += slow_f
+            elif sf:
+                ep = lt.ep.get(a.ep)
+                fa = lt.recent(ep.ring, now) if ep is not None else []
+                if len({x.user for x in fa}) >= self.distributed_users and len({x.src for x in fa}) >= self.distributed_sources:
+                    reasons.append("the source takes part in a distributed credential attack on this login")
+                    basis += sf
         pa = lt.recent(lt.pwd.get(a.pwd), now)
         pf = [x for x in pa if not x.ok and x.user != a.user]
         if len({x.user for x in pf}) >= self.spray_users and len(pf) >= 0.6 * len(pa) and any(x.src == a.src for x in pf):
@@ -335,8 +545,13 @@ class AccountTakeover(DetectorBase):
             reasons.append("a known account logged in from a new address and client")
             basis += sf
         taken = self._taken.get(a.user)
-        if taken is not None and now - taken[0] <= self.followup_s and a.src != taken[1] and a.ua != taken[2]:
-            reasons.append(f"the account was taken over {now - taken[0]:.0f}s before; now used from a new address and client")
+        if (
+            taken is not None and now - taken[0] <= self.followup_s and a.src != taken[1]
+            # entered from an address the account never used, with the taker's client or one it never used
+            and k is not None and a.ip not in k[0] and (a.ua == taken[2] or a.ua not in k[1])
+        ):
+            reasons.append(f"the account was taken over {now - taken[0]:.0f}s before; now used from a new address"
+                           + (" with the same client" if a.ua == taken[2] else " and client"))
             basis.append(a)
         if not reasons:
             return []
@@ -347,15 +562,17 @@ class AccountTakeover(DetectorBase):
                 seen.add(x.eid)
                 eids.append(x.eid)
         eids.append(call.id)
-        if self._taken.get(a.user) is None:
+        if taken is None or now - taken[0] > self.followup_s:
             self._taken.put(a.user, (now, a.src, a.ua))
+        key = f"{self.id}|{a.user}"
+        self.sessions.watch(call, key)
         return [
             self.finding(
                 call, ctx,
                 summary=f"login to {a.name} succeeded from {a.src} after a credential attack: {'; '.join(reasons)}",
                 evidence={"account": a.name, "source": a.src, "reasons": reasons, "user_agent": a.ua[:120]},
                 confidence=min(0.97, 0.7 + 0.1 * len(reasons)),
-                key=f"{self.id}|{a.user}",
+                key=key,
                 event_ids=eids,
                 first_seen=min((x.ts for x in basis), default=call.ts),
             )

@@ -9,13 +9,18 @@ against per-endpoint norms learned across actors:
   design flaw, one finding per endpoint and class); API keys, tokens and
   session ids only where the endpoint rarely returns them (a login endpoint
   returns tokens by design);
-- a personal-data class the endpoint (warmed up) rarely returns;
+- a personal-data class the endpoint (``warmup`` responses) never returned
+  (``rare`` share, 0 by default: a class seen now and then is the norm);
 - other principals' personal data: values whose keyed digest
   (``value_hash``) belongs to another principal (learned from what each
   principal submits in its own requests and reads about itself);
 - bulk personal data: many distinct personal values in one response, far
   above the endpoint's norm;
-- stack traces, SQL errors and internal paths in responses.
+- stack traces, SQL errors and internal paths in responses;
+- harvesting: over ``harvest_window_s``, ``harvest_values`` distinct
+  owned-class values (e-mail, phone, SSN...) that are neither the caller's
+  nor in its own requests, from ``harvest_responses`` responses of one
+  endpoint, authenticated or not; later responses adding values join.
 
 Secrets stored in responses and error leaks are endpoint design flaws: one
 finding per endpoint and class, with no actor (the callers are not
@@ -38,7 +43,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, ep_key, privileged
+from apiward.detect.objects import LRU, Ring, ep_key, privileged
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -74,6 +79,27 @@ class _Ep:
             setattr(self, k, v)
 
 
+class _Harvest:
+    """One actor on one endpoint over ``harvest_window_s``: distinct
+    personal values received that are not its own."""
+
+    __slots__ = ("start", "values", "responses", "ring", "flagged")
+
+    def __init__(self, ts: float) -> None:
+        self.start = ts
+        self.values: set[str] = set()
+        self.responses = 0
+        self.ring: Ring = Ring(64)
+        self.flagged = False
+
+    def __getstate__(self) -> Any:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, s: Any) -> None:
+        for k, v in zip(self.__slots__, s):
+            setattr(self, k, v)
+
+
 class SensitiveResponse(DetectorBase):
     """A response carries sensitive data beyond the endpoint's norm."""
 
@@ -88,15 +114,23 @@ class SensitiveResponse(DetectorBase):
     def __init__(
         self,
         *,
-        warmup: int = 30,
-        rare: float = 0.05,
+        warmup: int = 100,
+        rare: float = 0.0,
         bulk_min: int = 20,
         bulk_factor: float = 4.0,
         adapt_actors: int = 3,
         sample_events: int = 3,
         max_endpoints: int = 20_000,
         max_values: int = 200_000,
+        harvest_window_s: float = 172_800.0,
+        harvest_values: int = 6,
+        harvest_responses: int = 3,
+        max_harvests: int = 50_000,
     ) -> None:
+        self.harvest_window_s = harvest_window_s
+        self.harvest_values = harvest_values
+        self.harvest_responses = harvest_responses
+        self._harvest: LRU[str, _Harvest] = LRU(max_harvests)
         self.warmup = warmup
         self.rare = rare
         self.bulk_min = bulk_min
@@ -171,6 +205,10 @@ class SensitiveResponse(DetectorBase):
                         key=f"{self.id}|{me}|{ep.key}|new:{cls}",
                     )
                 )
+        if privileged(actor.jwt_claims) is not True:
+            hv = self._score_harvest(call, ctx, hits, resp_hits)
+            if hv is not None:
+                out.append(hv)
         if actor.kind in _IDENTIFIED and privileged(actor.jwt_claims) is not True:
             pii = {h.value_hash for h in resp_hits if h.cls in PII and h.value_hash}
             if len(pii) >= self.bulk_min:
@@ -215,6 +253,56 @@ class SensitiveResponse(DetectorBase):
                     if e is not None and len(e.foreign_actors) < 16:
                         e.foreign_actors.add(me)
         return out
+
+    def _score_harvest(self, call: ApiCall, ctx: Context, hits: list[Any], resp_hits: list[Any]) -> Finding | None:
+        """Personal data of others collected response by response: over
+        ``harvest_window_s``, ``harvest_values`` distinct owned-class values
+        (e-mail, phone, SSN, card, IBAN, national id) that are neither the
+        caller's own nor in its own requests, from ``harvest_responses``
+        responses of one endpoint. Unauthenticated callers included (an
+        open endpoint serving records). Once flagged, each response that
+        adds values joins the finding."""
+        me = call.actor.key
+        sent = {h.value_hash for h in hits if h.location in _REQ and h.value_hash}
+        owners = self._owner
+        vals = set()
+        for h in resp_hits:
+            if h.cls in OWNED and h.value_hash and h.value_hash not in sent:
+                o = owners.get(h.value_hash)
+                if o is not None and me in o:
+                    continue
+                vals.add(h.value_hash)
+        if not vals:
+            return None
+        k = f"{me}|{ep_key(ctx)}"
+        hv = self._harvest.get(k)
+        if hv is None or call.ts - hv.start > self.harvest_window_s:
+            hv = _Harvest(call.ts)
+            self._harvest.put(k, hv)
+        new = vals - hv.values
+        if not new:
+            return None
+        if len(hv.values) < 256:
+            hv.values |= new
+        hv.responses += 1
+        hv.ring.push(call.id)
+        key = f"{self.id}|{me}|{ctx.endpoint.key}|harvest"
+        if hv.flagged:
+            return self.finding(call, ctx, summary=f"{call.actor.display} keeps collecting others' personal data from {ctx.endpoint.name} "
+                                f"({len(hv.values)} values so far)", evidence={}, confidence=0.7, severity="high", key=key)
+        if len(hv.values) < self.harvest_values or hv.responses < self.harvest_responses:
+            return None
+        hv.flagged = True
+        hours = (call.ts - hv.start) / 3600.0
+        who = call.actor.display + (" (unauthenticated)" if call.actor.kind not in _IDENTIFIED else "")
+        return self.finding(
+            call, ctx,
+            summary=f"{who} collected {len(hv.values)} personal values of others from {hv.responses} responses of {ctx.endpoint.name} over {hours:.1f}h",
+            evidence={"distinct_values": len(hv.values), "responses": hv.responses, "hours": round(hours, 1),
+                      "authenticated": call.actor.kind in _IDENTIFIED},
+            confidence=0.75, severity="high", key=key, event_ids=list(hv.ring), first_seen=hv.start,
+            title="Personal data harvested across responses",
+        )
 
     def _sample(self, ekey: str, cls: str) -> bool:
         """Whether to report this endpoint-level flaw again (the first

@@ -19,6 +19,11 @@ Flags, within ``window_s``:
   ``reuse_accounts`` distinct new accounts used from the source that made
   them.
 
+Over days (``slow_window_s``): ``slow_pattern_accounts`` patterned names
+from at most half as many sources, or ``slow_source_accounts`` accounts from
+one source. The logins into accounts a finding names join it (they were
+made to be used).
+
 Adapt: normal sign-up waves are many sources with diverse names and
 domains; none of the measures above grows with them.
 
@@ -60,16 +65,36 @@ def _stem(name: str) -> str:
 
 
 class _Sig:
-    __slots__ = ("ts", "eid", "src", "user")
+    __slots__ = ("ts", "eid", "src", "user", "acct")
 
-    def __init__(self, ts: float, eid: str, src: str, user: str) -> None:
-        self.ts, self.eid, self.src, self.user = ts, eid, src, user
+    def __init__(self, ts: float, eid: str, src: str, user: str, acct: str = "") -> None:
+        self.ts, self.eid, self.src, self.user, self.acct = ts, eid, src, user, acct
 
     def __getstate__(self) -> Any:
-        return (self.ts, self.eid, self.src, self.user)
+        return (self.ts, self.eid, self.src, self.user, self.acct)
 
     def __setstate__(self, s: Any) -> None:
-        self.ts, self.eid, self.src, self.user = s
+        self.acct = ""
+        for k, v in zip(self.__slots__, s):
+            setattr(self, k, v)
+
+
+class _Acct:
+    """A created account: who made it, the logins into it, and the finding
+    it belongs to once flagged."""
+
+    __slots__ = ("src", "logins", "key")
+
+    def __init__(self, src: str) -> None:
+        self.src = src
+        self.logins: list[str] = []
+        self.key = ""
+
+    def __getstate__(self) -> Any:
+        return (self.src, self.logins, self.key)
+
+    def __setstate__(self, s: Any) -> None:
+        self.src, self.logins, self.key = s
 
 
 class _Ep:
@@ -109,8 +134,15 @@ class SignupBurst(DetectorBase):
         domain_share: float = 0.8,
         reuse_accounts: int = 3,
         domain_history: int = 20,
+        slow_window_s: float = 259_200.0,
+        slow_pattern_accounts: int = 6,
+        slow_source_accounts: int = 8,
         max_keys: int = 100_000,
     ) -> None:
+        self.slow_window_s = slow_window_s
+        self.slow_pattern_accounts = slow_pattern_accounts
+        self.slow_source_accounts = slow_source_accounts
+        self._acct: LRU[str, _Acct] = LRU(max_keys)
         self.window_s = window_s
         self.source_accounts = source_accounts
         self.pattern_accounts = pattern_accounts
@@ -179,11 +211,15 @@ class SignupBurst(DetectorBase):
         return (name or local, email.partition("@")[2] if email else "", src, email)
 
     # -- scoring ---------------------------------------------------------------
-    def _recent(self, ring: Ring | None, now: float) -> list[_Sig]:
+    def _recent(self, ring: Ring | None, now: float, window_s: float | None = None) -> list[_Sig]:
         if not ring:
             return []
-        h = now - self.window_s
+        h = now - (self.window_s if window_s is None else window_s)
         return [s for s in ring if s.ts >= h]
+
+    @staticmethod
+    def _acct_key(name: str, email: str) -> str:
+        return digest(email or name)
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         req = call.request
@@ -192,15 +228,21 @@ class SignupBurst(DetectorBase):
         su = self._signup(call, ctx)
         if su is None:
             return self._score_reuse(call, ctx)
-        name, domain, src, _ = su
+        name, domain, src, email = su
         now = call.ts
-        me = _Sig(now, call.id, src, digest(name))
+        me = _Sig(now, call.id, src, digest(name), self._acct_key(name, email))
         out: list[Finding] = []
         by_src = self._recent(self._src.get(src), now) + [me]
         if len(by_src) >= self.source_accounts:
             out.append(self._f(call, ctx, f"src|{src}", by_src,
                                f"{src} created {len(by_src)} accounts within {self.window_s:.0f}s",
                                {"source": src, "accounts": len(by_src)}, min(0.95, 0.6 + 0.04 * len(by_src))))
+        else:
+            slow = self._recent(self._src.get(src), now, self.slow_window_s) + [me]
+            if len(slow) >= self.slow_source_accounts:
+                out.append(self._f(call, ctx, f"src|{src}", slow,
+                                   f"{src} created {len(slow)} accounts over {(now - slow[0].ts) / 3600.0:.1f}h",
+                                   {"source": src, "accounts": len(slow), "hours": round((now - slow[0].ts) / 3600.0, 1)}, 0.6))
         stem = _stem(name)
         if stem:
             by_stem = self._recent(self._stem.get(stem), now) + [me]
@@ -208,6 +250,15 @@ class SignupBurst(DetectorBase):
                 out.append(self._f(call, ctx, f"stem|{stem}", by_stem,
                                    f"{len(by_stem)} accounts named like '{stem}' created from {len({s.src for s in by_stem})} source(s)",
                                    {"pattern": stem, "accounts": len(by_stem), "sources": len({s.src for s in by_stem})}, 0.8))
+            else:
+                # days apart, from few sources: a patient bot; people sharing a name sign up from their own addresses
+                slow = self._recent(self._stem.get(stem), now, self.slow_window_s) + [me]
+                nsrc = len({s.src for s in slow})
+                if len(slow) >= self.slow_pattern_accounts and 2 * nsrc <= len(slow):
+                    out.append(self._f(call, ctx, f"stem|{stem}", slow,
+                                       f"{len(slow)} accounts named like '{stem}' created from {nsrc} source(s) over {(now - slow[0].ts) / 3600.0:.1f}h",
+                                       {"pattern": stem, "accounts": len(slow), "sources": nsrc,
+                                        "hours": round((now - slow[0].ts) / 3600.0, 1)}, 0.7))
         if domain:
             ep = self._ep.get(ctx.endpoint.key)
             done = ep.ok if ep is not None else 0
@@ -230,6 +281,11 @@ class SignupBurst(DetectorBase):
         if lf is None:
             return []
         user = digest(lf[0].strip().lower())
+        acct = self._acct.get(user)
+        if acct is not None and acct.key:
+            # a login into an account already found fake
+            return [self.finding(call, ctx, summary=f"login into an automatically created account ({lf[0][:64]})",
+                                 evidence={"account": lf[0][:64]}, confidence=0.7, key=acct.key)]
         creator = self._creator.get(user)
         ip = call.actor.ip or call.src.ip
         src = f"ip:{ip}" if ip else call.actor.key
@@ -246,9 +302,18 @@ class SignupBurst(DetectorBase):
                         {"source": src, "accounts_used": len(used)}, 0.75)]
 
     def _f(self, call: ApiCall, ctx: Context, key: str, sigs: list[_Sig], summary: str, evidence: dict[str, Any], conf: float) -> Finding:
+        fkey = f"{self.id}|{key}"
+        eids = [s.eid for s in sigs][-64:]
+        for s in sigs[-64:]:
+            # the accounts' own logins are part of the evidence: made to be used
+            a = self._acct.get_or(s.acct, lambda: _Acct(s.src)) if s.acct else None
+            if a is not None:
+                if not a.key:
+                    a.key = fkey
+                eids.extend(a.logins)
         return self.finding(
             call, ctx, summary=summary, evidence=evidence, confidence=conf,
-            key=f"{self.id}|{key}", event_ids=[s.eid for s in sigs][-64:], first_seen=sigs[0].ts,
+            key=fkey, event_ids=eids, first_seen=sigs[0].ts,
         )
 
     # -- learning ----------------------------------------------------------------
@@ -257,6 +322,12 @@ class SignupBurst(DetectorBase):
             return
         su = self._signup(call, ctx)
         if su is None:
+            if 200 <= call.status < 300 and call.request.body and self._acct:
+                lf = login_fields(call.request.params())
+                if lf is not None:
+                    a = self._acct.get(digest(lf[0].strip().lower()))
+                    if a is not None and len(a.logins) < 4:
+                        a.logins.append(call.id)
             return
         name, domain, src, email = su
         now = call.ts
@@ -267,7 +338,10 @@ class SignupBurst(DetectorBase):
             ep.repeats += 1
         else:
             ep.names.put(d, True)
-        sig = _Sig(now, call.id, src, d)
+        ak = self._acct_key(name, email)
+        sig = _Sig(now, call.id, src, d, ak)
+        if ak not in self._acct:
+            self._acct.put(ak, _Acct(src))
         ep.ring.push(sig)
         self._src.get_or(src, lambda: Ring(64)).push(sig)
         stem = _stem(name)

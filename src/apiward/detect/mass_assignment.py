@@ -13,6 +13,17 @@ reference (``account_id``) on a busy kind; a
 privilege-like field (role, admin, permissions, balance, owner...) set to an
 elevating value and echoed back is flagged from the first event.
 
+A write of a strongly privilege-like field (role, admin, balance, credit,
+owner...) with an elevating value that the kind never returns and nobody
+writes is flagged as an attempt (lower confidence) even when not echoed.
+
+What an escalation enabled joins its finding, for ``followup_s`` and at
+most ``followup_calls`` calls: a login from the address that over-posted
+at sign-up whose token carries the escalated value; responses to the
+escalated principal echoing an escalated value; functions only privileged
+principals use (at most ``few_regular`` regular ones), called with the
+privileged claims.
+
 Adapt: a field ``adapt_writers`` principals write is writable; a flagged
 write is not learned as normal until then.
 
@@ -32,7 +43,18 @@ import re
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, endpoint_noun, field_noun, response_items
+from apiward.detect.objects import (
+    LRU,
+    Followups,
+    endpoint_noun,
+    ep_key,
+    field_noun,
+    issued_token,
+    login_fields,
+    privileged,
+    response_items,
+    token_claims,
+)
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -71,6 +93,22 @@ def _elevating(value: Any) -> bool:
     if isinstance(value, list):
         return any(_elevating(v) for v in value)
     return False
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal, counting ``True``/``1``/``"true"`` as one value (APIs echo
+    booleans as integers)."""
+    if a == b:
+        return True
+    t = (True, 1, "1", "true", "True")
+    return a in t and b in t
+
+
+def _echoes(doc: Any, values: dict[str, Any]) -> list[str]:
+    """Escalated fields a response object carries with their escalated value."""
+    if not isinstance(doc, dict):
+        return []
+    return [f for f, v in values.items() if f in doc and _same(doc[f], v)]
 
 
 class _Kind:
@@ -116,6 +154,9 @@ class ReadonlyWrite(DetectorBase):
         sample_every: int = 8,
         max_kinds: int = 5_000,
         max_fields: int = 256,
+        followup_s: float = 86_400.0,
+        followup_calls: int = 30,
+        few_regular: int = 2,
     ) -> None:
         self.min_returned = min_returned
         self.min_writers = min_writers
@@ -128,17 +169,90 @@ class ReadonlyWrite(DetectorBase):
         self._kind: LRU[str, _Kind] = LRU(max_kinds)
         self._last_flag: tuple[str, frozenset[str]] = ("", frozenset())
         self._values: LRU[str, dict[str, Any]] = LRU(max_kinds * 20)
+        self.followup_s = followup_s
+        self.few_regular = few_regular
+        # after an escalation: its key and values per actor, per source address (sign-ups), and the calls made with it
+        self._escalated: LRU[str, tuple[str, dict[str, Any], float]] = LRU(10_000)
+        self.sessions = Followups(followup_s, followup_calls, 10_000)
+        self._fn: LRU[str, list[Any]] = LRU(max_kinds * 4)  # endpoint -> [regular principals, privileged successes]
+        self._priv: LRU[str, bool | None] = LRU(50_000)
 
-    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
-        req = call.request
-        if req.method not in _WRITES or not req.body:
-            return []
+    def _privileged(self, call: ApiCall) -> bool | None:
+        """Role verdict of the caller's claims, cached per credential."""
+        claims = call.actor.jwt_claims
+        if not claims:
+            return None
+        tid = call.actor.token_id or call.actor.key
+        p = self._priv.get(tid, 0)
+        if p == 0:
+            p = privileged(claims)
+            self._priv.put(tid, p)
+        return p  # type: ignore[return-value]
+
+    def _followup(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        """Calls that show an escalation took: a login from the address
+        that over-posted at sign-up whose token carries the escalated
+        values; responses echoing them to the escalated principal; admin-only
+        functions it now calls with privileged claims."""
         st = call.status
         if st < 200 or st >= 300:
             return []
+        req = call.request
+        actor = call.actor
+        why = ""
+        key = None
+        if actor.kind == "ip" or actor.kind == "anonymous":
+            esc = self._escalated.get(f"ip:{actor.ip or call.src.ip}")
+            if esc is None or call.ts > esc[2] or req.method != "POST" or not req.body:
+                return []
+            if login_fields(req.params()) is None:
+                return []
+            tok = issued_token(call)
+            hit = _echoes(token_claims(tok), esc[1]) if tok else []
+            if not hit:
+                return []
+            key = esc[0]
+            why = f"the credential it issued carries {', '.join(hit)}"
+            self.sessions.watch(call, key, token=tok)
+        else:
+            key = self.sessions.match(call)
+            if key is None:
+                return []
+            values: dict[str, Any] = {}
+            keys: dict[str, str] = {}
+            for src in (self._escalated.get(key), self._escalated.get(actor.key)):
+                if src is not None:
+                    values.update(src[1])
+                    keys.update(dict.fromkeys(src[1], src[0]))
+            resp = call.response
+            hit = []
+            if resp is not None and resp.body:
+                items, listing = response_items(resp.json(), 1)
+                if items and not listing:
+                    hit = _echoes(items[0], values)
+            if hit:
+                why = f"the response echoes {', '.join(hit)}"
+                key = keys.get(hit[0], key)
+            elif self._privileged(call):
+                fn = self._fn.get(ep_key(ctx))
+                if fn is not None and fn[1] >= 1 and len(fn[0] - {actor.key}) <= self.few_regular:
+                    why = "a function only privileged principals use, called with the escalated role"
+            if not why:
+                return []
+        return [self.finding(call, ctx, summary=f"{actor.display}: after the mass assignment, {why}",
+                             evidence={"after_escalation": why, "status": st}, confidence=0.75, key=key)]
+
+    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        req = call.request
+        out: list[Finding] = self._followup(call, ctx) if self._escalated else []
+        if req.method not in _WRITES or not req.body:
+            return out
+        st = call.status
+        if st < 200 or st >= 300:
+            return out
         params = req.params()
         if not params:
-            return []
+            return out
         ep = ctx.endpoint
         kind = self._kind.get(f"{ep.host}|{endpoint_noun(ep.template)}")
         me = call.actor.key
@@ -173,13 +287,27 @@ class ReadonlyWrite(DetectorBase):
                 conf = 0.7
             elif readonly and busy and not priv and field_noun(f):  # a reference: re-parenting the object
                 conf = 0.55 + 0.1 * echoed
+            elif warm and returned == 0 and _STRONG_PRIV.search(f) and _elevating(v) and not (kind and kind.written.get(f)):
+                conf = 0.5  # an attempt: a privilege field the kind never returns and nobody writes
             if conf:
-                hits.append({"field": f, "privilege_like": priv, "echoed": echoed, "returned_by_api": returned, "confidence": conf})
+                hits.append({"field": f, "privilege_like": priv, "echoed": echoed, "returned_by_api": returned, "confidence": conf,
+                             "value": v if isinstance(v, (bool, int, float)) or (isinstance(v, str) and len(v) <= 32) else None})
         if not hits:
-            return []
+            return out
         self._last_flag = (call.id, frozenset(h["field"] for h in hits))
         fields = [h["field"] for h in hits]
-        return [
+        key = f"{self.id}|{me}|{ep.key}"
+        esc = {h["field"]: h["value"] for h in hits if h["privilege_like"] and h["value"] is not None and h["confidence"] > 0.5}
+        if esc:
+            until = call.ts + self.followup_s
+            self._escalated.put(key, (key, esc, until))
+            if call.actor.kind in ("ip", "anonymous"):
+                self._escalated.put(f"ip:{call.actor.ip or call.src.ip}", (key, esc, until))
+            else:
+                prev = self._escalated.get(me)
+                self._escalated.put(me, (key, {**(prev[1] if prev else {}), **esc}, until))
+                self.sessions.watch_actor(call, key)
+        return out + [
             self.finding(
                 call,
                 ctx,
@@ -187,7 +315,7 @@ class ReadonlyWrite(DetectorBase):
                 + (" and the response echoed the new value" if any(h["echoed"] for h in hits) else ""),
                 evidence={"fields": hits, "writers_of_kind": len(kind.writers) if kind else 0, "status": st},
                 confidence=min(0.97, max(h["confidence"] for h in hits)),
-                key=f"{self.id}|{me}|{ep.key}",
+                key=key,
             )
         ]
 
@@ -209,6 +337,14 @@ class ReadonlyWrite(DetectorBase):
         st = call.status
         if st < 200 or st >= 300:
             return
+        if call.actor.jwt_claims:
+            p = self._privileged(call)
+            if p is not None:
+                fn = self._fn.get_or(ep_key(ctx), lambda: [set(), 0])
+                if p:
+                    fn[1] += 1
+                elif len(fn[0]) <= 8:
+                    fn[0].add(call.actor.key)
         resp = call.response
         ep = ctx.endpoint
         req = call.request

@@ -12,6 +12,10 @@ see them: shared, cheap, allocation-light helpers.
 - :func:`login_fields` recognises a credential form (a password-like field
   plus a user-like field) from the request body alone.
 - :func:`privileged` reads admin-ish roles from JWT claims.
+- :func:`issued_token` / :func:`presented_tokens` / :class:`Followups` link
+  the credential a response hands out to the later calls that present it
+  (what a taken-over or escalated session did next); :func:`self_ids` reads
+  the caller's own user id from its credential.
 
 Nothing here depends on fixed paths: nouns come from the templates the
 discover stage learned. :class:`LRU` is the bounded dict every detector uses
@@ -48,6 +52,11 @@ __all__ = [
     "TOKEN_KEYS",
     "has_token",
     "PAGE_PARAMS",
+    "issued_token",
+    "presented_tokens",
+    "token_claims",
+    "Followups",
+    "self_ids",
 ]
 
 K = TypeVar("K")
@@ -422,3 +431,136 @@ PAGE_PARAMS = frozenset(
     {"page", "p", "pg", "offset", "skip", "start", "from", "cursor", "after", "before", "page_number", "pagenumber",
      "pageNumber", "page[number]", "page[offset]", "page[cursor]", "since_id", "max_id", "starting_after", "next", "pageToken", "page_token", "continuation"}
 )
+
+
+# -- sessions ---------------------------------------------------------------
+
+
+def issued_token(call: ApiCall) -> str:
+    """The credential a response hands out: a token-named field (top level
+    or one level down), else the first ``Set-Cookie`` pair; ``""`` if none."""
+    resp = call.response
+    if resp is None:
+        return ""
+    doc = resp.json() if resp.body else None
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            if k in TOKEN_KEYS and isinstance(v, str) and v:
+                return v
+            if isinstance(v, dict):
+                for k2, v2 in v.items():
+                    if k2 in TOKEN_KEYS and isinstance(v2, str) and v2:
+                        return v2
+    for k, v in resp.headers:
+        if k == "set-cookie":
+            return v.partition(";")[0].strip()
+    return ""
+
+
+def presented_tokens(call: ApiCall) -> list[str]:
+    """Credentials a request presents: the bearer token and cookie pairs."""
+    out: list[str] = []
+    for k, v in call.request.headers:
+        if k == "authorization":
+            scheme, _, tok = v.partition(" ")
+            if tok and scheme.lower() in ("bearer", "token"):
+                out.append(tok.strip())
+        elif k == "cookie":
+            out.extend(p.strip() for p in v.split(";") if "=" in p)
+    return out
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The payload of a JWT (unverified), ``{}`` when ``token`` is not one."""
+    parts = token.split(".")
+    if len(parts) != 3 or len(parts[1]) > 4096:
+        return {}
+    import base64
+
+    import orjson
+
+    try:
+        raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        doc = orjson.loads(raw)
+    except (ValueError, orjson.JSONDecodeError):
+        return {}
+    return doc if isinstance(doc, dict) else {}
+
+
+_UID_CLAIMS = ("uid", "user_id", "userId", "id", "uuid")
+
+
+def self_ids(call: ApiCall) -> list[str]:
+    """Ids the caller's own credential says are its own user record: the
+    ``uid``-like claims of its JWT, or its ``sub`` when that is id-like."""
+    claims = call.actor.jwt_claims
+    if not claims:
+        return []
+    out = []
+    for c in _UID_CLAIMS:
+        v = claims.get(c)
+        if v is not None and id_like(v):
+            out.append(str(v))
+    sub = claims.get("sub")
+    if sub is not None and id_like(sub) and str(sub) not in out:
+        out.append(str(sub))
+    return out
+
+
+class Followups:
+    """Calls made with a credential that a flagged call handed out.
+
+    ``watch(call, key)`` remembers the token ``call``'s response issued (as a
+    digest) for ``ttl`` seconds and at most ``max_calls`` later calls;
+    ``match(call)`` returns the finding key a later call made with that
+    token belongs to. Cost: a dict look-up on the caller's token id per
+    call; the request's credentials are read only for calls from an address
+    a watched token was issued to. Pickles."""
+
+    def __init__(self, ttl: float = 3600.0, max_calls: int = 50, cap: int = 10_000) -> None:
+        self.ttl = ttl
+        self.max_calls = max_calls
+        self._tok: LRU[str, list[Any]] = LRU(cap)
+        self._ip: LRU[str, float] = LRU(cap)
+        self._tid: LRU[str, list[Any]] = LRU(cap)
+        self._act: LRU[str, list[Any]] = LRU(cap)
+
+    def watch(self, call: ApiCall, key: str, *, token: str = "", ttl: float | None = None) -> bool:
+        token = token or issued_token(call)
+        if not token:
+            return False
+        until = call.ts + (self.ttl if ttl is None else ttl)
+        self._tok.put(digest(token), [key, until, self.max_calls])
+        ip = call.actor.ip or call.src.ip
+        if ip:
+            self._ip.put(ip, max(until, self._ip.get(ip, 0.0)))
+        return True
+
+    def watch_actor(self, call: ApiCall, key: str, ttl: float | None = None) -> None:
+        """Follow the caller (its actor key, whatever token it uses) from now on."""
+        self._act.put(call.actor.key, [key, call.ts + (self.ttl if ttl is None else ttl), self.max_calls])
+
+    def match(self, call: ApiCall) -> str | None:
+        actor = call.actor
+        tid = actor.token_id
+        e = self._act.get(actor.key) if self._act else None  # the caller itself, watched since its latest deed
+        if e is None and tid:
+            e = self._tid.get(tid)
+        if e is None:
+            if not self._ip:
+                return None
+            until = self._ip.get(actor.ip or call.src.ip)
+            if until is None or call.ts > until:
+                return None
+            for tok in presented_tokens(call):
+                e = self._tok.get(digest(tok))
+                if e is not None:
+                    if tid:
+                        self._tid.put(tid, e)
+                    break
+            else:
+                return None
+        if call.ts > e[1] or e[2] <= 0:
+            return None
+        e[2] -= 1
+        return e[0]

@@ -11,6 +11,12 @@ actors of the endpoint (90th percentile, at least ``min_actors`` of them):
 too few other actors to compare, only self-evident walks
 (``self_contained_ids`` ids or ``self_contained_depth`` pages) are flagged.
 
+Over days (``slow_window_s``) per actor and endpoint: ``walk_ids`` numeric
+ids read mostly in id order (``walk_sequential`` of adjacent pairs), or
+``oversized_pages`` requests for pages ``oversized_factor`` times the
+endpoint's most requested size. Once an actor is flagged on an endpoint,
+its further calls there join the finding.
+
 Adapt: norms are the other actors' behaviour, so a release that makes every
 client page deeper moves the norm with it.
 
@@ -19,7 +25,8 @@ insert and a few comparisons otherwise; the percentile over other actors is
 computed only when an actor's measure grows by a quarter (geometric
 checkpoints), so rarely.
 
-False-positive assumptions: privileged principals (admin role claims) and
+False-positive assumptions: a shared address reading at random does not
+walk ids in order; privileged principals (admin role claims) and
 sync clients that legitimately read everything are few; they are skipped or
 visible as a single actor far beyond the norm (which is what the finding
 says).
@@ -40,6 +47,36 @@ __all__ = ["ScrapingEnumeration"]
 _SIZE_PARAMS = frozenset({"limit", "per_page", "perpage", "page_size", "pagesize", "pageSize", "size", "count", "max", "top", "$top", "first", "rows", "page[size]", "max_results", "maxResults"})
 _OFFSET_PARAMS = frozenset({"offset", "skip", "start", "from", "page[offset]", "$skip"})
 _CURSOR_PARAMS = frozenset({"cursor", "after", "before", "page[cursor]", "starting_after", "next", "pageToken", "page_token", "continuation", "since_id", "max_id"})
+
+
+class _Slow:
+    """One actor on one endpoint over ``slow_window_s``: numeric ids read,
+    oversized page requests, recent event ids, and whether it is flagged."""
+
+    __slots__ = ("start", "nums", "big", "ring", "flagged", "since")
+
+    def __init__(self, ts: float) -> None:
+        self.start = ts
+        self.nums: set[int] = set()
+        self.big = 0
+        self.ring: Ring = Ring(64)
+        self.flagged = ""  # what was found, once found
+        self.since = 0  # next walk checkpoint (distinct ids)
+
+    def __getstate__(self) -> Any:
+        return tuple(getattr(self, s) for s in self.__slots__)
+
+    def __setstate__(self, s: Any) -> None:
+        for k, v in zip(self.__slots__, s):
+            setattr(self, k, v)
+
+
+def _sequential(nums: set[int]) -> float:
+    """Share of adjacent pairs, once sorted, that differ by one."""
+    xs = sorted(nums)
+    if len(xs) < 2:
+        return 0.0
+    return sum(1 for a, b in zip(xs, xs[1:]) if b - a == 1) / (len(xs) - 1)
 
 
 class _Scan:
@@ -109,7 +146,20 @@ class ScrapingEnumeration(DetectorBase):
         max_endpoints: int = 5_000,
         actors_per_endpoint: int = 512,
         ids_cap: int = 2_048,
+        slow_window_s: float = 172_800.0,
+        walk_ids: int = 15,
+        walk_sequential: float = 0.8,
+        oversized_factor: float = 4.0,
+        oversized_pages: int = 8,
+        max_slow: int = 50_000,
     ) -> None:
+        self.slow_window_s = slow_window_s
+        self.walk_ids = walk_ids
+        self.walk_sequential = walk_sequential
+        self.oversized_factor = oversized_factor
+        self.oversized_pages = oversized_pages
+        self._slow: LRU[str, _Slow] = LRU(max_slow)
+        self._sizes: LRU[str, dict[int, int]] = LRU(max_endpoints)
         self.window_s = window_s
         self.min_actors = min_actors
         self.factor = factor
@@ -129,13 +179,88 @@ class ScrapingEnumeration(DetectorBase):
         upd = self._update(call, ctx)
         if upd is None:
             return []
-        return self._score(call, ctx, *upd)
+        out = self._score(call, ctx, *upd[:2])
+        slow = self._score_slow(call, ctx, upd[2], upd[3], bool(out))
+        if slow is not None:
+            out.append(slow)
+        return out
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         if self._last != call.id:  # learn-only mode: keep the norms current
             self._update(call, ctx)
 
-    def _update(self, call: ApiCall, ctx: Context) -> tuple[LRU[str, _Scan], _Scan] | None:
+    def _typical_size(self, ek: str, size: int) -> int:
+        """The endpoint's most requested page size (``default_page_size``
+        when clients leave it out), learning ``size`` (0: none given)."""
+        sizes = self._sizes.get(ek)
+        if sizes is None:
+            sizes = {-1: 0}  # -1 holds the cached mode, recomputed every 32 updates
+            self._sizes.put(ek, sizes)
+        n = sizes.get(size)
+        if n is not None or len(sizes) < 33:
+            sizes[size] = (n or 0) + 1
+        total = sizes.get(-2, 0) + 1
+        sizes[-2] = total
+        if total <= 32 or total % 32 == 0:
+            sizes[-1] = max((k for k in sizes if k >= 0), key=sizes.__getitem__)
+        return sizes[-1] or self.default_page_size
+
+    def _score_slow(self, call: ApiCall, ctx: Context, num: int, big: bool, flagged_now: bool) -> Finding | None:
+        """Walks and oversized pages over days: ``walk_ids`` numeric ids read
+        mostly in sequence, or ``oversized_pages`` requests for pages
+        ``oversized_factor`` times the endpoint's usual size. Once flagged,
+        each further call of the actor on the endpoint joins the finding."""
+        actor = call.actor
+        k = actor.key + "|" + ep_key(ctx)
+        st = self._slow.get(k)
+        if st is None or call.ts - st.start > self.slow_window_s:
+            if num < 0 and not big:
+                return None
+            st = _Slow(call.ts)
+            self._slow.put(k, st)
+        else:
+            self._slow.move_to_end(k)
+        if num >= 0 and len(st.nums) < self.ids_cap:
+            st.nums.add(num)
+        if big:
+            st.big += 1
+        st.ring.push(call.id)
+        ep = ctx.endpoint
+        if flagged_now:
+            st.flagged = st.flagged or "scraped"
+            return None  # the finding just made carries this call
+        if st.flagged:
+            # one more call of a flagged scrape joins the finding (empty evidence keeps the merged one)
+            return self.finding(call, ctx, summary=f"{actor.display} goes on after being flagged ({st.flagged}) on {ep.name}",
+                                evidence={}, confidence=0.7, key=f"{self.id}|{actor.key}|{ep.key}")
+        n = len(st.nums)
+        walk = n >= self.walk_ids and n >= st.since  # geometric checkpoints: the sort runs rarely
+        if not walk and not (big and st.big >= self.oversized_pages):
+            return None
+        if walk:
+            st.since = n + max(1, n // 4)
+        what = ""
+        evidence: dict[str, Any] = {}
+        if walk:
+            seq = _sequential(st.nums)
+            if seq >= self.walk_sequential:
+                lo, hi = min(st.nums), max(st.nums)
+                what = f"read {len(st.nums)} objects in id order ({lo}..{hi})"
+                evidence.update(distinct_objects=len(st.nums), sequential_ratio=round(seq, 3), id_range=[lo, hi])
+        if not what and st.big >= self.oversized_pages:
+            what = f"asked {st.big} times for pages far above the usual size"
+            evidence.update(oversized_pages=st.big)
+        if not what or privileged(actor.jwt_claims) is True:
+            return None
+        st.flagged = what
+        hours = (call.ts - st.start) / 3600.0
+        evidence["hours"] = round(hours, 1)
+        return self.finding(
+            call, ctx, summary=f"{actor.display} {what} on {ep.name} over {hours:.1f}h", evidence=evidence, confidence=0.7,
+            key=f"{self.id}|{actor.key}|{ep.key}", event_ids=list(st.ring), first_seen=st.start,
+        )
+
+    def _update(self, call: ApiCall, ctx: Context) -> tuple[LRU[str, _Scan], _Scan, int, bool] | None:
         req = call.request
         if req.method != "GET":
             return None
@@ -176,6 +301,11 @@ class ScrapingEnumeration(DetectorBase):
                 depth = max(depth, off // (size or self.default_page_size))
         if not oid and not depth and not cursor and not size:
             return None
+        num = _num(oid) if oid else None
+        big = False
+        if req.query and not oid:
+            typical = self._typical_size(ep_key(ctx), size)
+            big = size >= self.oversized_factor * typical
         actor = call.actor
         scans = self._ep.get(ep_key(ctx))
         if scans is None:
@@ -197,7 +327,7 @@ class ScrapingEnumeration(DetectorBase):
         if size > scan.size:
             scan.size = size
         scan.ring.push(call.id)
-        return scans, scan
+        return scans, scan, -1 if num is None else num, big
 
     def _score(self, call: ApiCall, ctx: Context, scans: LRU[str, _Scan], scan: _Scan) -> list[Finding]:
         actor = call.actor
