@@ -20,8 +20,10 @@ class Stream:
         self.det = det
         self.findings: list = []
 
-    def __call__(self, method: str, path: str, template: str, ts: float, **kw):
+    def __call__(self, method: str, path: str, template: str, ts: float, claims: dict | None = None, **kw):
         c = make_call(method, path, ts=ts, **kw)
+        if claims:
+            c.actor.jwt_claims = claims
         params = tuple(("id", seg) for seg, t in zip(path.split("?")[0].split("/"), template.split("/")) if t == "{id}")
         ctx = Context(endpoint=EndpointRef(host=c.request.host, method=method, template=template, path_params=params))
         self.findings.extend(self.det.score_one(c, ctx))
@@ -127,3 +129,117 @@ def test_docstring_examples_run() -> None:
 
     res = doctest.testmod(mod)
     assert res.attempted >= 5 and res.failed == 0
+
+
+def with_claims(c, **claims):
+    c.actor.jwt_claims = claims
+    return c
+
+
+def admin_rounds(det: BehaviourAnomaly, claims: dict | None) -> tuple[Stream, float]:
+    s = Stream(det)
+    rng = random.Random(11)
+    big = [{"id": i, "email": f"user{i}@example.com", "name": "Some Body", "created": "2025-01-01"} for i in range(300)]
+    t = T0
+    for round_ in range(50):
+        t = shoppers(s, rng, t, 8)
+        if round_ % 5 == 4:
+            a = ("root", "ops")[round_ % 2]
+            for page in range(10):
+                t += rng.uniform(1, 4)
+                s("GET", f"/api/admin/users?page={page}", "/api/admin/users", t, claims=claims, user=a, json=big)
+            t += 400
+    assert det.model.warm
+    return s, t
+
+
+def test_admin_routine_is_judged_against_admins_and_a_customer_doing_more_is_not() -> None:
+    """Admins page through big user lists: rare for the whole population,
+    normal for administrators (their token says so, and the API accepted
+    it). A customer pulling far more is rare for customers and new for him."""
+    admins = ("user:root", "user:ops")
+    # without a role claim the admins are judged as customers
+    s0, _ = admin_rounds(BehaviourAnomaly(**dict(SMALL, min_history=100)), None)
+    assert [f for f in s0.findings if f.actor in admins]
+    det = BehaviourAnomaly(**dict(SMALL, min_peer=8, min_history=3))
+    s, t = admin_rounds(det, {"role": "admin", "sub": "x"})
+    assert not [f for f in s.findings if f.actor in admins]
+    huge = [{"id": i, "email": f"user{i}@example.com", "name": "Some Body", "created": "2025-01-01"} for i in range(3000)]
+    pulled = []
+    t += 400
+    for page in range(10):
+        t += 2
+        pulled.append(s("GET", f"/api/orders/export?page={page}", "/api/orders/export", t, user="u3", json=huge))
+    shoppers(s, random.Random(2), t + 400, 2)
+    mine = [f for f in s.findings if f.actor == "user:u3"]
+    assert mine, "customer's bulk pull not flagged"
+    why = mine[0].evidence["explanation"]
+    assert {"response_size", "response_size_max"} & {r["feature"] for r in why}
+    assert all("own_max" in r and "peer_z" in r for r in why) and mine[0].evidence["actor_windows"] >= 3
+    assert mine[0].evidence["peer_group"] == "auth"
+    assert set(mine[0].event_ids) <= {c.id for c in pulled}
+
+
+def test_role_claims_put_admins_with_admins() -> None:
+    det = BehaviourAnomaly(**SMALL)
+    s = Stream(det)
+    c = s("GET", "/api/admin/stats", "/api/admin/stats", T0, user="root")
+    assert det._peer(_window(c)) == "auth"
+    with_claims(c, role="admin")
+    assert det._peer(_window(c)) == "auth|role=admin"
+    # a refused token's role claim is the caller's say-so: judged with everyone authenticated
+    refused = _window(c)
+    refused.denied = refused.n
+    assert det._peer(refused) == "auth"
+
+
+def _window(c):
+    from apiward.learn.anomaly_model import ActorWindow
+
+    w = ActorWindow(c.ts)
+    w.n = 5
+    w.who = c.actor
+    return w
+
+
+def test_logins_from_a_shared_address_are_the_login_endpoints_norm() -> None:
+    """Offices and carrier NAT put many people behind one address: their
+    logins (a wrong password now and then) are what the login endpoint
+    usually answers; a storm of refusals is not."""
+    det = BehaviourAnomaly(**SMALL)
+    s = Stream(det)
+    rng = random.Random(5)
+    t = T0
+    for round_ in range(60):
+        t = shoppers(s, rng, t, 5)
+        for nat in range(4):
+            ip = f"2001:db8:{nat}::1"
+            for k in range(rng.randint(3, 6)):
+                t += rng.uniform(3, 20)
+                s("POST", "/api/login", "/api/login", t, ip=ip, req_json={"username": f"p{k}", "password": "pw"},
+                  status=401 if rng.random() < 0.25 else 200, json={"ok": True})
+            t += 400
+    assert det.model.warm
+    nat_flags = [f for f in s.findings if f.actor.startswith("ip:2001:db8:")]
+    assert nat_flags == []
+    storm = []
+    for i in range(40):
+        t += 0.5
+        storm.append(s("POST", "/api/login", "/api/login", t, ip="192.0.2.50", req_json={"username": f"v{i}", "password": "123456"},
+                       status=401, json={"error": "invalid"}))
+    mine = [f for f in s.findings if f.actor == "ip:192.0.2.50"]
+    assert mine and mine[0].evidence["explanation"][0]["feature"] in ("denied_ratio", "client_error_ratio")
+    assert mine[0].evidence["peer_group"] == "anon"
+
+
+def test_small_windows_need_enough_calls_behind_a_share() -> None:
+    """Two refusals in a window of three calls are not "67% denied"."""
+    det = BehaviourAnomaly(**dict(SMALL, min_count=3))
+    s = Stream(det)
+    rng = random.Random(9)
+    t = shoppers(s, rng, T0, 250)
+    assert det.model.warm
+    for k, st in enumerate((401, 401, 200)):
+        s("GET", f"/api/account/{k}", "/api/account/{id}", t + k, user="u5", status=st)
+    t = shoppers(s, rng, t + 400, 3)
+    assert not [f for f in s.findings if f.actor == "user:u5" and f.last_seen >= t - 10_000 and f.evidence["events"] == 3]

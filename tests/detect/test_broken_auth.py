@@ -118,3 +118,60 @@ def test_stolen_token_used_from_another_client() -> None:
     assert len(found) == 1 and found[0].evidence["signal"] == "token_shared"
     assert c.id in found[0].event_ids and found[0].actor == "user:frank"
     assert found[0].evidence["origin_ip"] == "198.51.100.20"
+
+
+def login(det: BrokenAuthentication, token: str, ts: float) -> object:
+    """A login answered with a token: the API issues its signature."""
+    c = make_call("POST", "/api/v2/auth/login", ts=ts, ip="198.51.100.40", req_json={"username": "mallory", "password": "pw"},
+                  json={"access_token": token, "token_type": "bearer", "expires_in": 3600})
+    c.actor = RESOLVER.resolve(c)
+    ctx = Context(endpoint=EndpointRef(host=c.request.host, method="POST", template="/api/v2/auth/login"))
+    assert det.score_one(c, ctx) == []
+    det.learn_one(c, ctx)
+    return c
+
+
+def test_token_edited_before_first_use_is_caught_from_the_issued_signature() -> None:
+    det = BrokenAuthentication()
+    s = Stream(det)
+    sig = "aXNzdWVkLWJ5LXRoZS1hcGktMTIzNDU2Nzg5"
+    issued = jwt({"sub": "mallory", "role": "user", "iat": T0, "exp": T0 + 3600}, sig=sig)
+    lc = login(det, issued, T0)
+    # the attacker edits the role and keeps the signature; never used the original
+    edited = jwt({"sub": "mallory", "role": "admin", "iat": T0, "exp": T0 + 3600}, sig=sig)
+    c, found = s("/api/v2/admin/stats", token=edited, status=401, ts=T0 + 60)
+    assert len(found) == 1
+    f = found[0]
+    assert f.evidence["signal"] == "tampered_token_attempt" and f.evidence["original_event"] == lc.id
+    assert f.event_ids == [lc.id, c.id] and f.severity == "medium"
+    # the genuine token, used as issued, is quiet
+    _, found = s(token=issued, status=200, ts=T0 + 120, ip="198.51.100.40")
+    assert found == []
+
+
+def test_fresh_signed_token_refused_on_first_use_is_a_low_attempt() -> None:
+    s = Stream(BrokenAuthentication())
+    forged = jwt({"sub": "x", "role": "admin", "iat": T0 - 10, "exp": T0 + 3600}, sig="Zm9yZ2VkLXdpdGgtYW5vdGhlci1rZXktMTIz")
+    c, found = s("/api/v2/admin/stats", token=forged, status=401, ts=T0)
+    assert len(found) == 1
+    f = found[0]
+    assert f.evidence["signal"] == "rejected_token_attempt" and f.severity == "low" and f.event_ids == [c.id]
+    assert f.evidence["claims"]["role"] == "admin"
+
+
+def test_refused_tokens_that_benign_clients_send_are_quiet() -> None:
+    s = Stream(BrokenAuthentication(max_rejected=5))
+    # an expired token refused before a refresh (even long expired)
+    s(token=jwt({"sub": "a", "iat": T0 - 90_000, "exp": T0 - 86_400}, sig="ZXhwaXJlZC10b2tlbi1zaWduYXR1cmUtMQ"), status=401, ts=T0)
+    # a token that worked, later revoked (logout elsewhere)
+    tok = jwt({"sub": "b", "iat": T0 - 10, "exp": T0 + 3600}, sig="cmV2b2tlZC10b2tlbi1zaWduYXR1cmUtMg")
+    s(token=tok, status=200, ts=T0)
+    s(token=tok, status=401, ts=T0 + 600)
+    # a token the API refuses as not yet valid for our clock (issued in the future)
+    s(token=jwt({"sub": "c", "iat": T0 + 7200, "exp": T0 + 10_800}, sig="ZnV0dXJlLXRva2VuLXNpZ25hdHVyZS0zNA"), status=401, ts=T0)
+    assert s.findings == []
+    # a signing-key rotation refuses every fresh token at once: a handful of reports, then silence
+    for i in range(40):
+        s(token=jwt({"sub": f"u{i}", "iat": T0, "exp": T0 + 3600}, sig=f"cm90YXRlZC1rZXktc2lnbmF0dXJl{i:04d}"), status=401, ts=T0 + 900 + i,
+          ip=f"198.51.100.{i + 50}")
+    assert len(s.findings) == 5

@@ -128,3 +128,61 @@ def test_unknown_paths_through_the_pipeline(tmp_path) -> None:
     mine = [f for f in found if f.actor == "ip:192.0.2.14"]
     assert mine and "unknown_paths" in mine[-1].evidence["signals"]
     assert not [f for f in found if f.actor != "ip:192.0.2.14"]
+
+
+def at(det: Scanning, out: list, ts: float, method: str, path: str, status: int = 200, template: str | None = None, **kw):
+    c = make_call(method, path, status=status, ts=ts, **kw)
+    ctx = Context(endpoint=EndpointRef(host=c.request.host, method=method, template=template or path))
+    out.extend(det.score_one(c, ctx))
+    det.learn_one(c, ctx)
+    return c
+
+
+def test_slow_sweep_over_days_is_flagged_call_by_call() -> None:
+    """One probe every 3-4 hours for five days: never a storm within a
+    horizon, but a pile of distinct not-found and refused endpoints."""
+    det = Scanning()
+    out: list = []
+    words = ["backup", "hidden", "secret", "audit", "tokens", "dev", "debug", "staging", "sessions", "beta", "reports", "private",
+             "logs", "upload", "export", "import", "old", "keys", "metrics", "internal", "legacy", "temp", "v0", "test", "mirror",
+             "stats", "jobs", "queue", "cache", "files", "raw", "dump", "sync", "hooks", "tasks", "events"]
+    t = T0
+    probes = []
+    for i, w in enumerate(words):
+        t += 11_000 + (i % 3) * 1200
+        refused = i % 7 == 3  # the odd path exists and wants credentials
+        probes.append(at(det, out, t, "GET", f"/api/v2/{w}", status=401 if refused else 404, ip="192.0.2.77", user_agent="Mozilla/5.0 Firefox/126.0"))
+        # benign traffic around it keeps the global norm realistic
+        for u in range(3):
+            at(det, out, t + u, "GET", f"/api/v2/products/{i}", template="/api/v2/products/{id}", user=f"u{u}", ip=f"198.51.100.{u}")
+    assert t - T0 > 86_400  # the sweep outlives one horizon
+    mine = [f for f in out if f.actor == "ip:192.0.2.77"]
+    assert mine and set(mine[0].evidence["signals"]) == {"slow_probing"}
+    first = next(i for i, c in enumerate(probes) if c.id in mine[0].event_ids[-1:])
+    assert 10 <= first < 25
+    covered = {e for f in mine for e in f.event_ids}
+    # the probes before the trigger ride along with it, every later one is reported as it comes, across horizons
+    assert {c.id for c in probes} <= covered
+    assert not [f for f in out if f.actor != "ip:192.0.2.77"]
+
+
+def test_slow_look_alikes_are_quiet() -> None:
+    """A client whose token expires every hour (401 on the endpoints it
+    polls, then a refresh) and who follows stale links for three days, and a
+    shared address where people mistype their password."""
+    det = Scanning()
+    out: list = []
+    t = T0
+    for h in range(72):
+        for k in range(30):
+            t += 60
+            at(det, out, t, "GET", f"/api/v2/orders/{k}", template="/api/v2/orders/{id}", user="poller", ip="198.51.100.9")
+        for ep in ("/api/v2/users/me", "/api/v2/accounts", "/api/v2/notifications"):
+            at(det, out, t + 1, "GET", ep, status=401, user="poller", ip="198.51.100.9")
+        if h % 6 == 0:
+            at(det, out, t + 2, "GET", f"/api/v2/promo-{h}", status=404, user="poller", ip="198.51.100.9")
+        for k in range(4):
+            at(det, out, t + 3 + k, "POST", "/api/v2/auth/login", status=401 if k % 2 else 200, ip="203.0.113.200",
+               req_json={"username": f"p{h}-{k}", "password": "x"})
+    assert out == []
+    assert pickle.loads(pickle.dumps(det))._actors["user:poller"].slow is not None

@@ -1,36 +1,64 @@
-"""``anomaly.behaviour``: an actor's window of traffic looks unlike the
-windows the model has learned (online Half-Space Trees, river).
+"""``anomaly.behaviour``: an actor's window of traffic is rare for all
+traffic, rare for the actor's peers and new for the actor itself (online
+Half-Space Trees, river, plus peer and per-actor references).
 
 Looks at: per actor, windows of up to ``window_events`` calls (a window also
 closes when the actor pauses ``window_s``): rate, endpoint and object
-breadth, the mix of 4xx/401/403/404/5xx answers, write share, request and
-response sizes, latency, parameters per call, special characters in query
-values, parameters the endpoint never had (``ctx.baselines``, when there),
-endpoints almost nobody else uses, calls without credentials (see
-:mod:`apiward.learn.anomaly_model`). A closed window is scored, calibrated
-against a reservoir of recent benign window scores and flagged when it is in
-the top ``1 - threshold`` share *and* at least one feature is ``min_z``
-standard deviations from its running mean (the explanation). Benign windows
-calibrate; of flagged ones only each actor's first does, so a burst of
-attack windows does not mask its own later windows while a new pattern many
-actors share soon does (unless flags run above ``max_flag_rate``, default 20x
-the promised rate, a sign the raw scores drifted: then every window
-calibrates). Every window is learned (one in ``learn_every``): a behaviour
-that keeps coming back, from many actors, is the application changing and
-stops scoring high as the trees' reference mass turns over; a lone actor's
-burst moves the mass little. No findings until ``warmup`` windows are learned.
+breadth, the 4xx/401/403/404/5xx answers *beyond what the endpoints called
+usually answer* (a login form's wrong passwords are its norm), write share,
+request and response sizes, latency, parameters per call, special
+characters in query values, parameters the endpoint never had
+(``ctx.baselines``, when there), endpoints almost nobody else uses, calls
+without credentials (see :mod:`apiward.learn.anomaly_model`).
 
-Cost per event: about 2 µs to fold the call into its actor's window; the
-model (about 30 µs for score + learn) runs once per closed window, so a few
-µs amortised at the default window of 20 events (windows closed early by
-pauses are shorter). Idle windows are swept every ``sweep_every`` events.
+A closed window is flagged only when all of these hold:
 
-False-positive assumptions: the percentile threshold fixes the alert
-*rate* among windows (0.5% of benign windows at the default 0.995; 0.999
-means the top 0.1%) rather than promising
-every flagged window is an attack: this detector is for leads the rule
-detectors do not cover, low severity unless extreme. Windows of fewer
-than ``min_events`` calls carry too little to judge and are skipped.
+1. *rare globally*: its Half-Space Trees score is in the top
+   ``1 - threshold`` share of recent benign windows (calibrated percentile);
+2. a *risk feature* (:data:`~apiward.learn.anomaly_model.RISK_FEATURES`:
+   errors, breadth, rate, sizes, odd parameters, rare endpoints; never a
+   full window, latency or a feature *falling*) is ``min_z`` standard
+   deviations above its mean over all windows, and, for shares of calls,
+   at least ``min_count`` calls stand behind it;
+3. the same feature is ``min_z`` above the mean of the actor's *peers*:
+   callers without credentials, or authenticated callers grouped by the
+   role-like claims of their token (``role``, ``roles``, ``groups``,
+   ``scope``...; a token the API mostly refused proves no role, so its
+   window joins all authenticated callers), once the group has ``min_peer``
+   windows;
+4. it is *new for the actor*: above the highest value any of its own
+   ``min_history`` or more learned windows showed, by ``margin``.
+
+An actor whose verified role few windows show yet and that has no history
+of its own is not judged: there is nothing fair to compare it with. Peer
+groups and actor histories learn only windows judged and not flagged
+(none from the warm-up, which nobody judged), so an attacker's repeated
+windows stay new for him; each actor has a bounded say in its group's norm
+(its first ``peer_votes`` windows, then one in ten), so one busy actor
+cannot make its behaviour its peers' normal. Per endpoint, answer rates
+take one vote per actor window, so a stuffer's hundred refusals do not make
+refusals the login endpoint's norm. Benign windows calibrate the
+percentile; of flagged ones only each actor's first does (unless flags run
+above ``max_flag_rate``, default 20x the promised rate, a sign the raw
+scores drifted: then every window calibrates). Every window is learned by
+the trees (one in ``learn_every``): a behaviour that keeps coming back, from
+many actors, is the application changing. No findings until ``warmup``
+windows are learned.
+
+Cost per event: about 3 µs to fold the call into its actor's window (with
+the endpoint's answer-rate look-up); the model (about 30 µs for score +
+learn, a few µs for the peer and actor references) runs once per closed
+window, so a few µs amortised. Idle windows are swept every
+``sweep_every`` events. State is bounded: ``max_actors`` open windows,
+``max_profiles`` actor histories (about 200 bytes each), ``max_peers``
+groups, ``max_endpoints`` answer rates.
+
+False-positive assumptions: an administrator is compared with
+administrators (when tokens carry roles) or with its own past; people
+behind one shared address log in and sometimes mistype, which is the login
+endpoint's norm; a lone behaviour that is rare for everyone, for the peers
+and for the actor is worth a look but is a lead, low severity unless
+extreme. Windows of fewer than ``min_events`` calls are not judged.
 """
 
 from __future__ import annotations
@@ -41,7 +69,18 @@ from typing import Any
 
 from apiward.detect.base import DetectorBase
 from apiward.detect.objects import LRU
-from apiward.learn.anomaly_model import FEATURES, ActorWindow, AnomalyModel, special_ratio
+from apiward.learn.anomaly_model import (
+    COUNT_FEATURES,
+    FEATURES,
+    RISK_FEATURES,
+    ActorProfile,
+    ActorWindow,
+    AnomalyModel,
+    AnswerRates,
+    FeatureStats,
+    peer_key,
+    special_ratio,
+)
 from apiward.model.call import ApiCall
 from apiward.model.context import Context, EndpointRef
 from apiward.model.finding import Finding
@@ -79,6 +118,14 @@ class BehaviourAnomaly(DetectorBase):
         sweep_every: int = 512,
         max_actors: int = 50_000,
         max_flag_rate: float | None = None,
+        min_peer: int = 30,
+        min_history: int = 4,
+        margin: float = 0.15,
+        max_peers: int = 256,
+        max_profiles: int = 20_000,
+        min_count: int = 3,
+        peer_votes: int = 20,
+        max_endpoints: int = 20_000,
         seed: int = 42,
     ) -> None:
         if not 0.0 < threshold < 1.0:
@@ -99,6 +146,14 @@ class BehaviourAnomaly(DetectorBase):
         self.max_flag_rate = max_flag_rate if max_flag_rate is not None else 20.0 * (1.0 - threshold)
         self._flag_rate = 0.0
         self._calibrated: LRU[str, bool] = LRU(10_000)
+        self.min_peer = min_peer
+        self.min_history = min_history
+        self.margin = margin
+        self.min_count = min_count
+        self.peer_votes = peer_votes
+        self._answers = AnswerRates(cap=max_endpoints)
+        self._peers: LRU[str, FeatureStats] = LRU(max_peers)
+        self._profiles: LRU[str, ActorProfile] = LRU(max_profiles)
         self.scored = 0
         self.flagged = 0
 
@@ -172,8 +227,20 @@ class BehaviourAnomaly(DetectorBase):
             w.slat += log2(call.duration_ms + 1.0)
         ep = ctx.endpoint
         name = ep.name
-        if len(w.eps) < 64:
-            w.eps.add(zlib.crc32(name.encode()))
+        h = zlib.crc32(name.encode())
+        ans = self._answers
+        x4, xden, xnf, x5 = ans.expect(h)
+        w.x4 += x4
+        w.xden += xden
+        w.xnf += xnf
+        w.x5 += x5
+        eps = w.eps
+        if h not in eps:
+            # one vote per actor window and endpoint: a stuffer's hundred
+            # refusals teach the login endpoint no more than one visitor's
+            ans.add(h, st)
+            if len(eps) < 64:
+                eps.add(h)
         if ep.path_params and len(w.objs) < 64:
             w.objs.add(ep.path_params[-1][1])
         q = req.query
@@ -229,21 +296,74 @@ class BehaviourAnomaly(DetectorBase):
             del wins[k0]
             self._close(k0, w0, score, out)
 
+    def _peer(self, w: ActorWindow) -> str:
+        """The window's peer group. Role claims of a token the API refused
+        are the caller's say-so, not a verified role: a window mostly
+        answered 401/403 is compared with all authenticated callers."""
+        key = peer_key(w.who)
+        if key != "anon" and key != "auth" and w.denied * 2 >= w.n:
+            return "auth"
+        return key
+
+    def _reasons(self, x: dict[str, float], n: int, peer: str, peers: FeatureStats | None, prof: ActorProfile | None) -> list[dict[str, Any]]:
+        """Risk features whose value is rare globally *and* for the
+        actor's peers (once the group has ``min_peer`` windows) *and* new
+        for the actor (above anything its ``min_history`` or more learned
+        windows showed). An actor of a verified role that too few windows
+        show yet, with no history of its own, is not judged: there is
+        nothing fair to compare it with (an administrator is not a
+        customer)."""
+        m = self.model
+        use_peer = peers is not None and peers.n >= self.min_peer
+        use_own = prof is not None and prof.n >= self.min_history
+        if not use_peer and not use_own and peer != "anon" and peer != "auth":
+            return []
+        min_z = self.min_z
+        out = []
+        for f in RISK_FEATURES:
+            v = x[f]
+            zg = m.z(f, v)
+            if zg < min_z:
+                continue
+            if f in COUNT_FEATURES and v * n < self.min_count - 1e-6:
+                continue
+            r: dict[str, Any] = {"feature": f, "value": round(v, 4), "mean": round(m.mean(f), 4), "z": round(zg, 2)}
+            if use_peer:
+                assert peers is not None
+                zp = peers.z(f, v, 0.1)
+                if zp < min_z:
+                    continue
+                r["peer_mean"] = round(peers.mean(f), 4)
+                r["peer_z"] = round(zp, 2)
+            if use_own:
+                assert prof is not None
+                hi = prof.highest(f)
+                if v <= hi + self.margin:
+                    continue
+                r["own_max"] = round(hi, 4)
+            out.append(r)
+        out.sort(key=lambda r: -min(r["z"], r.get("peer_z", r["z"])))
+        return out
+
     def _close(self, key: str, w: ActorWindow, score: bool, out: list[Finding]) -> None:
         if w.n < self.min_events:
             return
         m = self.model
         x = w.features(self.window_events)
         flagged = False
+        peer = self._peer(w)
+        peers = self._peers.get(peer)
+        prof = self._profiles.get(key)
+        warm = m.warm
         if score:
             raw, pct = m.score(x)
             self.scored += 1
             if pct >= self.threshold:
-                why = m.explain(x)
-                if why and abs(why[0][3]) >= self.min_z:
+                why = self._reasons(x, w.n, peer, peers, prof)
+                if why:
                     flagged = True
                     self.flagged += 1
-                    out.append(self._finding(key, w, raw, pct, x, why))
+                    out.append(self._finding(key, w, raw, pct, x, why, peer, peers, prof))
             # Calibrate on benign windows so a burst of attack windows does
             # not mask itself; but when far more windows are flagged than
             # the threshold promises, the raw scores drifted: take them all.
@@ -258,12 +378,41 @@ class BehaviourAnomaly(DetectorBase):
         self._closed += 1
         if self._closed % self.learn_every == 0:
             m.learn(x)
+        if not flagged and (warm or not score):
+            # Peers and the actor's own history learn windows judged normal
+            # (or all of them in learn-only mode): not the warm-up's, which
+            # nobody judged, nor flagged ones, so an attacker's repeated
+            # windows stay new for him. Each actor has a bounded say in its
+            # group's norm: its first ``peer_votes`` windows, then one in ten.
+            if prof is None or prof.n < self.peer_votes or prof.n % 10 == 0:
+                if peers is None:
+                    peers = FeatureStats()
+                    self._peers.put(peer, peers)
+                else:
+                    self._peers.move_to_end(peer)
+                peers.learn(x, m.alpha)
+            if prof is None:
+                prof = ActorProfile()
+                self._profiles.put(key, prof)
+            else:
+                self._profiles.move_to_end(key)
+            prof.learn(x)
 
-    def _finding(self, key: str, w: ActorWindow, raw: float, pct: float, x: dict[str, float], why: list[Any]) -> Finding:
+    def _finding(self, key: str, w: ActorWindow, raw: float, pct: float, x: dict[str, float], why: list[dict[str, Any]], peer: str,
+                 peers: FeatureStats | None, prof: ActorProfile | None) -> Finding:
         ep: EndpointRef = w.ref or EndpointRef()
         who = w.who
-        top = ", ".join(f"{f} {v:g} (usual {mu:g}, z {z:+.1f})" for f, v, mu, z in why[:3])
-        extreme = pct >= 1.0 - (1.0 - self.threshold) / 2 and abs(why[0][3]) >= 2 * self.min_z
+        parts = []
+        for r in why[:3]:
+            t = f"{r['feature']} {r['value']:g} (usual {r['mean']:g}"
+            if "peer_mean" in r:
+                t += f", peers {r['peer_mean']:g}"
+            if "own_max" in r:
+                t += f", this actor at most {r['own_max']:g}"
+            parts.append(t + f"; z {r['z']:+.1f})")
+        top_z = min(why[0]["z"], why[0].get("peer_z", why[0]["z"]))
+        extreme = pct >= 1.0 - (1.0 - self.threshold) / 2 and (top_z >= 2 * self.min_z or len(why) >= 3)
+        history = prof.n if prof is not None else 0
         return Finding(
             key=f"{self.id}|{key}",
             detector=self.id,
@@ -282,14 +431,18 @@ class BehaviourAnomaly(DetectorBase):
             event_ids=list(w.ids),
             first_seen=w.start,
             last_seen=w.last,
-            summary=f"{w.n} calls unlike learned behaviour (top {100 * (1 - pct):.2f}% of windows): {top}",
+            summary=f"{w.n} calls unlike learned behaviour (top {100 * (1 - pct):.2f}% of windows), rare for all traffic, "
+                    f"for peers ({peer}) and new for this actor: " + ", ".join(parts),
             evidence={
                 "signal": "behaviour_window",
                 "raw_score": round(raw, 4),
                 "percentile": round(pct, 5),
                 "events": w.n,
                 "window_s": round(w.last - w.start, 1),
-                "explanation": [{"feature": f, "value": v, "mean": mu, "z": z} for f, v, mu, z in why],
+                "peer_group": peer,
+                "peer_windows": peers.n if peers is not None else 0,
+                "actor_windows": history,
+                "explanation": why,
                 "features": {f: round(x[f], 4) for f in FEATURES},
             },
         )

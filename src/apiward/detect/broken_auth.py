@@ -9,7 +9,18 @@ Looks at:
 - **expired tokens accepted**: ``exp`` earlier than the call time minus
   ``leeway_s`` and a 2xx answer (CWE-613);
 - **tampered tokens**: one signature seen with two different payloads (the
-  payload was edited and the old signature kept; CWE-347);
+  payload was edited and the old signature kept; CWE-347). Signatures are
+  learned from tokens presented *and* from tokens the API issues (a JWT in
+  a 2xx answer to a POST, e.g. a login), so a token edited before its first
+  use is caught on that use, and the finding names the event that issued
+  the original;
+- **rejected tokens**: a signed JWT, valid by its own claims (not expired,
+  not issued in the future), refused with 401 the first time it is seen:
+  its signature did not verify (forged, tampered, or signed with a key the
+  API does not trust): an attempt, low severity (CWE-347). Benign clients
+  get 401 for *expired* tokens, which are left alone; a key rotation that
+  refuses many fresh tokens at once (more than ``max_rejected`` in ten
+  minutes) silences the signal until it passes;
 - **tokens in URLs**: credential-named query parameters (``access_token``,
   ``id_token``, ``jwt``, ``api_key``, ...; CWE-598). The ambiguous name
   ``token`` is flagged only when its value is a JWT, or when the path is not
@@ -29,7 +40,9 @@ Cost per event: a few dictionary look-ups; for a JWT, one header scan and
 two CRC-32s the first time each token is seen; a loop over query names.
 
 False-positive assumptions: clock skew between the API and apiward's event
-time is under ``leeway_s``; a mobile client roaming between networks keeps
+time is under ``leeway_s``; a token that a client uses for the first time
+is one the API issued and accepts (a revoked token is refused, but it was
+used before, unless apiward started after that); a mobile client roaming between networks keeps
 its user agent, so it needs ``min_ips`` addresses in ``window_s`` to count;
 a test environment that signs nothing is still worth an alert.
 """
@@ -57,6 +70,9 @@ URL_CREDENTIALS = frozenset(
 _AMBIGUOUS = frozenset({"token", "auth", "key", "sid"})
 _ONE_TIME_LINK = re.compile(r"reset|recover|forgot|verif|confirm|activat|invit|unsubscri|magic|onboard|email|signup|register|download|share", re.IGNORECASE)
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.")
+# a signed JWT inside an answer: payload and signature segments
+_ISSUED = re.compile(rb"eyJ[A-Za-z0-9_-]{8,}\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{16,})")
+_ISSUE_MAX = 16_384  # bytes of answer body searched for issued tokens
 
 
 class _Tok:
@@ -107,23 +123,29 @@ class BrokenAuthentication(DetectorBase):
         min_ips: int = 4,
         max_tokens: int = 50_000,
         max_signatures: int = 50_000,
+        max_rejected: int = 10,
     ) -> None:
         self.leeway_s = leeway_s
         self.window_s = window_s
         self.min_ips = min_ips
+        self.max_rejected = max_rejected
         self._tokens: LRU[str, _Tok] = LRU(max_tokens)
-        self._sigs: LRU[int, int] = LRU(max_signatures)
+        # signature hash -> (payload hash, id of the event that issued or first presented it)
+        self._sigs: LRU[int, tuple[int, str]] = LRU(max_signatures)
+        self._rejected = [0.0, 0]  # ten-minute bucket: start, rejected fresh tokens in it
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         out: list[Finding] = []
         req = call.request
         if req.query:
             self._url_credentials(call, ctx, out)
+        st = call.status
+        if req.method == "POST" and 200 <= st < 300:
+            self._issued(call)
         actor = call.actor
         tid = actor.token_id
         if not tid:
             return out
-        st = call.status
         ok = 200 <= st < 300
         alg = actor.jwt_alg
         ts = call.ts
@@ -143,7 +165,8 @@ class BrokenAuthentication(DetectorBase):
                     tok.flagged |= 1
                 self._unsigned(call, ctx, alg, ok, out)
             elif first:
-                self._tampered(call, ctx, ok, out)
+                if not self._tampered(call, ctx, ok, out) and st == 401:
+                    self._rejected_fresh(call, ctx, alg, ts, out)
             exp = actor.jwt_claims.get("exp")
             if ok and isinstance(exp, (int, float)) and not isinstance(exp, bool) and ts > 0 and exp + self.leeway_s < ts:
                 out.append(
@@ -176,31 +199,78 @@ class BrokenAuthentication(DetectorBase):
             )
         )
 
-    def _tampered(self, call: ApiCall, ctx: Context, ok: bool, out: list[Finding]) -> None:
+    def _issued(self, call: ApiCall) -> None:
+        """Learn the signatures of JWTs the API hands out (login, refresh)."""
+        resp = call.response
+        body = resp.body if resp is not None else b""
+        if not body or len(body) > _ISSUE_MAX or b"eyJ" not in body:
+            return
+        sigs = self._sigs
+        for m in _ISSUED.finditer(body):
+            sk = zlib.crc32(m.group(2))
+            if sk not in sigs:
+                sigs.put(sk, (zlib.crc32(m.group(1)), call.id))
+
+    def _tampered(self, call: ApiCall, ctx: Context, ok: bool, out: list[Finding]) -> bool:
         token = _bearer(call)
         head, dot, rest = token.partition(".")
         payload, dot2, sig = rest.partition(".")
         if not dot2 or len(sig) < 16:
-            return
+            return False
         sk = zlib.crc32(sig.encode())
         pk = zlib.crc32(payload.encode())
         prev = self._sigs.get(sk)
         if prev is None:
-            self._sigs.put(sk, pk)
-            return
-        if prev == pk:
-            return
+            self._sigs.put(sk, (pk, call.id))
+            return False
+        if isinstance(prev, int):  # a state saved before origins were kept
+            prev = (prev, call.id)
+        if prev[0] == pk:
+            return False
         st = call.status
+        origin = prev[1]
         out.append(
             self.finding(
                 call, ctx,
-                summary=f"JWT signature reused with a different payload (tampered claims), answered {st}",
+                summary=f"JWT signature reused with a different payload (tampered claims), answered {st}; the signature belongs to the token of event {origin}",
                 evidence={"signal": "tampered_token_accepted" if ok else "tampered_token_attempt", "cwe": "CWE-347", "status": st,
+                          "original_event": origin,
                           "claims": {k: v for k, v in call.actor.jwt_claims.items() if k in ("sub", "role", "roles", "scope")}},
                 confidence=0.9,
                 severity="critical" if ok else "medium",
                 key=f"{self.id}|{call.actor.key}|tampered",
                 title="Tampered JWT accepted" if ok else "Tampered JWT",
+                event_ids=[origin, call.id] if origin != call.id else [call.id],
+            )
+        )
+        return True
+
+    def _rejected_fresh(self, call: ApiCall, ctx: Context, alg: str, ts: float, out: list[Finding]) -> None:
+        """A signed token, valid by its claims, refused on first sight."""
+        claims = call.actor.jwt_claims
+        exp = claims.get("exp")
+        iat = claims.get("iat")
+        lee = self.leeway_s
+        if isinstance(exp, bool) or (isinstance(exp, (int, float)) and exp + lee < ts):
+            return  # expired: the everyday 401 before a refresh
+        if isinstance(iat, (int, float)) and not isinstance(iat, bool) and iat - lee > ts:
+            return  # issued in the future: a clock problem, not a forgery
+        b = self._rejected
+        if ts - b[0] > 600.0:
+            b[0], b[1] = ts, 0
+        b[1] += 1
+        if b[1] > self.max_rejected:
+            return  # many at once: a key rotation or an outage, not one forger
+        priv = {k: v for k, v in claims.items() if k in ("sub", "role", "roles", "scope", "scp", "groups", "is_admin", "exp")}
+        out.append(
+            self.finding(
+                call, ctx,
+                summary=f"a {alg} token valid by its claims was refused on its first use (401): its signature did not verify",
+                evidence={"signal": "rejected_token_attempt", "cwe": "CWE-347", "alg": alg, "status": call.status, "claims": priv},
+                confidence=0.55,
+                severity="low",
+                key=f"{self.id}|{call.actor.key}|rejected",
+                title="Forged or tampered JWT refused",
             )
         )
 

@@ -19,7 +19,19 @@ Looks at, per actor over a tumbling ``horizon_s`` of virtual time:
   count is 1), i.e. probing of undocumented or unknown paths;
 - method fuzzing: distinct methods other than GET and POST on one path
   (``min_methods``), and methods outside the usual REST set (TRACE,
-  PROPFIND, DEBUG, TRACK...).
+  PROPFIND, DEBUG, TRACK...);
+- *slow probing*, over days rather than one horizon: per source, decayed
+  counts (half-life ``slow_half_life_s``) of distinct endpoints answered
+  not found (404/405/501) or refused (401/403), against the source's
+  decayed count of calls. A sweep of one probe an hour never makes a storm
+  within a horizon, but piles up here: ``min_slow`` distinct endpoints with
+  at least ``min_not_found_ratio`` of the source's calls behind them.
+
+A source flagged in one horizon stays known for the next: its further
+not-found, refused or probing calls join the finding at once. Suspicious
+calls of a flagged source are folded into the finding every
+``flush_every`` calls, or as soon as ``flush_s`` of virtual time passed
+since the last report (a slow sweep is reported call by call).
 
 One finding per actor (key: detector + actor); it is raised when the first
 signal crosses its threshold and grows (event ids, severity, evidence) as
@@ -31,13 +43,16 @@ actor on a 2xx call of a shared endpoint.
 
 False-positive assumptions: browsers and SDKs do not send scanner agents;
 a person mistypes a URL or follows a stale link a handful of times, not
-tens of distinct paths; a developer opening API docs touches one or two
+tens of distinct paths; an expired token earns 401s on the few endpoints a
+client polls, and a client that calls much more than it is refused stays
+under the slow-probing ratio; a developer opening API docs touches one or two
 spec paths (weighted half), not secret files; CORS preflight adds OPTIONS,
 so OPTIONS, PUT and DELETE on one path is normal; a fourth is not.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import zlib
 from typing import Any
@@ -80,15 +95,17 @@ SPEC_PROBE = re.compile(
 
 _ANY_PROBE = re.compile(f"(?:{SECRET_PROBE.pattern})|(?:{SPEC_PROBE.pattern})", re.IGNORECASE)
 _NOT_FOUND = frozenset({404, 405, 501})
+_REFUSED = frozenset({401, 403})
 _COMMON_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
-_SIGNALS = ("scanner_agent", "exposed_secret", "probes", "not_found_storm", "unknown_paths", "method_fuzzing")
+_SIGNALS = ("scanner_agent", "exposed_secret", "probes", "not_found_storm", "unknown_paths", "method_fuzzing", "slow_probing",
+            "earlier_scanning")
 
 
 class _Recon:
     """One actor's reconnaissance counters over the current horizon."""
 
     __slots__ = ("start", "calls", "nf", "nf_paths", "probes", "probe_score", "solo", "methods", "unusual", "signals",
-                 "ring", "pending", "sample", "agent")
+                 "ring", "pending", "sample", "agent", "slow", "earlier", "emitted")
 
     def __init__(self, ts: float) -> None:
         self.start = ts
@@ -105,13 +122,48 @@ class _Recon:
         self.pending: list[str] = []
         self.sample: list[str] = []  # a few probed paths, for the evidence
         self.agent = ""
+        self.slow: _Slow | None = None  # long-horizon counters, kept across horizons
+        self.earlier: dict[str, Any] = {}  # signals of the previous horizon, if it was flagged
+        self.emitted = ts  # when a finding last carried this actor's events
 
     def __getstate__(self) -> Any:
         return tuple(getattr(self, s) for s in self.__slots__)
 
     def __setstate__(self, s: Any) -> None:
+        self.slow, self.earlier, self.emitted = None, {}, 0.0  # absent from older states
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)
+
+
+class _Slow:
+    """One source's long-horizon probing counters: decayed counts of calls
+    and of distinct endpoints answered not found or refused, and the
+    endpoints counted (a bounded set, oldest forgotten first)."""
+
+    __slots__ = ("ts", "calls", "fresh", "refused", "seen")
+
+    def __init__(self, ts: float) -> None:
+        self.ts = ts
+        self.calls = 0.0
+        self.fresh = 0  # calls since the last decay, counted as recent (cheap, and errs towards normal)
+        self.refused = 0.0
+        self.seen: dict[int, None] = {}
+
+    def decay(self, ts: float, rate: float) -> None:
+        dt = ts - self.ts
+        if dt > 0.0:
+            f = math.exp(-dt * rate)
+            self.calls *= f
+            self.refused *= f
+            self.ts = ts
+        self.calls += self.fresh
+        self.fresh = 0
+
+    def __getstate__(self) -> Any:
+        return (self.ts, self.calls, self.fresh, self.refused, self.seen)
+
+    def __setstate__(self, s: Any) -> None:
+        self.ts, self.calls, self.fresh, self.refused, self.seen = s
 
 
 class Scanning(DetectorBase):
@@ -138,6 +190,10 @@ class Scanning(DetectorBase):
         min_methods: int = 4,
         min_unusual: int = 2,
         flush_every: int = 8,
+        flush_s: float = 60.0,
+        min_slow: float = 10.0,
+        slow_half_life_s: float = 172_800.0,
+        slow_cap: int = 256,
         max_actors: int = 20_000,
         set_cap: int = 512,
     ) -> None:
@@ -150,6 +206,10 @@ class Scanning(DetectorBase):
         self.min_methods = min_methods
         self.min_unusual = min_unusual
         self.flush_every = flush_every
+        self.flush_s = flush_s
+        self.min_slow = min_slow
+        self._slow_rate = math.log(2.0) / slow_half_life_s
+        self.slow_cap = slow_cap
         self.set_cap = set_cap
         self._actors: LRU[str, _Recon] = LRU(max_actors)
         self._ua: dict[str, bool] = {}
@@ -174,10 +234,17 @@ class Scanning(DetectorBase):
         ts = call.ts
         s = self._actors.get_or(key, lambda: _Recon(ts))
         if ts - s.start > self.horizon_s:
+            old = s
             s = _Recon(ts)
+            s.slow = old.slow
+            s.earlier = old.signals
+            s.pending = old.pending  # reported with the next finding
+            s.ring = old.ring  # the recent suspicious calls ride along with a later trigger
+            s.emitted = old.emitted
             self._actors.put(key, s)
         s.calls += 1
         nf = st in _NOT_FOUND
+        refused = st in _REFUSED
         # norm of the not-found share, over all actors (alpha 1/2000)
         self._nf_rate += ((1.0 if nf else 0.0) - self._nf_rate) * 0.0005
         suspicious = False
@@ -232,6 +299,19 @@ class Scanning(DetectorBase):
                     if "unknown_paths" not in s.signals:
                         new_signal = new_signal or "unknown_paths"
                     s.signals["unknown_paths"] = len(s.solo)
+        sl = s.slow
+        if sl is None:
+            sl = s.slow = _Slow(ts)
+        sl.fresh += 1
+        if nf or refused:
+            probed = self._slow_probing(sl, ts, ctx.endpoint.name)
+            if probed == 2:
+                suspicious = True
+                if "slow_probing" not in s.signals:
+                    new_signal = new_signal or "slow_probing"
+                s.signals["slow_probing"] = {"distinct_endpoints": round(sl.refused, 1), "calls": round(sl.calls, 1)}
+            elif probed or s.earlier:
+                suspicious = True  # a new endpoint refused or not found: part of a sweep, should one show
         method = req.method
         if method != "GET" and method != "POST":
             pk = zlib.crc32(path.encode("utf-8", "surrogatepass"))
@@ -253,17 +333,41 @@ class Scanning(DetectorBase):
             return []
         s.ring.push(call.id)
         if not s.signals:
-            return []
+            if not s.earlier:
+                return []
+            # a source flagged in the previous horizon goes on probing
+            s.signals["earlier_scanning"] = sorted(s.earlier)
+            new_signal = "earlier_scanning"
         if new_signal:
-            ids = list(dict.fromkeys(list(s.ring) + s.pending))
+            ids = list(dict.fromkeys(s.pending + list(s.ring)))
             s.pending = []
+            s.emitted = ts
             return [self._finding(call, ctx, key, s, ids, new_signal)]
         s.pending.append(call.id)
-        if len(s.pending) >= self.flush_every:
+        if len(s.pending) >= self.flush_every or ts - s.emitted >= self.flush_s:
             ids = s.pending
             s.pending = []
+            s.emitted = ts
             return [self._finding(call, ctx, key, s, ids, "")]
         return []
+
+    def _slow_probing(self, sl: _Slow, ts: float, endpoint: str) -> int:
+        """Fold a not-found or refused call into the source's long-horizon
+        counters: 0 for an endpoint counted before, 1 for a new one, 2 when
+        the source has probed ``min_slow`` distinct endpoints (decayed) and
+        they are ``min_not_found_ratio`` of its (decayed) calls."""
+        sl.decay(ts, self._slow_rate)
+        h = zlib.crc32(endpoint.encode("utf-8", "surrogatepass"))
+        seen = sl.seen
+        new = h not in seen
+        if new:
+            if len(seen) >= self.slow_cap:
+                del seen[next(iter(seen))]
+            seen[h] = None
+            sl.refused += 1.0
+        if sl.refused >= self.min_slow and sl.refused >= self.min_not_found_ratio * sl.calls:
+            return 2
+        return 1 if new else 0
 
     def _finding(self, call: ApiCall, ctx: Context, key: str, s: _Recon, ids: list[str], trigger: str) -> Finding:
         sig = s.signals

@@ -21,11 +21,19 @@ Pieces:
   calibration against a reservoir of recent benign raw scores (so a
   threshold of 0.999 means "the top 0.1% of recent windows"), and
   ``explain(x)``: the features furthest from their running mean in
-  standard deviations.
+  standard deviations;
+- :class:`AnswerRates`: per endpoint, its usual 4xx/401-403/404-405/5xx
+  rates, so the window's error features count only errors *beyond* what
+  the endpoints called usually answer;
+- :func:`peer_key`, :class:`FeatureStats` and :class:`ActorProfile`: the
+  references a window is judged against besides all traffic: its peer
+  group (no credentials, or the token's role-like claims) and the actor's
+  own past windows.
 
 Everything pickles and is bounded: the trees are fixed-size, the reservoir
 holds ``reservoir`` scores, running statistics are one mean/variance pair
-per feature.
+per feature (per group), answer rates and actor profiles live in capped
+maps.
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from typing import Any
 
 from river import anomaly
 
-__all__ = ["FEATURES", "ActorWindow", "AnomalyModel", "special_ratio"]
+__all__ = ["COUNT_FEATURES", "FEATURES", "RISK_FEATURES", "AnswerRates", "ActorProfile", "ActorWindow", "AnomalyModel", "FeatureStats", "peer_key", "special_ratio"]
 
 FEATURES: tuple[str, ...] = (
     "events",  # window events / window_events
@@ -46,10 +54,13 @@ FEATURES: tuple[str, ...] = (
     "endpoint_breadth",  # distinct endpoints / events
     "endpoints",  # log2(1 + distinct endpoints) / 6
     "object_breadth",  # distinct path-parameter values / events
-    "client_error_ratio",  # 4xx share
-    "denied_ratio",  # 401/403 share
-    "not_found_ratio",  # 404/405 share
-    "server_error_ratio",  # 5xx share
+    # error shares *beyond what the endpoints called usually answer*: a
+    # login form's wrong passwords or a search's misses are the endpoint's
+    # norm, the same answers on endpoints that rarely give them are not
+    "client_error_ratio",  # excess 4xx share
+    "denied_ratio",  # excess 401/403 share
+    "not_found_ratio",  # excess 404/405 share
+    "server_error_ratio",  # excess 5xx share
     "write_ratio",  # non-GET/HEAD/OPTIONS share
     "request_size",  # mean log2(1 + request bytes) / 24
     "response_size",  # mean log2(1 + response bytes) / 24
@@ -63,12 +74,66 @@ FEATURES: tuple[str, ...] = (
 )
 LIMITS: dict[str, tuple[float, float]] = {f: (0.0, 1.0) for f in FEATURES}
 
+#: Features whose *rise* can explain a finding. All features shape the
+#: score; these are the ones a security analyst reads as risk. A full
+#: window (``events``), slow answers (``latency``), calls without
+#: credentials (``anonymous``) or any feature *falling* below its mean
+#: describe a different client, not an attack, and never explain one alone.
+RISK_FEATURES: tuple[str, ...] = (
+    "rate", "endpoint_breadth", "endpoints", "object_breadth", "client_error_ratio", "denied_ratio", "not_found_ratio",
+    "server_error_ratio", "request_size", "response_size", "response_size_max", "params", "special_chars",
+    "unseen_params", "rare_endpoints",
+)
+#: Risk features that are shares of the window's calls: one of them
+#: explains a finding only when enough calls (``min_count``) stand behind it,
+#: so two wrong passwords in a window of five calls are not "40% denied".
+COUNT_FEATURES: frozenset[str] = frozenset(
+    {"client_error_ratio", "denied_ratio", "not_found_ratio", "server_error_ratio", "unseen_params", "rare_endpoints"}
+)
+_FI: dict[str, int] = {f: i for i, f in enumerate(FEATURES)}
+_RI: dict[str, int] = {f: i for i, f in enumerate(RISK_FEATURES)}
+
+# JWT claims (kept by the actor resolver) that name what a principal may do.
+_ROLE_CLAIMS = ("role", "roles", "groups", "scope", "scp", "permissions", "is_admin")
+
 _ALNUM = re.compile(r"[A-Za-z0-9_\-.~ ]+")
 _LN2 = math.log(2.0)
 
 
 def _l2(x: float) -> float:
     return math.log(1.0 + x) / _LN2
+
+
+def peer_key(actor: Any) -> str:
+    """The peer group an actor is compared with: callers without
+    credentials form one group (they sign up, log in, browse the public
+    catalogue), authenticated callers are grouped by the role-like claims
+    of their token (``role``, ``roles``, ``groups``, ``scope``...), so an
+    administrator is judged against administrators, not against customers.
+
+    >>> from apiward.model.call import Actor
+    >>> peer_key(Actor(kind="ip")), peer_key(Actor(kind="user", jwt_claims={"role": "admin"}))
+    ('anon', 'auth|role=admin')
+    >>> peer_key(Actor(kind="user", jwt_claims={"scope": "write read"}))
+    'auth|scope=read write'
+    """
+    if actor is None:
+        return "anon"
+    kind = actor.kind
+    if kind in ("ip", "anonymous", ""):
+        return "anon"
+    claims = actor.jwt_claims
+    if claims:
+        for c in _ROLE_CLAIMS:
+            v = claims.get(c)
+            if v is None or v == "":
+                continue
+            if isinstance(v, str):
+                v = " ".join(sorted(v.split())) if " " in v else v
+            elif isinstance(v, (list, tuple)):
+                v = ",".join(sorted(str(i) for i in v[:8]))
+            return f"auth|{c}={str(v)[:48]}"
+    return "auth"
 
 
 def special_ratio(text: str) -> float:
@@ -83,7 +148,7 @@ class ActorWindow:
     """One actor's current window of events: sums and small sets."""
 
     __slots__ = ("start", "last", "n", "e4", "denied", "nf", "e5", "writes", "sreq", "sresp", "mresp", "slat", "params",
-                 "special", "unseen", "rare", "anon", "eps", "objs", "ids", "ref", "who")
+                 "special", "unseen", "rare", "anon", "eps", "objs", "ids", "ref", "who", "x4", "xden", "xnf", "x5")
 
     def __init__(self, ts: float) -> None:
         self.start = ts
@@ -99,11 +164,15 @@ class ActorWindow:
         self.ids: list[str] = []
         self.ref: Any = None  # the caller's last endpoint and actor, for findings
         self.who: Any = None
+        # expected counts of 4xx, 401/403, 404/405 and 5xx answers, from the
+        # usual answer rates of the endpoints called
+        self.x4 = self.xden = self.xnf = self.x5 = 0.0
 
     def __getstate__(self) -> Any:
         return tuple(getattr(self, s) for s in self.__slots__)
 
     def __setstate__(self, s: Any) -> None:
+        self.x4 = self.xden = self.xnf = self.x5 = 0.0  # absent from older states
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)
 
@@ -116,10 +185,10 @@ class ActorWindow:
             "endpoint_breadth": len(self.eps) / n,
             "endpoints": min(1.0, _l2(len(self.eps)) / 6.0),
             "object_breadth": min(1.0, len(self.objs) / n),
-            "client_error_ratio": self.e4 / n,
-            "denied_ratio": self.denied / n,
-            "not_found_ratio": self.nf / n,
-            "server_error_ratio": self.e5 / n,
+            "client_error_ratio": max(0.0, self.e4 - self.x4) / n,
+            "denied_ratio": max(0.0, self.denied - self.xden) / n,
+            "not_found_ratio": max(0.0, self.nf - self.xnf) / n,
+            "server_error_ratio": max(0.0, self.e5 - self.x5) / n,
             "write_ratio": self.writes / n,
             "request_size": min(1.0, self.sreq / n / 24.0),
             "response_size": min(1.0, self.sresp / n / 24.0),
@@ -131,6 +200,74 @@ class ActorWindow:
             "rare_endpoints": self.rare / n,
             "anonymous": self.anon / n,
         }
+
+
+class AnswerRates:
+    """Per endpoint, how often it answers 4xx, 401/403, 404/405 and 5xx:
+    decayed counts (about the last ``horizon`` calls of each endpoint),
+    shrunk towards the rates of all traffic while an endpoint has few calls,
+    so a path nobody called before expects what an average call gets.
+
+    ``expect(h)`` returns the four expected rates for endpoint hash ``h``;
+    ``add(h, status)`` folds one answer in. Bounded to ``cap`` endpoints
+    (the oldest is forgotten first); about 1 µs per call.
+
+    >>> r = AnswerRates()
+    >>> for i in range(200):
+    ...     r.add(1, 401 if i % 5 == 0 else 200)
+    ...     r.add(2, 200)
+    >>> [round(v, 2) for v in r.expect(1)][:2], r.expect(2)[1] < 0.01
+    ([0.2, 0.2], True)
+    """
+
+    __slots__ = ("cap", "prior", "decay", "rates", "total")
+
+    def __init__(self, *, cap: int = 20_000, prior: float = 5.0, horizon: float = 2000.0) -> None:
+        self.cap = cap
+        self.prior = prior
+        self.decay = 1.0 - 1.0 / horizon
+        self.rates: dict[int, list[float]] = {}
+        self.total = [1.0, 0.0, 0.0, 0.0, 0.0]  # all traffic: calls, 4xx, denied, not found, 5xx
+
+    def expect(self, h: int) -> tuple[float, float, float, float]:
+        g = self.total
+        k = self.prior / g[0]
+        r = self.rates.get(h)
+        if r is None:
+            return g[1] / g[0], g[2] / g[0], g[3] / g[0], g[4] / g[0]
+        c = r[0] + self.prior
+        return (r[1] + k * g[1]) / c, (r[2] + k * g[2]) / c, (r[3] + k * g[3]) / c, (r[4] + k * g[4]) / c
+
+    def add(self, h: int, status: int) -> None:
+        r = self.rates.get(h)
+        if r is None:
+            rates = self.rates
+            if len(rates) >= self.cap:
+                del rates[next(iter(rates))]
+            r = rates[h] = [0.0, 0.0, 0.0, 0.0, 0.0]
+        d = self.decay
+        g = self.total
+        for v in (r, g):
+            v[0] = v[0] * d + 1.0
+            v[1] *= d
+            v[2] *= d
+            v[3] *= d
+            v[4] *= d
+            if status >= 400:
+                if status >= 500:
+                    v[4] += 1.0
+                else:
+                    v[1] += 1.0
+                    if status == 401 or status == 403:
+                        v[2] += 1.0
+                    elif status == 404 or status == 405:
+                        v[3] += 1.0
+
+    def __getstate__(self) -> Any:
+        return (self.cap, self.prior, self.decay, self.rates, self.total)
+
+    def __setstate__(self, s: Any) -> None:
+        self.cap, self.prior, self.decay, self.rates, self.total = s
 
 
 class _Stat:
@@ -158,6 +295,66 @@ class _Stat:
 
     def __setstate__(self, s: Any) -> None:
         self.n, self.mean, self.var = s
+
+
+class FeatureStats:
+    """Running mean and variance of every feature over the windows of one
+    group (all traffic, or one peer group); ``n`` windows seen."""
+
+    __slots__ = ("n", "stats")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.stats = [_Stat() for _ in FEATURES]
+
+    def learn(self, x: dict[str, float], alpha: float) -> None:
+        self.n += 1
+        for f, st in zip(FEATURES, self.stats):
+            st.add(x[f], alpha)
+
+    def mean(self, f: str) -> float:
+        return self.stats[_FI[f]].mean
+
+    def z(self, f: str, v: float, floor: float) -> float:
+        return self.stats[_FI[f]].z(v, floor)
+
+    def __getstate__(self) -> Any:
+        return (self.n, self.stats)
+
+    def __setstate__(self, s: Any) -> None:
+        self.n, self.stats = s
+
+
+class ActorProfile:
+    """What one actor has done before: how many of its windows were
+    learned and, per risk feature, the highest value any of them had. A
+    value above that (plus a margin) is *new for the actor*; an admin who
+    always pages through the user list has done it before.
+
+    About 200 bytes per actor (a float array over :data:`RISK_FEATURES`)."""
+
+    __slots__ = ("n", "hi")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.hi = [0.0] * len(RISK_FEATURES)
+
+    def learn(self, x: dict[str, float]) -> None:
+        self.n += 1
+        hi = self.hi
+        for j, f in enumerate(RISK_FEATURES):
+            v = x[f]
+            if v > hi[j]:
+                hi[j] = v
+
+    def highest(self, f: str) -> float:
+        return self.hi[_RI[f]]
+
+    def __getstate__(self) -> Any:
+        return (self.n, self.hi)
+
+    def __setstate__(self, s: Any) -> None:
+        self.n, self.hi = s
 
 
 class AnomalyModel:
@@ -229,6 +426,14 @@ class AnomalyModel:
         a = self.alpha
         for f, st in self._stats.items():
             st.add(x[f], a)
+
+    def z(self, f: str, v: float, floor: float = 0.1) -> float:
+        """``v``'s distance from feature ``f``'s running mean over all
+        windows, in standard deviations (spread floored at ``floor``)."""
+        return self._stats[f].z(v, floor)
+
+    def mean(self, f: str) -> float:
+        return self._stats[f].mean
 
     def explain(self, x: dict[str, float], top: int = 4, floor: float = 0.1) -> list[tuple[str, float, float, float]]:
         """The features furthest above or below their running mean:
