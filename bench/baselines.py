@@ -12,14 +12,33 @@ timed region, then times, on one core:
 Parameter extraction is cached per call, so each phase starts from fresh
 copies of the calls. Prints µs/event and events/s per core.
 
-Usage: python bench/baselines.py [--events N]
+With ``--sim`` (the default when the simulator cache exists) it also times
+both parts on realistic traffic: the DemoBank simulator's events cached by
+``python bench/pipeline.py --events 2000 --users 200 --hours 12`` in
+``bench/out/sim-u200-h12-s7/events.jsonl``, resolved once by the pipeline's
+discover stage (actors, templates), then replayed ``--replays``
+times as later "days" (ids suffixed, timestamps shifted) with fresh struct
+copies (``msgspec.structs.replace``), so per-call caches (JSON parse,
+extracted parameters) never carry over; module-level memo caches start
+empty and the garbage collector runs with the pipeline's settings. Each call gets a fresh
+:class:`Context`, as the pipeline builds one per call, and runs
+``InjectionPayload.score_one`` then ``Baselines.learn_one``. Two passes:
+with the JSON body parsed before timing (the pipeline parses a body once
+and shares it across stages) and with the parse included.
+
+Usage: python bench/baselines.py [--events N] [--sim PATH] [--replays R] [--no-synthetic]
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import random
+import sys
+import tempfile
 import time
+from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -28,6 +47,9 @@ from apiward.learn.baselines import Baselines
 from apiward.model.call import ApiCall
 from apiward.model.context import Context, EndpointRef
 from apiward.testing import make_call
+
+ROOT = Path(__file__).resolve().parents[1]
+SIM_EVENTS = ROOT / "bench" / "out" / "sim-u200-h12-s7" / "events.jsonl"
 
 WORDS = "red blue green shoes boots coat hat summer winter sale new classic slim wide leather wool".split()
 ATTACKS = ["1' OR '1'='1", "<script>alert(1)</script>", "../../etc/passwd", "; cat /etc/passwd", "${jndi:ldap://x/a}", "{{7*7}}"]
@@ -91,11 +113,129 @@ def fresh(calls: list[tuple[ApiCall, Context]], bl: Baselines) -> list[tuple[Api
     return out
 
 
+def sim_base(path: Path) -> tuple[list[tuple[ApiCall, Context]], Any]:
+    """Simulator events with the endpoint contexts the pipeline's discover
+    stage gives them (actors resolved, templates learned; the sensitive-data
+    classifier is left out, neither part reads it)."""
+    from apiward.config import load_settings
+    from apiward.ingest.registry import read_file
+    from apiward.pipeline import Pipeline
+
+    calls = [c for _, c in read_file(str(path), "jsonl")[1] if isinstance(c, ApiCall)]
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        pipe = Pipeline(Path(tmp) / "state", settings=load_settings(batch_size=2000))
+        inv = pipe.inventory
+        for call in calls:
+            if pipe.resolver is not None and not call.actor.key:
+                call.actor = pipe.resolver.resolve(call)
+            ref = inv.resolve(call)
+            new = inv.observe(call, ref, [])
+            out.append((call, Context(endpoint=ref, new_endpoint=new)))
+        pipe.close()
+    return out, pipe.resolver
+
+
+def sim_replay(base: list[tuple[ApiCall, Context]], replays: int, bl: Baselines, parse: bool) -> list[tuple[ApiCall, Context]]:
+    """``replays`` shifted copies of the base events, fresh structs and contexts."""
+    span = max(c.ts for c, _ in base) - min(c.ts for c, _ in base) + 1
+    out = []
+    for rep in range(replays):
+        shift = rep * span
+        for c, ctx in base:
+            c2 = msgspec.structs.replace(c, id=f"{c.id}~{rep}", ts=c.ts + shift, request=msgspec.structs.replace(c.request))
+            if parse:
+                c2.request.json()
+            out.append((c2, Context(endpoint=ctx.endpoint, sensitive=ctx.sensitive, mode=ctx.mode, baselines=bl, new_endpoint=ctx.new_endpoint)))
+    return out
+
+
+def clear_caches() -> None:
+    """Empty the module-level memo caches so each pass starts cold."""
+    from apiward.detect import injection
+    from apiward.learn import profiles
+
+    for mod in (injection, profiles):
+        for name in dir(mod):
+            obj = getattr(mod, name)
+            if name.startswith("_") and name.endswith("cache") and hasattr(obj, "clear"):
+                obj.clear()
+
+
+def _sim_pass(base: list[tuple[ApiCall, Context]], resolver: Any, replays: int, parsed: bool, batch_size: int, split: bool) -> tuple[int, int, float, float, float]:
+    """One replay from empty baselines and cold memo caches: ``(calls,
+    calls with findings, cpu seconds, score wall seconds, learn wall
+    seconds)``; the per-call wall clocks only when ``split``."""
+    bl = Baselines()
+    det = InjectionPayload()
+    calls = sim_replay(base, replays, bl, parsed)
+    n = len(calls)
+    clear_caches()
+    gc.collect()
+    gc.freeze()
+    gc_before = gc.get_threshold()
+    gc.set_threshold(50_000, 50, 100)  # as Pipeline.run_files sets it
+    clock = time.perf_counter
+    score_s = learn_s = cpu = 0.0
+    found = 0
+    for i in range(0, n, batch_size):
+        batch = calls[i : i + batch_size]
+        if resolver is not None:
+            for c, _ in batch:
+                resolver.resolve(c)
+        c0 = time.process_time()
+        if split:
+            for c, ctx in batch:
+                t0 = clock()
+                f = det.score_one(c, ctx)
+                t1 = clock()
+                bl.learn_one(c, ctx)
+                learn_s += clock() - t1
+                score_s += t1 - t0
+                if f:
+                    found += 1
+        else:
+            for c, ctx in batch:
+                if det.score_one(c, ctx):
+                    found += 1
+                bl.learn_one(c, ctx)
+        cpu += time.process_time() - c0
+    gc.set_threshold(*gc_before)
+    gc.unfreeze()
+    return n, found, cpu, score_s, learn_s
+
+
+def run_sim(path: Path, replays: int, batch_size: int = 2000) -> None:
+    base, resolver = sim_base(path)
+    print(f"\nsimulator: {len(base):,} DemoBank events x {replays} replays ({path.parent.name}), score_one then learn_one per call")
+    print(f"  in batches of {batch_size:,}, each resolved (actors) untimed first as the pipeline's discover stage does;")
+    print("  'together' is the CPU time of a plain pass, split between the parts by the wall-clock shares of a timed pass")
+    for label, parsed in (("JSON parse excluded", True), ("JSON parse included", False)):
+        n, found, cpu, _, _ = _sim_pass(base, resolver, replays, parsed, batch_size, split=False)
+        _, _, _, score_s, learn_s = _sim_pass(base, resolver, replays, parsed, batch_size, split=True)
+        share = score_s / (score_s + learn_s)
+        print(f"  {label}: {n:,} calls, {found:,} with findings")
+        for name, s in (("InjectionPayload.score_one", cpu * share), ("Baselines.learn_one", cpu * (1 - share)), ("together", cpu)):
+            print(f"    {name:<34} {1e6 * s / n:7.2f} µs/event  {n / s:>9,.0f} events/s per core")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=50_000)
+    ap.add_argument("--sim", type=Path, default=SIM_EVENTS, help="simulator events.jsonl (skipped when absent)")
+    ap.add_argument("--replays", type=int, default=10)
+    ap.add_argument("--no-synthetic", action="store_true", help="only the simulator replay")
     args = ap.parse_args()
-    calls = build(args.events)
+    if not args.no_synthetic:
+        run_synthetic(args.events)
+    if args.sim.exists():
+        run_sim(args.sim, args.replays)
+    else:
+        print(f"\nno simulator events at {args.sim}: run python bench/pipeline.py --events 2000 --users 200 --hours 12", file=sys.stderr)
+
+
+def run_synthetic(events: int) -> None:
+    calls = build(events)
     n = len(calls)
 
     bl = Baselines()
@@ -124,6 +264,7 @@ def main() -> None:
     print(f"{n} synthetic calls, {found} scored with findings after learning")
     for name, s in (("Baselines.learn_one", learn_s), ("InjectionPayload.score_one", score_s), ("score then learn (pipeline order)", both_s)):
         print(f"  {name:<36} {1e6 * s / n:7.1f} µs/event  {n / s:>9,.0f} events/s per core")
+
 
 
 if __name__ == "__main__":

@@ -19,10 +19,22 @@ object to detectors as ``ctx.baselines``. Detectors only read it:
 Bounded memory whatever the volume: endpoints and actors live in LRUs
 (``max_endpoints``, ``max_actors``), parameters per endpoint are capped
 (``max_params``), and every summary is a fixed-size sketch
-(:mod:`apiward.learn.sketches`). Cost per call: a few µs; once an endpoint
-has ``sample_after`` calls its parameter profiles learn from one call in
-``sample_every`` (new parameter names are always learned, so they never
-look unseen), while endpoint and actor counters see every call.
+(:mod:`apiward.learn.sketches`). Endpoint, host and actor counters see
+every call. A parameter profile learns every value until it has
+``sample_after``; then from one call in ``sample_every``, plus, on every
+call, the values :meth:`Baselines.score_params` found not normal (a new
+shape, character, kind or enum value gains support at once, so a change many
+actors make becomes normal as fast as without sampling). When scoring ran,
+sampled normal values count ``sample_every`` times, so counts and novelty
+rates stay unbiased estimates; learn-only runs sample plainly. New parameter
+names are always learned, so they never look unseen.
+
+Cost per call (DemoBank simulator traffic, ``bench/baselines.py``): about
+5 µs for :meth:`learn_one` and a few set lookups per parameter in
+:meth:`score_params` when values are normal (each profile remembers values
+it found normal, in memory only). Parameters are extracted once per call
+(:func:`~apiward.learn.parameters.profiled_params`) and the endpoint key
+once per context (:func:`endpoint_key`); detectors share both.
 
 Adapting: profiles count the distinct actors behind each feature
 (:mod:`apiward.learn.profiles`), so a change many actors make becomes normal
@@ -33,13 +45,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiward.learn.parameters import Param, call_params
-from apiward.learn.profiles import ValueProfile
-from apiward.learn.sketches import LRU, CappedCounter, Distinct, LogHistogram, Welford, key_hash
+from apiward.learn.parameters import Param, profiled_params
+from apiward.learn.profiles import ValueProfile, value_features
+from apiward.learn.profiles import _cache as _features_cache  # read directly on the hot path
+from apiward.learn.sketches import LRU, CappedCounter, Distinct, LogHistogram, Moments, key_hash
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 
-__all__ = ["Baselines", "EndpointStats", "ActorStats", "HostStats", "ParamScore"]
+__all__ = ["Baselines", "EndpointStats", "ActorStats", "HostStats", "ParamScore", "endpoint_key"]
 
 #: ``(location, name, value, score, reasons)`` for one scored parameter.
 ParamScore = tuple[str, str, str, float, list[str]]
@@ -61,15 +74,19 @@ class EndpointStats:
         "first_seen",
         "last_seen",
         "sampled",
+        "hash",
+        "name",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "", key: str = "") -> None:
+        self.name = name  # "GET /items/{id}", as actors count endpoints
+        self.hash = key_hash(key) if key else 0  # of the endpoint key, for transitions
         self.calls = 0
         self.actors = Distinct()
         self.status: CappedCounter[int] = CappedCounter(32)
-        self.resp_size = Welford()
+        self.resp_size = Moments()
         self.resp_sizes = LogHistogram()
-        self.latency = Welford()
+        self.latency = Moments()
         self.params: dict[tuple[str, str], ValueProfile] = {}
         self.params_overflow = 0
         self.first_seen = 0.0
@@ -102,6 +119,7 @@ class EndpointStats:
         return tuple(getattr(self, s) for s in self.__slots__)
 
     def __setstate__(self, s: tuple[Any, ...]) -> None:
+        self.hash, self.name = 0, ""  # states saved before these existed
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)
 
@@ -122,11 +140,15 @@ class HostStats:
         self.alpha = alpha
 
     def observe(self, new_endpoint: bool) -> None:
-        self.calls += 1
-        a = max(self.alpha, 1.0 / self.calls)  # a plain mean until 1/alpha calls
-        self.novelty = self.novelty * (1.0 - a) + (a if new_endpoint else 0.0)
+        n = self.calls = self.calls + 1
+        a = 1.0 / n
+        if a < self.alpha:
+            a = self.alpha  # a plain mean until 1/alpha calls
         if new_endpoint:
+            self.novelty = self.novelty * (1.0 - a) + a
             self.endpoints += 1
+        else:
+            self.novelty *= 1.0 - a
 
     def to_dict(self) -> dict[str, Any]:
         return {"calls": self.calls, "endpoints": self.endpoints, "novelty": round(self.novelty, 5)}
@@ -157,9 +179,11 @@ class ActorStats:
         "minute_calls",
         "max_per_minute",
         "gap",
+        "hash",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, key: str = "") -> None:
+        self.hash = key_hash(key) if key else 0  # of the actor key, as profiles count actors
         self.calls = 0
         self.errors_4xx = 0
         self.errors_5xx = 0
@@ -167,13 +191,13 @@ class ActorStats:
         self.last_seen = 0.0
         self.endpoints: CappedCounter[str] = CappedCounter(64)
         self.objects = Distinct()
-        self.transitions: CappedCounter[tuple[int, int]] = CappedCounter(128)
+        self.transitions: CappedCounter[int] = CappedCounter(128)  # prev << 32 | next endpoint hash
         self.hours = [0] * 24
         self.prev_endpoint = 0
         self.minute = -1
         self.minute_calls = 0
         self.max_per_minute = 0
-        self.gap = Welford()
+        self.gap = Moments()
 
     def error_ratio(self) -> float:
         return (self.errors_4xx + self.errors_5xx) / self.calls if self.calls else 0.0
@@ -184,7 +208,8 @@ class ActorStats:
         return self.calls / max(span / 60.0, 1.0)
 
     def transition_seen(self, a: str, b: str) -> bool:
-        return (key_hash(a), key_hash(b)) in self.transitions
+        """Whether the actor called endpoint key ``b`` right after ``a``."""
+        return (key_hash(a) << 32 | key_hash(b)) in self.transitions
 
     def usual_hour(self, ts: float, min_share: float = 0.01) -> bool:
         """Whether the actor was active at this UTC hour before."""
@@ -211,8 +236,22 @@ class ActorStats:
         return tuple(getattr(self, s) for s in self.__slots__)
 
     def __setstate__(self, s: tuple[Any, ...]) -> None:
+        self.hash = 0  # states saved before it existed
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)
+        tr = self.transitions.counts
+        if tr and type(next(iter(tr))) is tuple:  # saved when keys were pairs
+            self.transitions.counts = {a << 32 | b: n for (a, b), n in tr.items()}
+
+
+def endpoint_key(ctx: Context) -> str:
+    """``ctx.endpoint.key``, built once per call and cached on the context
+    (detectors and baselines all ask for it)."""
+    d = ctx.__dict__
+    k = d.get("_aw_ep_key")
+    if k is None:
+        k = d["_aw_ep_key"] = ctx.endpoint.key
+    return k
 
 
 class Baselines:
@@ -257,82 +296,127 @@ class Baselines:
         """Fold one call into endpoint, parameter and actor baselines."""
         self.calls += 1
         ref = ctx.endpoint
-        ep_key = ref.key
+        d = ctx.__dict__
+        ep_key = d.get("_aw_ep_key") or endpoint_key(ctx)
         ts = call.ts
-        actor_key = call.actor.key or call.actor.ip or "anonymous"
-        ah = key_hash(actor_key)
-        ep = self.endpoints.touch(ep_key)
-        host = self.hosts.touch(ref.host)
+        actor = call.actor
+        actor_key = actor.key or actor.ip or "anonymous"
+
+        # Actor first: its hash counts it on the endpoint and its profiles.
+        actors = self.actors
+        act = actors.get(actor_key)
+        if act is None:
+            act = ActorStats(actor_key)
+            act.first_seen = ts
+            actors.put(actor_key, act)
+        else:
+            actors.move_to_end(actor_key)
+            if not act.hash:
+                act.hash = key_hash(actor_key)
+            if ts > act.last_seen:
+                act.gap.add(ts - act.last_seen)
+        ah = act.hash
+
+        endpoints = self.endpoints
+        ep = endpoints.get(ep_key)
+        hosts = self.hosts
+        host = hosts.get(ref.host)
         if host is None:
             host = HostStats()
-            self.hosts.put(ref.host, host)
+            hosts.put(ref.host, host)
+        else:
+            hosts.move_to_end(ref.host)
         host.observe(ep is None)
         if ep is None:
-            ep = EndpointStats()
+            ep = EndpointStats(ref.name, ep_key)
             ep.first_seen = ts
-            self.endpoints.put(ep_key, ep)
-        ep.calls += 1
+            endpoints.put(ep_key, ep)
+        else:
+            endpoints.move_to_end(ep_key)
+            if not ep.hash:
+                ep.hash, ep.name = key_hash(ep_key), ref.name
+        n = ep.calls = ep.calls + 1
         ep.last_seen = ts
         ep.actors.add(ah)
         resp = call.response
-        status = resp.status if resp is not None else 0
         if resp is not None:
+            status = resp.status
             ep.status.add(status)
-            ep.resp_size.add(resp.body_size)
-            ep.resp_sizes.add(resp.body_size)
+            size = resp.body_size
+            ep.resp_size.add(size)
+            ep.resp_sizes.add(size)
+        else:
+            status = 0
         if call.duration_ms is not None:
             ep.latency.add(call.duration_ms)
 
-        # Parameters: every call while young, then a deterministic sample.
-        params = call_params(call, ref.path_params)
-        if params:
-            sample = ep.calls <= self.sample_after or ep.calls % self.sample_every == 0
+        # Parameters: a profile learns every value until it has
+        # ``sample_after``; then, on one call in ``sample_every``, each value
+        # (counted ``sample_every`` times when the call was scored, so counts
+        # stay unbiased estimates, and so do novelty rates), and on every
+        # call the values that score_params found not normal (new shapes,
+        # characters, kinds or enum values gain support at once; ``_aw_odd``
+        # on the context).
+        # New parameter names are always learned, so they never look unseen.
+        params = call.request.__dict__.get("_aw_pparams")
+        if params is None:
+            params = profiled_params(call, ref.path_params)
+        every = self.sample_every
+        sample = n % every == 0
+        odd = d.get("_aw_odd")  # None when the call was not scored
+        if params and (sample or odd is None or odd):
             profiles = ep.params
+            mature = self.sample_after
             for loc, name, value in params:
-                if loc == "header":
-                    continue
                 prof = profiles.get((loc, name))
                 if prof is None:
                     if len(profiles) >= self.max_params:
                         ep.params_overflow += 1
                         continue
                     prof = profiles[(loc, name)] = ValueProfile(min_actors=self.min_actors)
-                elif not sample:
+                elif prof.n >= mature:
+                    if odd and (loc, name) in odd:
+                        prof.learn(value, ah)
+                    elif sample:
+                        # Weighted only when scoring told normal values from
+                        # odd ones: a value seen once must count once for
+                        # the Good-Turing novelty estimates.
+                        prof.learn(value, ah, every if odd is not None else 1)
                     continue
                 prof.learn(value, ah)
             if sample:
                 ep.sampled += 1
 
         # Actor behaviour.
-        act = self.actors.touch(actor_key)
-        if act is None:
-            act = ActorStats()
-            act.first_seen = ts
-            self.actors.put(actor_key, act)
-        elif ts > act.last_seen:
-            act.gap.add(ts - act.last_seen)
         act.calls += 1
-        act.last_seen = max(act.last_seen, ts)
-        if status >= 500:
-            act.errors_5xx += 1
-        elif status >= 400:
-            act.errors_4xx += 1
-        act.endpoints.add(ref.name)
-        eh = key_hash(ep_key)
-        if act.prev_endpoint:
-            act.transitions.add((act.prev_endpoint, eh))
+        if ts > act.last_seen:
+            act.last_seen = ts
+        if status >= 400:
+            if status >= 500:
+                act.errors_5xx += 1
+            else:
+                act.errors_4xx += 1
+        act.endpoints.add(ep.name)
+        eh = ep.hash
+        prev = act.prev_endpoint
+        if prev:
+            act.transitions.add(prev << 32 | eh)
         act.prev_endpoint = eh
-        for _, v in ref.path_params:
-            act.objects.add(key_hash(v))
-        act.hours[int(ts // 3600) % 24] += 1
+        if ref.path_params:
+            objects = act.objects
+            for _, v in ref.path_params:
+                objects.add(key_hash(v))
         minute = int(ts // 60)
         if minute == act.minute:
-            act.minute_calls += 1
+            m = act.minute_calls = act.minute_calls + 1
+            if m > act.max_per_minute:
+                act.max_per_minute = m
         else:
             act.minute = minute
             act.minute_calls = 1
-        if act.minute_calls > act.max_per_minute:
-            act.max_per_minute = act.minute_calls
+            if act.max_per_minute < 1:
+                act.max_per_minute = 1
+        act.hours[minute // 60 % 24] += 1  # UTC hour
 
     # -- queries ----------------------------------------------------------------------
     def endpoint_stats(self, endpoint_key: str) -> EndpointStats | None:
@@ -355,7 +439,13 @@ class Baselines:
         return ep.params.get((location, name))
 
     def score_params(
-        self, call: ApiCall, ctx: Context, *, min_calls: int = 20, params: list[Param] | None = None
+        self,
+        call: ApiCall,
+        ctx: Context,
+        *,
+        min_calls: int = 20,
+        params: list[Param] | None = None,
+        stats: EndpointStats | None = None,
     ) -> list[ParamScore]:
         """Score every parameter of ``call`` against its endpoint's profiles.
 
@@ -363,26 +453,47 @@ class Baselines:
         endpoint never had, once the endpoint has ``min_calls`` calls, scores
         by how established the endpoint is (reason ``unseen parameter``).
         Empty when the endpoint is unknown or young. Headers are not judged
-        here (they vary with clients, not with the API)."""
-        ep = self.endpoints.get(ctx.endpoint.key)
+        here (they vary with clients, not with the API). Cost: a few set
+        lookups per parameter whose value is normal in every respect
+        (:meth:`ValueProfile.normal`), about 2 µs for the others.
+        ``params`` and ``stats`` (the endpoint's, from
+        :meth:`endpoint_stats`) save looking them up again."""
+        ep = stats if stats is not None else self.endpoints.get(endpoint_key(ctx))
         if ep is None or ep.calls < min_calls:
             return []
         if params is None:
-            params = call_params(call, ctx.endpoint.path_params)
+            params = profiled_params(call, ctx.endpoint.path_params)
         out: list[ParamScore] = []
         profiles = ep.params
+        cache = _features_cache
+        mature = self.sample_after
+        odd: list[tuple[str, str]] = []  # for learn_one: what it must learn
         for loc, name, value in params:
             if loc == "header":
                 continue
             prof = profiles.get((loc, name))
             if prof is None:
+                odd.append((loc, name))
                 if len(profiles) < self.max_params:
                     s = round(0.5 + 0.4 * ep.calls / (ep.calls + 100.0), 3)
                     out.append((loc, name, value, s, ["unseen parameter"]))
                 continue
+            if prof.n < mature:
+                odd.append((loc, name))
+                if prof.n < min_calls:
+                    continue
+            if value in prof.ok:
+                continue
+            f = cache.get(value)
+            if f is None:
+                f = value_features(value)
+            if f[5] in prof.values.full or prof.normal_memo(value, f, min_calls):
+                continue
+            odd.append((loc, name))
             s, reasons = prof.score(value, min_n=min_calls)
             if s > 0:
                 out.append((loc, name, value, s, reasons))
+        ctx.__dict__["_aw_odd"] = odd
         return out
 
     def __len__(self) -> int:

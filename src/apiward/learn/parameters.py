@@ -14,7 +14,12 @@ parse). A parameter is ``(location, name, value)``:
   (:data:`VALUE_HEADERS`).
 
 Bounded: at most :data:`MAX_PARAMS` parameters and :data:`MAX_DEPTH` JSON
-levels per call.
+levels per call. Headers come last, so :func:`profiled_params` (everything
+but headers, what per-parameter profiles learn and judge) is a prefix of
+:func:`call_params`; both are cached on the request.
+
+Cost: under 1 µs for a call with a few parameters (JSON parse excluded;
+``Message.json`` caches it), then one dict lookup.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from typing import Any
 
 from apiward.model.call import ApiCall
 
-__all__ = ["Param", "call_params", "VALUE_HEADERS", "MAX_PARAMS", "MAX_DEPTH"]
+__all__ = ["Param", "call_params", "profiled_params", "VALUE_HEADERS", "MAX_PARAMS", "MAX_DEPTH"]
 
 Param = tuple[str, str, str]
 
@@ -51,58 +56,83 @@ VALUE_HEADERS = frozenset(
 )
 
 
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return repr(value)
+
+
 def _flatten(value: Any, prefix: str, out: list[Param], depth: int) -> None:
-    if len(out) >= MAX_PARAMS:
+    """Append the leaves of a JSON container (strings tested first: they
+    are most leaves; only containers recurse)."""
+    if depth >= MAX_DEPTH:
         return
-    if isinstance(value, dict):
-        if depth >= MAX_DEPTH:
-            return
-        for k, v in value.items():
-            _flatten(v, f"{prefix}.{k}" if prefix else str(k), out, depth + 1)
-    elif isinstance(value, list):
-        if depth >= MAX_DEPTH:
-            return
-        name = prefix + "[]"
-        for v in value[:64]:
-            _flatten(v, name, out, depth + 1)
-    elif isinstance(value, str):
-        out.append(("body", prefix, value))
-    elif value is None:
-        out.append(("body", prefix, "null"))
-    elif value is True:
-        out.append(("body", prefix, "true"))
-    elif value is False:
-        out.append(("body", prefix, "false"))
+    if type(value) is dict:
+        dotted = prefix + "." if prefix else ""
+        pairs: Any = value.items()
     else:
-        out.append(("body", prefix, repr(value)))
+        name = prefix + "[]"
+        pairs = [(None, v) for v in value[:64]]
+    for k, v in pairs:
+        if len(out) >= MAX_PARAMS:
+            return
+        if k is not None:
+            name = dotted + (k if type(k) is str else str(k))
+        t = type(v)
+        if t is str:
+            out.append(("body", name, v))
+        elif t is dict or t is list:
+            _flatten(v, name, out, depth + 1)
+        else:
+            out.append(("body", name, _scalar(v)))
 
 
 def call_params(call: ApiCall, path_params: tuple[tuple[str, str], ...] = ()) -> list[Param]:
-    """The call's parameters (cached on the request after the first call)."""
-    req = call.request
-    cached = req.__dict__.get("_aw_params")
+    """The call's parameters, :data:`VALUE_HEADERS` included (cached on the
+    request after the first call)."""
+    d = call.request.__dict__
+    cached = d.get("_aw_params")
     if cached is not None:
         return cached
-    out: list[Param] = []
-    for k, v in path_params:
-        out.append(("path", k, v))
-    for k, v in req.query:
-        out.append(("query", k, v))
+    out = profiled_params(call, path_params)
+    hdrs = [("header", k, v) for k, v in call.request.headers if k in VALUE_HEADERS]
+    if hdrs:
+        out = out + hdrs
+        if len(out) > MAX_PARAMS:
+            del out[MAX_PARAMS:]
+    d["_aw_params"] = out
+    return out
+
+
+def profiled_params(call: ApiCall, path_params: tuple[tuple[str, str], ...] = ()) -> list[Param]:
+    """The call's parameters other than headers, what per-parameter
+    profiles learn and judge (cached on the request after the first call).
+    Headers are left to who needs them (injection scans them in its own
+    pass), so this never walks the header list."""
+    req = call.request
+    cached = req.__dict__.get("_aw_pparams")
+    if cached is not None:
+        return cached
+    out: list[Param] = [("path", k, v) for k, v in path_params] if path_params else []
+    if req.query:
+        out += [("query", k, v) for k, v in req.query]
     if req.body:
-        kind = req.kind
-        if kind == "json":
-            j = req.json()
-            if j is not None:
+        j = req.json()  # parsed once per call and cached; None when not JSON
+        if j is not None:
+            t = type(j)
+            if t is dict or t is list:
                 _flatten(j, "", out, 0)
-        elif kind == "form":
-            for k, v in req.form():
-                out.append(("body", k, v))
-    for k, v in req.cookies.items():
-        out.append(("cookie", k, v))
-    for k, v in req.headers:
-        if k in VALUE_HEADERS:
-            out.append(("header", k, v))
+            else:
+                out.append(("body", "", j if t is str else _scalar(j)))
+        elif req.kind == "form":
+            out += [("body", k, v) for k, v in req.form()]
+    if req.cookies:
+        out += [("cookie", k, v) for k, v in req.cookies.items()]
     if len(out) > MAX_PARAMS:
-        out = out[:MAX_PARAMS]
-    req.__dict__["_aw_params"] = out
+        del out[MAX_PARAMS:]
+    req.__dict__["_aw_pparams"] = out
     return out

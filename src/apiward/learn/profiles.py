@@ -16,7 +16,12 @@ so a new format that many users send becomes normal, while a character or
 value only one actor ever sent stays anomalous however often it repeats.
 
 Cost: :func:`value_features` is cached for repeated values; learning a value
-is a handful of dict updates (about 2 µs); scoring a value about as much.
+is a handful of dict updates (about 1 µs). Judging one is a few set lookups
+when it is normal in every respect (:meth:`ValueProfile.normal`: each
+categorical keeps the set of its features with full actor support, so
+"all characters supported" is one subset test) and one lookup for a value
+the profile already found normal (``ok``, in memory only, never saved);
+the full :meth:`ValueProfile.score` with reasons runs only for the rest.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import re
 from itertools import groupby
 from typing import Any
 
-from apiward.learn.sketches import LogHistogram, SmallSet, Welford, key_hash
+from apiward.learn.sketches import LogHistogram, Moments, SmallSet, key_hash
 
 __all__ = ["ValueProfile", "Features", "value_features", "value_kind", "DANGEROUS_CHARS"]
 
@@ -47,6 +52,8 @@ _DIGIT = re.compile(r"\d")
 _MIXED = re.compile(r"[Aa]*(?:9[Aa]|[Aa]9)[Aa9]*")
 _SHAPE_MAX = 24
 _CACHE_MAX = 16384
+#: Values a profile remembers as normal (in memory only).
+OK_MAX = 256
 
 Features = tuple[str, int, frozenset[str], str, str, int]  # kind, length, specials, shape, word shape, value digest
 
@@ -160,15 +167,21 @@ class _Feature:
 
 
 class _Categorical:
-    """A capped map of feature value -> :class:`_Feature`."""
+    """A capped map of feature value -> :class:`_Feature`.
 
-    __slots__ = ("items", "cap", "overflow", "support_cap", "_rate_n", "_rate")
+    ``full`` holds the keys whose supporting actors reached ``support_cap``
+    (the profile's ``min_actors``): once the profile needs that many actors,
+    "is this feature normal?" is one set lookup (``specials <= full`` for a
+    whole set of characters). Derived state, rebuilt when unpickled."""
+
+    __slots__ = ("items", "cap", "overflow", "support_cap", "full", "_rate_n", "_rate")
 
     def __init__(self, cap: int, support_cap: int) -> None:
         self.items: dict[Any, _Feature] = {}
         self.cap = cap
         self.overflow = 0
         self.support_cap = support_cap
+        self.full: set[Any] = set()
         self._rate_n = -1
         self._rate = 1.0
 
@@ -186,17 +199,19 @@ class _Categorical:
             self._rate_n = total
         return self._rate
 
-    def add(self, key: Any, actor: int) -> None:
+    def add(self, key: Any, actor: int, w: int = 1) -> None:
         f = self.items.get(key)
         if f is None:
             if len(self.items) >= self.cap:
-                self.overflow += 1
+                self.overflow += w
                 return
             f = self.items[key] = _Feature(self.support_cap)
-        f.n += 1
+        f.n += w
         acts = f.actors.items
         if len(acts) < self.support_cap and actor not in acts:
             acts.append(actor)
+            if len(acts) >= self.support_cap:
+                self.full.add(key)
 
     def supported(self, key: Any, needed: int) -> bool:
         f = self.items.get(key)
@@ -208,6 +223,8 @@ class _Categorical:
     def __setstate__(self, s: tuple[Any, ...]) -> None:
         self.items, self.cap, self.overflow, self.support_cap = s
         self._rate_n, self._rate = -1, 1.0
+        cap = self.support_cap
+        self.full = {k for k, f in self.items.items() if len(f.actors.items) >= cap}
 
 
 def _surprise(rate: float, strong: float) -> float:
@@ -236,7 +253,8 @@ class ValueProfile:
     (True, True)
     """
 
-    __slots__ = ("n", "actors", "kinds", "chars", "shapes", "words", "values", "length", "lengths", "numbers", "min_actors", "_need")
+    __slots__ = ("n", "actors", "kinds", "chars", "shapes", "words", "values", "length", "lengths", "numbers", "min_actors", "_need", "ok")
+    _STATE = __slots__[:-1]  # ``ok`` is a memo: never saved (it holds values)
 
     def __init__(self, min_actors: int = 3, enum_cap: int = 64, shape_cap: int = 48) -> None:
         self.n = 0
@@ -248,38 +266,59 @@ class ValueProfile:
         self.shapes = _Categorical(shape_cap, min_actors)
         self.words = _Categorical(shape_cap, min_actors)
         self.values = _Categorical(enum_cap, min_actors)
-        self.length = Welford()
+        self.length = Moments()
         self.lengths = LogHistogram()
-        self.numbers = Welford()
+        self.numbers = Moments()
+        # Values found normal once the profile needs its full min_actors: they
+        # stay normal as it learns (support, ranges and feature sets only
+        # grow), so a repeat costs one lookup. In memory only, bounded.
+        self.ok: set[str] = set()
 
     # -- learning -------------------------------------------------------------
-    def learn(self, value: str, actor: int = 0) -> None:
-        """Fold one value in; ``actor`` is a stable hash of who sent it."""
-        kind, length, specials, shape, word, vh = value_features(value)
-        self.n += 1
+    def learn(self, value: str, actor: int = 0, weight: int = 1) -> None:
+        """Fold one value in; ``actor`` is a stable hash of who sent it.
+        ``weight`` > 1 when the value stands for that many (a sampled normal
+        value, see :class:`~apiward.learn.baselines.Baselines`): counts and
+        moments grow by it, actor support by the one actor."""
+        f = _cache.get(value)
+        kind, length, specials, shape, word, vh = f if f is not None else value_features(value)
+        w = weight
+        self.n += w
         if self._need < self.min_actors:
             self.actors.add(actor)
             a = len(self.actors)
             self._need = self.min_actors if a >= self.min_actors else max(1, a)
-        self.kinds.add(kind, actor)
-        for c in specials:
-            self.chars.add(c, actor)
+        self.kinds.add(kind, actor, w)
+        if specials:
+            add = self.chars.add
+            for c in specials:
+                add(c, actor, w)
         if self.shapes.overflow == 0:
-            self.shapes.add(shape, actor)
+            self.shapes.add(shape, actor, w)
         if self.words.overflow == 0:
-            self.words.add(word, actor)
+            self.words.add(word, actor, w)
+        values = self.values
         if length <= 64:
-            if self.values.overflow == 0 or vh in self.values.items:
-                self.values.add(vh, actor)
+            if values.overflow == 0 or vh in values.items:
+                values.add(vh, actor, w)
         else:
-            self.values.overflow += 1
-        self.length.add(length)
-        self.lengths.add(length)
+            values.overflow += w
+        if w == 1:
+            self.length.add(length)
+            self.lengths.add(length)
+        else:
+            self.length.add_weighted(length, w)
+            self.lengths.add_weighted(length, w)
         if kind == "int" or kind == "float":
             try:
-                self.numbers.add(float(value.replace(",", ".")))
+                x = float(value.replace(",", "."))
             except ValueError:
                 pass
+            else:
+                if w == 1:
+                    self.numbers.add(x)
+                else:
+                    self.numbers.add_weighted(x, w)
 
     # -- questions ------------------------------------------------------------
     def needed(self) -> int:
@@ -292,6 +331,63 @@ class ValueProfile:
         """Few distinct values, new ones rare (Good-Turing below 1%)."""
         return self.values.overflow == 0 and self.n >= 30 and self.values.novelty(self.n) < 0.01
 
+    def normal(self, value: str, min_n: int = 20) -> bool:
+        """True when ``value`` is like the rest in every respect the profile
+        judges, so :meth:`score` would say 0: a known value, or (once the
+        parameter has had ``min_actors`` actors) characters, kind, word
+        shape, shape and enum value all supported, length within the
+        learned range and numbers within theirs. A few set lookups; False
+        means "ask :meth:`score`", not "abnormal"."""
+        if self.n < min_n:
+            return True
+        f = _cache.get(value)
+        return self._normal(value, f if f is not None else value_features(value), min_n)
+
+    def normal_memo(self, value: str, f: Features, min_n: int) -> bool:
+        """:meth:`_normal`, remembering values found normal for good (see
+        ``ok``); callers check ``value in profile.ok`` first."""
+        if not self._normal(value, f, min_n):
+            return False
+        if self._need >= self.min_actors and len(value) <= 256:
+            kind = f[0]
+            if (kind != "int" and kind != "float") or self.numbers.n >= min_n:
+                ok = self.ok
+                if len(ok) >= OK_MAX:
+                    ok.clear()
+                ok.add(value)
+        return True
+
+    def _normal(self, value: str, f: Features, min_n: int) -> bool:
+        kind, length, specials, shape, word, vh = f
+        values = self.values
+        need = self._need
+        if need >= self.min_actors:
+            if vh in values.full:
+                return True
+            if values.overflow == 0 or kind not in self.kinds.full or (specials and not specials <= self.chars.full):
+                return False
+            if (self.words.overflow == 0 and word not in self.words.full) or (self.shapes.overflow == 0 and shape not in self.shapes.full):
+                return False
+        else:
+            # Young parameter (fewer actors than min_actors): a value as
+            # many actors as the parameter had sent before is normal.
+            fv = values.items.get(vh)
+            return fv is not None and len(fv.actors.items) >= max(1, need)
+        ln = self.length
+        if length > ln.hi or length < ln.lo:
+            return False
+        if kind == "int" or kind == "float":
+            nums = self.numbers
+            if nums.n >= min_n:
+                span = max(nums.hi - nums.lo, 1.0)
+                try:
+                    x = float(value.replace(",", "."))
+                except ValueError:
+                    return False
+                if x > nums.hi + span or x < nums.lo - span:
+                    return False
+        return True
+
     def score(self, value: str, min_n: int = 20) -> tuple[float, list[str]]:
         """How unusual ``value`` is for this parameter: ``(0..1, reasons)``.
 
@@ -301,13 +397,13 @@ class ValueProfile:
         n = self.n
         if n < min_n:
             return 0.0, []
-        kind, length, specials, shape, word, vh = value_features(value)
-        need = self._need if self._need > 0 else 1
-        # Fast path: a value this many actors sent before is normal in every
-        # respect (its characters, kind, shape and length were learned with it).
-        f = self.values.items.get(vh)
-        if f is not None and len(f.actors.items) >= need:
+        f = _cache.get(value)
+        if f is None:
+            f = value_features(value)
+        if self._normal(value, f, min_n):
             return 0.0, []
+        kind, length, specials, shape, word, vh = f
+        need = self._need if self._need > 0 else 1
         scores: list[float] = []
         reasons: list[str] = []
         if specials:
@@ -391,8 +487,9 @@ class ValueProfile:
         }
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, s) for s in self.__slots__)
+        return tuple(getattr(self, s) for s in self._STATE)
 
     def __setstate__(self, s: tuple[Any, ...]) -> None:
-        for k, v in zip(self.__slots__, s):
+        self.ok = set()
+        for k, v in zip(self._STATE, s):
             setattr(self, k, v)
