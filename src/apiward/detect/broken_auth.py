@@ -57,7 +57,7 @@ from apiward.detect.base import DetectorBase
 from apiward.detect.objects import LRU, Ring
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
-from apiward.model.finding import Finding
+from apiward.model.finding import Finding, finding_id
 
 __all__ = ["BrokenAuthentication", "URL_CREDENTIALS"]
 
@@ -133,13 +133,24 @@ class BrokenAuthentication(DetectorBase):
         # signature hash -> (payload hash, id of the event that issued or first presented it)
         self._sigs: LRU[int, tuple[int, str]] = LRU(max_signatures)
         self._rejected = [0.0, 0]  # ten-minute bucket: start, rejected fresh tokens in it
+        self._fids: dict[str, str] = {}  # finding key -> id (a cache, not state)
+
+    def __getstate__(self) -> dict[str, Any]:
+        d = self.__dict__.copy()
+        d["_fids"] = {}
+        return d
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_fids", {})  # absent from older states
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         out: list[Finding] = []
         req = call.request
         if req.query:
             self._url_credentials(call, ctx, out)
-        st = call.status
+        resp = call.response
+        st = resp.status if resp is not None else 0
         if req.method == "POST" and 200 <= st < 300:
             self._issued(call)
         actor = call.actor
@@ -167,21 +178,53 @@ class BrokenAuthentication(DetectorBase):
             elif first:
                 if not self._tampered(call, ctx, ok, out) and st == 401:
                     self._rejected_fresh(call, ctx, alg, ts, out)
-            exp = actor.jwt_claims.get("exp")
-            if ok and isinstance(exp, (int, float)) and not isinstance(exp, bool) and ts > 0 and exp + self.leeway_s < ts:
-                out.append(
-                    self.finding(
-                        call, ctx,
-                        summary=f"expired token accepted: expired {int(ts - exp)} s before the call, answered {st}",
-                        evidence={"signal": "expired_token_accepted", "cwe": "CWE-613", "exp": exp, "call_ts": ts, "expired_for_s": round(ts - exp, 1),
-                                  "status": st, "token_id": tid},
-                        confidence=0.9, severity="high", key=f"{self.id}|{actor.key}|expired", title="Expired token accepted",
-                    )
-                )
+            if ok:
+                exp = actor.jwt_claims.get("exp")
+                if isinstance(exp, (int, float)) and not isinstance(exp, bool) and ts > 0 and exp + self.leeway_s < ts:
+                    out.append(self._expired(call, ctx, exp, ts, st, tid))
+        o = tok.origin
+        if ts - tok.start <= self.window_s and ip == o[0] and ua == o[1]:
+            return out  # the token's first client, within the window: the common call
         self._sharing(call, ctx, tok, ts, ip, ua, out)
         return out
 
     # -- signals -------------------------------------------------------------
+
+    def _expired(self, call: ApiCall, ctx: Context, exp: float, ts: float, st: int, tid: str) -> Finding:
+        """An expired token accepted. Raised on every such call (each one is
+        an access the API should have refused), so built directly, with the
+        finding id cached per key (what :meth:`finding` would compute)."""
+        actor = call.actor
+        key = f"{self.id}|{actor.key}|expired"
+        fid = self._fids.get(key)
+        if fid is None:
+            if len(self._fids) >= 4096:
+                self._fids.clear()
+            fid = self._fids[key] = finding_id(key)
+        ep = ctx.endpoint
+        return Finding(
+            id=fid,
+            key=key,
+            detector=self.id,
+            title="Expired token accepted",
+            severity="high",
+            confidence=0.9,
+            owasp=self.owasp,
+            attack=self.attack,
+            tactic=self.tactic,
+            cwe=self.cwe,
+            actor=actor.key,
+            actor_display=actor.display,
+            service=ep.service,
+            host=ep.host,
+            endpoint=ep.name,
+            event_ids=[call.id],
+            first_seen=ts,
+            last_seen=ts,
+            summary=f"expired token accepted: expired {int(ts - exp)} s before the call, answered {st}",
+            evidence={"signal": "expired_token_accepted", "cwe": "CWE-613", "exp": exp, "call_ts": ts, "expired_for_s": round(ts - exp, 1),
+                      "status": st, "token_id": tid},
+        )
 
     def _unsigned(self, call: ApiCall, ctx: Context, alg: str, ok: bool, out: list[Finding]) -> None:
         st = call.status

@@ -103,6 +103,26 @@ class _Robust:
         self.n, self.mean, self.dev = s
 
 
+def _robust_add(st: _Robust, x: float, alpha: float, k: float) -> None:
+    """:meth:`_Robust.add` without the method call (the same arithmetic)."""
+    n = st.n = st.n + 1
+    if n == 1:
+        st.mean = x
+        return
+    a = 1.0 / n
+    if a < alpha:
+        a = alpha
+    dev = st.dev
+    lim = k * (dev if dev > 0.25 else 0.25)
+    d = x - st.mean
+    if d > lim:
+        d = lim
+    elif d < -lim:
+        d = -lim
+    st.mean += a * d
+    st.dev = dev + a * ((d if d >= 0.0 else -d) - dev)
+
+
 class _Endpoint:
     __slots__ = ("req", "resp")
 
@@ -128,6 +148,10 @@ class ResourceAbuse(DetectorBase):
     attack = "T1499"
     tactic = "impact"
     cwe = "CWE-770"
+    # the endpoint state score_one found for the call it scored (defaults
+    # for states saved before these existed)
+    _last_key = ""
+    _last_ep: _Endpoint | None = None
 
     def __init__(
         self,
@@ -164,6 +188,8 @@ class ResourceAbuse(DetectorBase):
         self._hist = [0] * _CELLS
         self._p99 = 0.0
         self._last = ""
+        self._last_key = ""
+        self._last_ep: _Endpoint | None = None
 
     # -- protocol --------------------------------------------------------------
 
@@ -174,21 +200,34 @@ class ResourceAbuse(DetectorBase):
         req = call.request
         if req.query:
             self._page(call, ctx, out)
-        ep = self._eps.get(ctx.endpoint.key)
+        # the endpoint's state, found once for score and learn
+        ek = self._last_key = ctx.endpoint.key
+        ep = self._last_ep = self._eps.get(ek)
         if ep is not None:
-            self._sizes(call, ctx, ep, out)
+            resp = call.response
+            if req.body_size >= self.min_request_bytes or (resp is not None and resp.body_size >= self.min_response_bytes):
+                self._sizes(call, ctx, ep, out)
         return out
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
+        eps = self._eps
         if self._last != call.id:  # learn-only mode: keep rates current
             self._rate(call, ctx, False, [])
-        ep = self._eps.get_or(ctx.endpoint.key, _Endpoint)
+            ek = ctx.endpoint.key
+            ep = eps.get(ek)
+        else:
+            ek = self._last_key
+            ep = self._last_ep
+        if ep is None:
+            ep = eps.get_or(ek, _Endpoint)
+        else:
+            eps.move_to_end(ek)
         n = call.request.body_size
         if n:
-            ep.req.add(math.log2(n + 1), self.alpha, self.k)
+            _robust_add(ep.req, math.log2(n + 1), self.alpha, self.k)
         resp = call.response
         if resp is not None and 200 <= resp.status < 300:
-            ep.resp.add(math.log2(resp.body_size + 1), self.alpha, self.k)
+            _robust_add(ep.resp, math.log2(resp.body_size + 1), self.alpha, self.k)
 
     # -- rate ------------------------------------------------------------------
 
@@ -210,7 +249,12 @@ class ResourceAbuse(DetectorBase):
         key = actor.key or actor.ip or call.src.ip
         if not key:
             return
-        r = self._rates.get_or(key, _Rate)
+        rates = self._rates
+        r = rates.get(key)
+        if r is None:
+            r = rates.get_or(key, _Rate)
+        else:
+            rates.move_to_end(key)
         b = int(call.ts // self.bucket_s)
         if b != r.bucket:
             if r.bucket >= 0 and r.count:

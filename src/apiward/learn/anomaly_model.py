@@ -177,25 +177,51 @@ class ActorWindow:
             setattr(self, k, v)
 
     def features(self, window_events: int) -> dict[str, float]:
+        # min/max spelled as conditionals (the same values, NaN included:
+        # min(1.0, nan) and ``nan if nan < 1.0 else 1.0`` are both 1.0)
         n = self.n or 1
-        dur = max(self.last - self.start, 1.0)
+        d = self.last - self.start
+        dur = 1.0 if 1.0 > d else d  # max(d, 1.0)
+        log = math.log
+        neps = len(self.eps)
+        nobj = len(self.objs) / n
+        v = n / window_events
+        events = v if v < 1.0 else 1.0
+        if n > 1:
+            v = log(1.0 + n * 60.0 / dur) / _LN2 / 10.0
+            rate = v if v < 1.0 else 1.0
+        else:
+            rate = 0.0
+        v = log(1.0 + neps) / _LN2 / 6.0
+        endpoints = v if v < 1.0 else 1.0
+        e4 = self.e4 - self.x4
+        den = self.denied - self.xden
+        nf = self.nf - self.xnf
+        e5 = self.e5 - self.x5
+        sreq = self.sreq / n / 24.0
+        sresp = self.sresp / n / 24.0
+        mresp = self.mresp / 24.0
+        slat = self.slat / n / 16.0
+        v = log(1.0 + self.params / n) / _LN2 / 5.0
+        params = v if v < 1.0 else 1.0
+        sp = self.special / n
         return {
-            "events": min(1.0, n / window_events),
-            "rate": min(1.0, _l2(n * 60.0 / dur) / 10.0) if n > 1 else 0.0,
-            "endpoint_breadth": len(self.eps) / n,
-            "endpoints": min(1.0, _l2(len(self.eps)) / 6.0),
-            "object_breadth": min(1.0, len(self.objs) / n),
-            "client_error_ratio": max(0.0, self.e4 - self.x4) / n,
-            "denied_ratio": max(0.0, self.denied - self.xden) / n,
-            "not_found_ratio": max(0.0, self.nf - self.xnf) / n,
-            "server_error_ratio": max(0.0, self.e5 - self.x5) / n,
+            "events": events,
+            "rate": rate,
+            "endpoint_breadth": neps / n,
+            "endpoints": endpoints,
+            "object_breadth": nobj if nobj < 1.0 else 1.0,
+            "client_error_ratio": (e4 if e4 > 0.0 else 0.0) / n,
+            "denied_ratio": (den if den > 0.0 else 0.0) / n,
+            "not_found_ratio": (nf if nf > 0.0 else 0.0) / n,
+            "server_error_ratio": (e5 if e5 > 0.0 else 0.0) / n,
             "write_ratio": self.writes / n,
-            "request_size": min(1.0, self.sreq / n / 24.0),
-            "response_size": min(1.0, self.sresp / n / 24.0),
-            "response_size_max": min(1.0, self.mresp / 24.0),
-            "latency": min(1.0, self.slat / n / 16.0),
-            "params": min(1.0, _l2(self.params / n) / 5.0),
-            "special_chars": min(1.0, self.special / n),
+            "request_size": sreq if sreq < 1.0 else 1.0,
+            "response_size": sresp if sresp < 1.0 else 1.0,
+            "response_size_max": mresp if mresp < 1.0 else 1.0,
+            "latency": slat if slat < 1.0 else 1.0,
+            "params": params,
+            "special_chars": sp if sp < 1.0 else 1.0,
             "unseen_params": self.unseen / n,
             "rare_endpoints": self.rare / n,
             "anonymous": self.anon / n,
@@ -247,21 +273,30 @@ class AnswerRates:
             r = rates[h] = [0.0, 0.0, 0.0, 0.0, 0.0]
         d = self.decay
         g = self.total
-        for v in (r, g):
-            v[0] = v[0] * d + 1.0
-            v[1] *= d
-            v[2] *= d
-            v[3] *= d
-            v[4] *= d
-            if status >= 400:
-                if status >= 500:
-                    v[4] += 1.0
-                else:
-                    v[1] += 1.0
-                    if status == 401 or status == 403:
-                        v[2] += 1.0
-                    elif status == 404 or status == 405:
-                        v[3] += 1.0
+        # the endpoint's counts, then all traffic's (unrolled: hot path)
+        r[0] = r[0] * d + 1.0
+        r[1] *= d
+        r[2] *= d
+        r[3] *= d
+        r[4] *= d
+        g[0] = g[0] * d + 1.0
+        g[1] *= d
+        g[2] *= d
+        g[3] *= d
+        g[4] *= d
+        if status >= 400:
+            if status >= 500:
+                r[4] += 1.0
+                g[4] += 1.0
+            else:
+                r[1] += 1.0
+                g[1] += 1.0
+                if status == 401 or status == 403:
+                    r[2] += 1.0
+                    g[2] += 1.0
+                elif status == 404 or status == 405:
+                    r[3] += 1.0
+                    g[3] += 1.0
 
     def __getstate__(self) -> Any:
         return (self.cap, self.prior, self.decay, self.rates, self.total)
@@ -297,6 +332,20 @@ class _Stat:
         self.n, self.mean, self.var = s
 
 
+def _learn_stats(pairs: Any, x: dict[str, float], alpha: float) -> None:
+    """``_Stat.add`` over ``(feature, stat)`` pairs, inlined (the same
+    arithmetic, without a method call per feature)."""
+    for f, st in pairs:
+        n = st.n + 1
+        st.n = n
+        a = 1.0 / n
+        if a < alpha:
+            a = alpha
+        d = x[f] - st.mean
+        st.mean += a * d
+        st.var = (1.0 - a) * (st.var + a * d * d)
+
+
 class FeatureStats:
     """Running mean and variance of every feature over the windows of one
     group (all traffic, or one peer group); ``n`` windows seen."""
@@ -309,8 +358,7 @@ class FeatureStats:
 
     def learn(self, x: dict[str, float], alpha: float) -> None:
         self.n += 1
-        for f, st in zip(FEATURES, self.stats):
-            st.add(x[f], alpha)
+        _learn_stats(zip(FEATURES, self.stats), x, alpha)
 
     def mean(self, f: str) -> float:
         return self.stats[_FI[f]].mean
@@ -420,12 +468,66 @@ class AnomalyModel:
         rec.append(raw)
         bisect.insort(self._sorted, raw)
 
-    def learn(self, x: dict[str, float]) -> None:
-        self.hst.learn_one(x)
+    def learn(self, x: dict[str, float], *, trees: bool = True) -> None:
+        """Learn a window: the trees (unless :meth:`score_learn` already
+        did) and the running statistics."""
+        if trees:
+            self.hst.learn_one(x)
         self.learned += 1
-        a = self.alpha
-        for f, st in self._stats.items():
-            st.add(x[f], a)
+        _learn_stats(self._stats.items(), x, self.alpha)
+
+    def score_learn(self, x: dict[str, float]) -> tuple[float, float]:
+        """:meth:`score` and the trees' half of :meth:`learn` in one walk
+        down each tree (the same numbers as ``score(x)`` then
+        ``hst.learn_one(x)``); finish with ``learn(x, trees=False)``."""
+        hst = self.hst
+        nodes = getattr(hst, "_tree_nodes", None)
+        if not hst.trees or hst._first_window or nodes is None:
+            out = self.score(x)
+            hst.learn_one(x)
+            return out
+        size_limit = 0.1 * hst.window_size
+        height = hst.height
+        score = 0.0
+        for t in hst.trees:
+            node = t
+            dp = 1
+            s = 0.0
+            depth = 0
+            # score while the masses are large enough (as river's walk), then
+            # only count the window's mass on the rest of the path
+            while depth < height:
+                node.l_mass += 1
+                r = node.r_mass
+                s += r * dp
+                c = node.children
+                node = c[0] if x[node.feature] < node.threshold else c[1]
+                depth += 1
+                if r < size_limit:
+                    break
+                dp <<= 1
+            else:
+                s += node.r_mass * dp
+            while depth < height:
+                node.l_mass += 1
+                c = node.children
+                node = c[0] if x[node.feature] < node.threshold else c[1]
+                depth += 1
+            node.l_mass += 1
+            score += s
+        hst.counter += 1
+        if hst.counter == hst.window_size:
+            for ns in nodes:
+                for node in ns:
+                    node.r_mass = node.l_mass
+                    node.l_mass = 0
+            hst._first_window = False
+            hst.counter = 0
+        raw = float(1 - score / hst._max_score)
+        if not self.warm:
+            return raw, 0.0
+        srt = self._sorted
+        return raw, bisect.bisect_left(srt, raw) / len(srt)
 
     def z(self, f: str, v: float, floor: float = 0.1) -> float:
         """``v``'s distance from feature ``f``'s running mean over all
