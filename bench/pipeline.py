@@ -17,7 +17,10 @@ over a 1-million-event run).
 from __future__ import annotations
 
 import argparse
+import base64
 import gc
+import hashlib
+import re
 import sys
 import tempfile
 import time
@@ -25,6 +28,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import msgspec
+import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -61,6 +65,67 @@ def base_events(users: int, hours: float, seed: int) -> Path:
         app.state.store.close()
     print(f"simulated {res.requests:,} requests ({res.attack_requests:,} attack) in {res.elapsed_s:.1f}s")
     return events
+
+
+_JWT = re.compile(rb"eyJ[A-Za-z0-9_-]+\.(eyJ[A-Za-z0-9_-]+)\.([A-Za-z0-9_-]*)")
+
+
+def _b64d(seg: bytes) -> bytes:
+    return base64.urlsafe_b64decode(seg + b"=" * (-len(seg) % 4))
+
+
+def _b64e(raw: bytes) -> bytes:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=")
+
+
+class Replayer:
+    """Copies of the base events for replay ``rep``, shifted ``shift``
+    seconds: ids suffixed, and every JWT re-issued for that day (iat/exp
+    shifted, a new signature per day, the same mapping in headers and
+    bodies), so replayed traffic is not a flood of expired tokens."""
+
+    def __init__(self) -> None:
+        self.tokens: dict[bytes, bytes] = {}
+        self.rep = 0
+        self.shift = 0.0
+
+    def day(self, rep: int, shift: float) -> None:
+        self.rep, self.shift, self.tokens = rep, shift, {}
+
+    def _token(self, m: re.Match[bytes]) -> bytes:
+        tok = m.group(0)
+        new = self.tokens.get(tok)
+        if new is None:
+            head, payload, sig = tok.split(b".")
+            try:
+                claims = orjson.loads(_b64d(payload))
+                for k in ("iat", "exp", "nbf"):
+                    if isinstance(claims.get(k), (int, float)):
+                        claims[k] = int(claims[k] + self.shift)
+                payload = _b64e(orjson.dumps(claims))
+            except (ValueError, orjson.JSONDecodeError):
+                pass
+            if self.rep:
+                sig = _b64e(hashlib.sha256(sig + str(self.rep).encode()).digest())
+            new = self.tokens[tok] = b".".join((head, payload, sig))
+        return new
+
+    def _bytes(self, b: bytes) -> bytes:
+        return _JWT.sub(self._token, b) if b and b"eyJ" in b else b
+
+    def _msg(self, m):
+        if m is None:
+            return None
+        headers = [(k, self._bytes(v.encode()).decode()) if "eyJ" in v else (k, v) for k, v in m.headers]
+        return msgspec.structs.replace(m, headers=headers, body=self._bytes(m.body))
+
+    def copy(self, c: ApiCall) -> ApiCall:
+        if self.rep == 0:
+            return msgspec.structs.replace(c, actor=type(c.actor)(), request=self._msg(c.request), response=self._msg(c.response))
+        return msgspec.structs.replace(
+            c, id=f"{c.id}~{self.rep}", ts=c.ts + self.shift, actor=type(c.actor)(),
+            request=self._msg(c.request), response=self._msg(c.response),
+        )
 
 
 class Timed:
@@ -109,14 +174,16 @@ def main() -> None:
         next_report = step
         cpu_used = 0.0  # CPU seconds inside the pipeline (not the replay copying)
         t0 = time.perf_counter()
+        replay = Replayer()
         while done < args.events:
             shift = rep * span
+            replay.day(rep, shift)
             batch: list[ApiCall] = []
             for c in base:
                 if done + len(batch) >= args.events:
                     break
                 # A fresh copy: the pipeline resolves actors in place.
-                batch.append(msgspec.structs.replace(c, id=f"{c.id}~{rep}", ts=c.ts + shift, actor=type(c.actor)()))
+                batch.append(replay.copy(c))
                 if len(batch) == args.batch:
                     cpu_in = time.process_time()
                     t = time.perf_counter()
