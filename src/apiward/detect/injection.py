@@ -24,6 +24,21 @@ probes for backup/sensitive files (``probe``) and, once new endpoints have
 become rare on a host, calls to endpoints it never served
 (``unseen_endpoint``; both tagged reconnaissance, T1595.003).
 
+Adapting (a change many actors make is the app evolving; one actor's
+deviation is scored): an unseen endpoint the API answers with 2xx is being
+served, so it is not reported (unless it is a file probe or a debug or
+diagnostic endpoint); one answered with an error, or with no response at
+all (request-only data), is judged as before. A profile deviation with no
+signature match that the API answered with 2xx, while the baselines are
+learning, is deferred: kept in a bounded pending list and judged again once
+``defer_seconds`` of event time have passed and its endpoint had
+``defer_calls`` more calls; it is reported (with the original event ids,
+emitted by the call that finds it due) only if fewer than ``min_actors``
+distinct actors have made the same change by then. :meth:`InjectionPayload.flush`
+judges what is still pending at the end of a stream. Secret parameters
+(password, token, key... by name, with freely varying values) are not judged
+by character class, kind or shape (:mod:`apiward.learn.profiles`).
+
 Cost per event: about 8 µs on the DemoBank simulator's traffic
 (``bench/baselines.py``), parameters extraction included. A value already
 judged clean anywhere is one set lookup; an ASCII value of letters, digits
@@ -41,12 +56,15 @@ match, see the tests). Free-text fields carrying code (a snippet-sharing
 API) will match; disable the detector for those endpoints or raise
 ``min_profile_score``. Profile deviations are reported at lower severity
 and confidence than signatures, and only once the endpoint has
-``min_calls`` calls.
+``min_calls`` calls. Deferred deviations reach the analyst up to a day of
+event time later (on a quiet endpoint), in exchange for no alert when a
+deploy changes what every client sends.
 """
 
 from __future__ import annotations
 
 import html
+import math
 import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -55,7 +73,7 @@ import libinjection
 
 from apiward.detect.base import DetectorBase
 from apiward.learn.baselines import endpoint_key
-from apiward.learn.parameters import VALUE_HEADERS, profiled_params
+from apiward.learn.parameters import VALUE_HEADERS, profiled_params, secret_name
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -213,6 +231,13 @@ _PROBE = re.compile(
     r"(?:\.(?:bak|backup|old|orig|save|sav|swp|swo|tmp|temp|copy|inc|dist|cfg|conf|config|ini|log|sql|sqlite|db|mdb|dump|tar|tgz|gz|zip|rar|7z)|~|\.\d)$"
     r"|(?:^|/)\.(?:git|svn|hg|env|ds_store|htaccess|htpasswd|aws|ssh|bash_history|idea|vscode)(?:/|$)"
     r"|(?:^|/)(?:web\.config|WEB-INF|META-INF|phpinfo\.php|server-status|wp-config\.php|\.well-known/security\.txt~)(?:/|$)",
+    re.I,
+)
+# Diagnostic and debug endpoints (generic recon word lists): an unseen one
+# is worth a look even when the API serves it.
+_DIAGNOSTIC = re.compile(
+    r"(?:^|/)(?:_?debug|actuator|heapdump|threaddump|jolokia|phpinfo(?:\.php)?|server-(?:status|info)|_profiler|elmah(?:\.axd)?|trace\.axd"
+    r"|graphiql|console|__debug__|debug-?info|diagnostics?)(?:/|$)",
     re.I,
 )
 _URLISH_NAMES = re.compile(r"url|uri|link|href|src|callback|webhook|redirect|return|next|dest|target|host|domain|site|endpoint|feed|image|avatar|proxy", re.I)
@@ -441,13 +466,29 @@ def _classify_path(path: str) -> tuple[str | None, dict[str, Any]]:
     return classify_value(path, "path", "")
 
 
+#: A pending (deferred) profile finding: due time, actor key, actor display,
+#: service, host, endpoint name, endpoint key, event ids, first and last
+#: seen, the profile hits ``(location, name, value, evidence, score)`` and
+#: the endpoint's call count when it was deferred.
+_MAX_WAIT = 24  # a deferral lasts at most this many windows
+_Pending = list
+
+
 class InjectionPayload(DetectorBase):
     """Signatures plus learned per-parameter profiles (see module doc).
 
     ``min_profile_score``: profile deviations below it are not reported;
     ``min_calls``: an endpoint's calls before its profiles judge;
     ``max_len``: value length counted as over-long in single-line places;
-    ``profiles``: set False to use signatures only."""
+    ``profiles``: set False to use signatures only;
+    ``defer_seconds``, ``defer_calls``: a profile deviation the API
+    answered with 2xx waits for other actors to make the same change at
+    least this long (event time) and until its endpoint had this many more
+    calls (a quiet endpoint needs longer to show adoption; at most
+    24 windows), then is reported only if they did not (``defer_seconds``
+    0: report at once);
+    ``max_pending``: bound on deviations waiting (the oldest is judged at
+    once when full)."""
 
     id = "injection.payload"
     title = "Injection payload in a request"
@@ -458,13 +499,41 @@ class InjectionPayload(DetectorBase):
     cwe = "CWE-74"
     description = "SQL/NoSQL/command/template/JNDI injection, XSS, traversal, SSRF, CRLF and out-of-profile values."
 
-    def __init__(self, *, min_profile_score: float = 0.6, min_calls: int = 30, max_len: int = 4096, profiles: bool = True) -> None:
+    # Defaults for states saved before these knobs existed.
+    defer_seconds = 3600.0
+    defer_calls = 20
+    max_pending = 1024
+
+    def __init__(
+        self,
+        *,
+        min_profile_score: float = 0.6,
+        min_calls: int = 30,
+        max_len: int = 4096,
+        profiles: bool = True,
+        defer_seconds: float = 3600.0,
+        defer_calls: int = 20,
+        max_pending: int = 1024,
+    ) -> None:
         if not 0.0 <= min_profile_score <= 1.0:
             raise ValueError("min_profile_score must be within 0..1")
+        if defer_seconds < 0 or defer_calls < 0 or max_pending < 1:
+            raise ValueError("defer_seconds and defer_calls must be >= 0, max_pending >= 1")
         self.min_profile_score = min_profile_score
         self.min_calls = min_calls
         self.max_len = max_len
         self.profiles = profiles
+        self.defer_seconds = defer_seconds
+        self.defer_calls = defer_calls
+        self.max_pending = max_pending
+        self._pending: dict[str, _Pending] = {}  # finding key -> pending, oldest first
+        self._next_due = math.inf
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "_pending" not in state:
+            self._pending = {}
+            self._next_due = math.inf
 
     def scan(self, call: ApiCall, ctx: Context) -> list[tuple[str, str, str, str, dict[str, Any], float]]:
         """All matches in a call: ``(technique, location, name, value,
@@ -538,7 +607,7 @@ class InjectionPayload(DetectorBase):
             stats = bl.endpoint_stats(endpoint_key(ctx))
             if stats is None:
                 if not out:
-                    hit = self._unseen_endpoint(bl, ctx, _probe(path))
+                    hit = self._unseen_endpoint(bl, ctx, _probe(path), call.response.status if call.response is not None else 0)
                     if hit is not None:
                         out.append(hit)
             elif self.profiles and params and stats.calls >= self.min_calls and hasattr(bl, "score_params"):
@@ -549,14 +618,23 @@ class InjectionPayload(DetectorBase):
             out.append(("probe", "path", "", path, {"matched": "backup or sensitive file name", "cwe": "CWE-538"}, 0.6))
         return out
 
-    def _unseen_endpoint(self, bl: Any, ctx: Context, probe: bool) -> tuple[str, str, str, str, dict[str, Any], float] | None:
+    def _unseen_endpoint(
+        self, bl: Any, ctx: Context, probe: bool, status: int = 0
+    ) -> tuple[str, str, str, str, dict[str, Any], float] | None:
         """A call to an endpoint the baselines never saw, judged by how
         settled the host is: probes for backup/sensitive files always, other
-        new endpoints only once new endpoints have become rare."""
+        new endpoints only once new endpoints have become rare, and only
+        when the API did not serve them: a 2xx answer means the endpoint
+        exists (the API grew), an error means someone is guessing; served
+        debug or diagnostic endpoints (:data:`_DIAGNOSTIC`) count. Without
+        a response (request-only data, ``status`` 0) the call is judged as
+        a guess."""
         path = ctx.endpoint.template
-        host = bl.host_stats(ctx.endpoint.host) if hasattr(bl, "host_stats") else None
         if probe:
             return ("probe", "path", "", path, {"matched": "backup or sensitive file name", "cwe": "CWE-538"}, 0.8)
+        if 200 <= status < 300 and _DIAGNOSTIC.search(path) is None:
+            return None
+        host = bl.host_stats(ctx.endpoint.host) if hasattr(bl, "host_stats") else None
         if host is None or host.calls < self.min_calls * 10:
             return None
         p = host.novelty
@@ -572,9 +650,10 @@ class InjectionPayload(DetectorBase):
         return ("unseen_endpoint", "path", "", path, ev, conf)
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        due = self._emit_due(call.ts, ctx.baselines) if call.ts >= self._next_due else None
         hits = self.scan(call, ctx)
         if not hits:
-            return []
+            return due or []
         found: list[Finding] = []
         seen: set[str] = set()
         profile_hits = []
@@ -606,27 +685,144 @@ class InjectionPayload(DetectorBase):
             found.append(f)
         if profile_hits and not found:
             profile_hits.sort(key=lambda h: -h[4])
-            loc, name, value, ev, conf = profile_hits[0]
-            title, sev, cwe, owasp = TECHNIQUES["profile"]
-            evidence = {
-                "technique": "profile",
-                "location": loc,
-                "parameter": name,
-                "value": value[:200],
-                "reasons": ev["reasons"],
-                "cwe": cwe,
-                "others": [f"{h[0]}:{h[1]}" for h in profile_hits[1:6]],
-            }
-            f = self.finding(
-                call,
-                ctx,
-                summary=f"{loc} parameter {name!r} out of its learned profile: {'; '.join(ev['reasons'][:3])}",
-                evidence=evidence,
-                confidence=conf,
-                severity="medium" if conf >= 0.8 else sev,
-                key=f"{self.id}|{call.actor.key}|{ctx.endpoint.key}|profile|{loc}:{name}",
-                title=title,
-            )
-            f.cwe = cwe
-            found.append(f)
+            ep = ctx.endpoint
+            rec: _Pending = [
+                0.0, call.actor.key, call.actor.display, ep.service, ep.host, ep.name, endpoint_key(ctx),
+                [call.id], call.ts, call.ts, profile_hits, 0,
+            ]
+            if self._deferrable(call, ctx):
+                found.extend(self._defer(rec, ctx.baselines))
+            else:
+                found.append(self._profile_finding(rec, profile_hits))
+        if due:
+            found.extend(due)
         return found
+
+    # -- deferred profile findings ---------------------------------------------
+    def _deferrable(self, call: ApiCall, ctx: Context) -> bool:
+        """Whether a profile deviation waits for other actors: the API
+        answered it with 2xx (the change works, so it may be the app's),
+        the baselines are learning (so other actors' use can show), and
+        deferring is on."""
+        resp = call.response
+        return (
+            self.defer_seconds > 0
+            and resp is not None
+            and 200 <= resp.status < 300
+            and ctx.mode != "detect"
+            and ctx.baselines is not None
+        )
+
+    def _defer(self, rec: _Pending, bl: Any) -> list[Finding]:
+        """Queue a deviation (merged with the same actor's pending one on
+        the same parameter); judge the oldest at once when the queue is
+        full."""
+        pending = self._pending
+        top = rec[10][0]
+        key = f"{self.id}|{rec[1]}|{rec[6]}|profile|{top[0]}:{top[1]}"
+        cur = pending.get(key)
+        if cur is not None:
+            if len(cur[7]) < 64:
+                cur[7].append(rec[7][0])
+            cur[9] = rec[9]
+            return []
+        out: list[Finding] = []
+        if len(pending) >= self.max_pending:
+            oldest = next(iter(pending))
+            f = self._judge_pending(pending.pop(oldest), bl)
+            if f is not None:
+                out.append(f)
+        rec[0] = rec[8] + self.defer_seconds
+        ep = bl.endpoint_stats(rec[6]) if hasattr(bl, "endpoint_stats") else None
+        rec[11] = ep.calls if ep is not None else 0
+        pending[key] = rec
+        if rec[0] < self._next_due:
+            self._next_due = rec[0]
+        return out
+
+    def _emit_due(self, now: float, bl: Any) -> list[Finding]:
+        """Judge the pending deviations whose window has passed (those
+        whose endpoint had too few calls since wait a quarter window more,
+        up to ``_MAX_WAIT`` windows)."""
+        pending = self._pending
+        out: list[Finding] = []
+        window = self.defer_seconds
+        for key in list(pending):
+            rec = pending[key]
+            if rec[0] > now:
+                continue
+            if self.defer_calls and now < rec[8] + _MAX_WAIT * window and hasattr(bl, "endpoint_stats"):
+                ep = bl.endpoint_stats(rec[6])
+                if ep is not None and ep.calls - rec[11] < self.defer_calls:
+                    rec[0] = now + window / 4
+                    continue
+            del pending[key]
+            f = self._judge_pending(rec, bl)
+            if f is not None:
+                out.append(f)
+        self._next_due = min((r[0] for r in pending.values()), default=math.inf)
+        return out
+
+    def _judge_pending(self, rec: _Pending, bl: Any) -> Finding | None:
+        """The finding for a pending deviation, or None when enough distinct
+        actors have made the same change since (the app evolved): an unseen
+        parameter that ``min_actors`` actors now send, a value whose
+        characters, kind and shape they now share."""
+        still = [h for h in rec[10] if self._still_odd(bl, rec[6], h)]
+        if not still:
+            return None
+        f = self._profile_finding(rec, still)
+        f.evidence["deferred_seconds"] = self.defer_seconds
+        return f
+
+    def _still_odd(self, bl: Any, ep_key: str, hit: tuple[str, str, str, dict[str, Any], float]) -> bool:
+        loc, name, value, ev, _ = hit
+        prof = bl.param_profile(ep_key, loc, name) if bl is not None and hasattr(bl, "param_profile") else None
+        if prof is None:
+            return True  # nothing to judge by (no baselines, or evicted)
+        if ev["reasons"] == ["unseen parameter"]:
+            return len(prof.actors) < prof.min_actors
+        return prof.score(value, min_n=self.min_calls, secret=secret_name(name))[0] >= self.min_profile_score
+
+    def flush(self, baselines: Any = None) -> list[Finding]:
+        """Judge every pending deviation now (end of a stream or a replay),
+        against ``baselines``; returns the findings that still stand."""
+        pending, self._pending, self._next_due = self._pending, {}, math.inf
+        out = [self._judge_pending(rec, baselines) for rec in pending.values()]
+        return [f for f in out if f is not None]
+
+    def _profile_finding(self, rec: _Pending, hits: list[tuple[str, str, str, dict[str, Any], float]]) -> Finding:
+        """One finding for a call's profile deviations (the strongest named,
+        the others listed)."""
+        loc, name, value, ev, conf = hits[0]
+        title, sev, cwe, _ = TECHNIQUES["profile"]
+        evidence = {
+            "technique": "profile",
+            "location": loc,
+            "parameter": name,
+            "value": value[:200],
+            "reasons": ev["reasons"],
+            "cwe": cwe,
+            "others": [f"{h[0]}:{h[1]}" for h in hits[1:6]],
+        }
+        return Finding(
+            key=f"{self.id}|{rec[1]}|{rec[6]}|profile|{loc}:{name}",
+            detector=self.id,
+            title=title,
+            severity="medium" if conf >= 0.8 else sev,
+            confidence=conf,
+            owasp=self.owasp,
+            attack=self.attack,
+            tactic=self.tactic,
+            cwe=cwe,
+            actor=rec[1],
+            actor_display=rec[2],
+            service=rec[3],
+            host=rec[4],
+            endpoint=rec[5],
+            event_ids=list(rec[7]),
+            first_seen=rec[8],
+            last_seen=rec[9],
+            summary=f"{loc} parameter {name!r} out of its learned profile: {'; '.join(ev['reasons'][:3])}",
+            evidence=evidence,
+        )

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiward.learn.parameters import Param, profiled_params
+from apiward.learn.parameters import Param, profiled_params, secret_name
 from apiward.learn.profiles import ValueProfile, value_features
 from apiward.learn.profiles import _cache as _features_cache  # read directly on the hot path
 from apiward.learn.sketches import LRU, CappedCounter, Distinct, LogHistogram, Moments, key_hash
@@ -453,7 +453,9 @@ class Baselines:
         endpoint never had, once the endpoint has ``min_calls`` calls, scores
         by how established the endpoint is (reason ``unseen parameter``).
         Empty when the endpoint is unknown or young. Headers are not judged
-        here (they vary with clients, not with the API). Cost: a few set
+        here (they vary with clients, not with the API). Parameters named
+        as secrets (:func:`~apiward.learn.parameters.secret_name`) are
+        judged as secrets (:meth:`ValueProfile.score`). Cost: a few set
         lookups per parameter whose value is normal in every respect
         (:meth:`ValueProfile.normal`), about 2 µs for the others.
         ``params`` and ``stats`` (the endpoint's, from
@@ -490,7 +492,7 @@ class Baselines:
             if f[5] in prof.values.full or prof.normal_memo(value, f, min_calls):
                 continue
             odd.append((loc, name))
-            s, reasons = prof.score(value, min_n=min_calls)
+            s, reasons = prof.score(value, min_n=min_calls, secret=secret_name(name))
             if s > 0:
                 out.append((loc, name, value, s, reasons))
         ctx.__dict__["_aw_odd"] = odd

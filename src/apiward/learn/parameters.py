@@ -20,15 +20,20 @@ but headers, what per-parameter profiles learn and judge) is a prefix of
 
 Cost: under 1 µs for a call with a few parameters (JSON parse excluded;
 ``Message.json`` caches it), then one dict lookup.
+
+:func:`secret_name` tells parameters that carry secrets (passwords, keys,
+tokens) by name: their values are high-entropy by design, so judging them
+by character classes or shapes means nothing.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from apiward.model.call import ApiCall
 
-__all__ = ["Param", "call_params", "profiled_params", "VALUE_HEADERS", "MAX_PARAMS", "MAX_DEPTH"]
+__all__ = ["Param", "call_params", "profiled_params", "secret_name", "VALUE_HEADERS", "MAX_PARAMS", "MAX_DEPTH"]
 
 Param = tuple[str, str, str]
 
@@ -54,6 +59,35 @@ VALUE_HEADERS = frozenset(
         "accept-language",
     }
 )
+
+
+# The last segment of a parameter name (``user.credentials.newPassword`` ->
+# ``newPassword``) holding a secret word: password, passphrase, passwd, pwd,
+# pass (as a whole word), pin, secret, token, api key, private/access key,
+# credential, otp, salt.
+_SECRET = re.compile(
+    r"pass(?:word|wd|phrase|code)|pwd|secret|token|api[_-]?key|(?:private|access|secret)[_-]?key|credential|\botp\b|(?:^|[_-])(?:pass|pin|otp|salt)(?:$|[_-])",
+    re.I,
+)
+_secret_cache: dict[str, bool] = {}
+
+
+def secret_name(name: str) -> bool:
+    """Whether a parameter's name says it carries a secret (cached per name).
+
+    >>> secret_name("password"), secret_name("user.newPassword"), secret_name("pwdA")
+    (True, True, True)
+    >>> secret_name("passenger_count"), secret_name("compass"), secret_name("sort")
+    (False, False, False)
+    """
+    r = _secret_cache.get(name)
+    if r is None:
+        last = name.rsplit(".", 1)[-1].replace("[]", "")
+        r = _SECRET.search(last) is not None
+        if len(_secret_cache) >= 4096:
+            _secret_cache.clear()
+        _secret_cache[name] = r
+    return r
 
 
 def _scalar(value: Any) -> str:

@@ -15,6 +15,10 @@ set of the actors that used it. A feature counts as normal once
 so a new format that many users send becomes normal, while a character or
 value only one actor ever sent stays anomalous however often it repeats.
 
+Secrets (``secret=True`` in :meth:`ValueProfile.score`, decided by the
+caller from the parameter's name) whose values vary freely are random by
+design: only over-long values and string-ending characters count there.
+
 Cost: :func:`value_features` is cached for repeated values; learning a value
 is a handful of dict updates (about 1 µs). Judging one is a few set lookups
 when it is normal in every respect (:meth:`ValueProfile.normal`: each
@@ -32,10 +36,15 @@ from typing import Any
 
 from apiward.learn.sketches import LogHistogram, Moments, SmallSet, key_hash
 
-__all__ = ["ValueProfile", "Features", "value_features", "value_kind", "DANGEROUS_CHARS"]
+__all__ = ["ValueProfile", "Features", "value_features", "value_kind", "DANGEROUS_CHARS", "SECRET_SYNTAX_CHARS"]
 
 #: Characters that carry syntax in SQL, shells, HTML, templates or paths.
 DANGEROUS_CHARS = frozenset("'\"<>;()`|&$%{}[]\\\r\n\x00*=#!^~")
+#: Characters that end a string or statement (quotes, ``;``, ``|``, angle
+#: brackets, backslash, line breaks, NUL): the only ones whose novelty still
+#: counts in a free-form secret. Password rules ask for ``!#$%&*?@``; a
+#: quote breaking out of the query a secret is checked in does not follow.
+SECRET_SYNTAX_CHARS = frozenset("'\"`;|<>\\\r\n\x00")
 
 _SHAPE_TABLE = str.maketrans(
     {**{chr(c): "A" for c in range(65, 91)}, **{chr(c): "a" for c in range(97, 123)}, **{chr(c): "9" for c in range(48, 58)}}
@@ -388,12 +397,36 @@ class ValueProfile:
                     return False
         return True
 
-    def score(self, value: str, min_n: int = 20) -> tuple[float, list[str]]:
+    def free_form(self) -> bool:
+        """Whether the parameter's own values vary freely: many distinct
+        values (the enum sketch overflowed or new values are common) in
+        several word shapes. What a secret looks like from the outside."""
+        words = self.words
+        if not (words.overflow or len(words.items) >= 3):
+            return False
+        values = self.values
+        return values.overflow > 0 or values.novelty(self.n) >= 0.1
+
+    def score(self, value: str, min_n: int = 20, secret: bool = False) -> tuple[float, list[str]]:
         """How unusual ``value`` is for this parameter: ``(0..1, reasons)``.
 
         0 until ``min_n`` values were learned (an immature profile does not
         judge). The score is the strongest single deviation, raised a little
-        when several agree."""
+        when several agree.
+
+        ``secret``: the parameter carries a secret by name (password, key,
+        token: :func:`~apiward.learn.parameters.secret_name`). When its own
+        values vary freely (:meth:`free_form`) only an over-long value or
+        a new string- or statement-ending character
+        (:data:`SECRET_SYNTAX_CHARS`) counts: characters, kind, shape and
+        value of a secret are random by design. A fixed-format secret (an API key
+        always 32 hex digits) is judged like any parameter.
+
+        Two deviations are discounted as the natural growth of an API: a
+        short integer id growing a digit (``999`` -> ``1000``) when the
+        number range is learned (judged by the range instead), and a new member of an
+        enum that looks like the others (same kind, characters, word shape
+        and shape, not longer than the longest) scores at most 0.55."""
         n = self.n
         if n < min_n:
             return 0.0, []
@@ -404,11 +437,15 @@ class ValueProfile:
             return 0.0, []
         kind, length, specials, shape, word, vh = f
         need = self._need if self._need > 0 else 1
+        if secret and self.free_form():
+            return self._score_secret(length, specials)
         scores: list[float] = []
         reasons: list[str] = []
+        unseen_chars = False
         if specials:
             unseen = [c for c in specials if not self.chars.supported(c, need)]
             if unseen:
+                unseen_chars = True
                 unseen.sort()
                 rate = self.chars.novelty(n)
                 if any(c in DANGEROUS_CHARS for c in unseen):
@@ -418,34 +455,49 @@ class ValueProfile:
                 if sc:
                     scores.append(sc)
                     reasons.append("unseen characters " + "".join(unseen)[:16].encode("unicode_escape").decode())
-        if not self.kinds.supported(kind, need):
+        kind_ok = self.kinds.supported(kind, need)
+        if not kind_ok:
             sc = _surprise(self.kinds.novelty(n), 0.8)
             if sc:
                 top = max(self.kinds.items.items(), key=lambda kv: kv[1].n)[0] if self.kinds.items else "?"
                 scores.append(sc)
                 reasons.append(f"kind {kind} unseen (usually {top})")
-        hi = self.length.hi
+        ln = self.length
+        hi = ln.hi
         if length > hi:
-            if self.length.std < 0.5:
-                # Fixed-length parameter (codes, ids): any change counts.
-                scores.append(0.7)
-                reasons.append(f"length {length}, always {int(hi)} before")
+            if ln.std < 0.5:
+                # Fixed-length parameter (codes, ids): any change counts,
+                # but a short integer id's length follows its magnitude
+                # (999 -> 1000), which the number range judges. Longer
+                # fixed-length numbers are codes (cards, accounts, phones).
+                if not (kind == "int" and hi <= 6 and "1" <= value[:1] <= "9" and self.numbers.n >= min_n):
+                    scores.append(0.7)
+                    reasons.append(f"length {length}, always {int(hi)} before")
             else:
                 # Well beyond the longest value learned and far in the tail.
-                z = self.length.z(length)
+                z = ln.z(length)
                 if z > 4.0 and length > 1.25 * hi:
                     scores.append(min(0.95, 0.45 + 0.05 * z))
                     reasons.append(f"length {length} above max {int(hi)}")
-        elif length < self.length.lo:
-            if self.length.std < 0.1 or length == 0:
+        elif length < ln.lo:
+            if ln.std < 0.1 or length == 0:
                 scores.append(0.65)
-                reasons.append(f"length {length} below min {int(self.length.lo)}")
+                reasons.append(f"length {length} below min {int(ln.lo)}")
+        words_ok = self.words.overflow > 0 or self.words.supported(word, need)
         if self.values.overflow == 0 and not self.values.supported(vh, need):
             sc = _surprise(self.values.novelty(n), 0.8)
             if sc:
+                if (
+                    kind_ok
+                    and not unseen_chars
+                    and words_ok
+                    and (self.shapes.overflow > 0 or self.shapes.supported(shape, need))
+                    and 0 < length <= hi
+                ):
+                    sc = min(sc, 0.55)  # a new member that looks like the others
                 scores.append(sc)
                 reasons.append(f"value not among {len(self.values.items)} known values")
-        elif self.words.overflow == 0 and not self.words.supported(word, need):
+        elif not words_ok:
             sc = _surprise(self.words.novelty(n), 0.8)
             if sc:
                 scores.append(sc)
@@ -472,6 +524,27 @@ class ValueProfile:
         for extra in scores[1:]:
             s += (1.0 - s) * extra * 0.3
         return round(min(s, 1.0), 3), reasons
+
+    def _score_secret(self, length: int, specials: frozenset[str]) -> tuple[float, list[str]]:
+        """:meth:`score` for a free-form secret: over-long values, and
+        characters of :data:`SECRET_SYNTAX_CHARS` fewer than ``min_actors``
+        actors used in it."""
+        scores: list[float] = []
+        reasons: list[str] = []
+        need = self.needed()
+        ctl = sorted(c for c in specials if c in SECRET_SYNTAX_CHARS and not self.chars.supported(c, need))
+        if ctl:
+            scores.append(0.8)
+            reasons.append("unseen characters " + "".join(ctl).encode("unicode_escape").decode())
+        ln = self.length
+        if length > ln.hi:
+            z = ln.z(length)
+            if z > 4.0 and length > 1.25 * ln.hi:
+                scores.append(min(0.95, 0.45 + 0.05 * z))
+                reasons.append(f"length {length} above max {int(ln.hi)}")
+        if not scores:
+            return 0.0, []
+        return max(scores), reasons
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary for inventories and evidence."""
