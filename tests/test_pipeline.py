@@ -162,3 +162,25 @@ def test_loopback_peer_forwarded_for_is_trusted_by_default(tmp_path: Path) -> No
     pipe.discover([c, spoof])
     assert c.actor.ip == "198.51.100.20"
     assert spoof.actor.ip == "203.0.113.5"  # an untrusted peer cannot spoof its address
+
+
+def test_flush_pending_asks_deferring_detectors_and_records(tmp_path: Path) -> None:
+    class Deferring(CountingDetector):
+        id = "test.deferring"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.held: list = []
+
+        def score_one(self, call, ctx):
+            self.held.append((call, ctx))
+            return []
+
+        def flush(self, baselines):
+            return [self.finding(c, x, summary="judged at the end") for c, x in self.held[:1]]
+
+    pipe = Pipeline(tmp_path / "s", detectors=[Deferring()])
+    pipe.process(calls(3))
+    assert pipe.findings == {}
+    found = pipe.flush_pending()
+    assert [f.summary for f in found] == ["judged at the end"] and len(pipe.findings) == 1

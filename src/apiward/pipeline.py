@@ -251,6 +251,19 @@ class Pipeline:
         if time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_seconds:
             self.checkpoint()
 
+    def flush_pending(self) -> list[Finding]:
+        """End of a stream: detectors that defer judgments (an optional
+        ``flush(baselines)`` hook) judge what they still hold now. Call it
+        when no more traffic of this stream will come; a live or resumable
+        stream should not, since pending judgments survive restarts."""
+        found: list[Finding] = []
+        for det in self.detectors:
+            flush = getattr(det, "flush", None)
+            if flush is not None:
+                found.extend(flush(self.baselines))
+        self.record(found)
+        return found
+
     # -- persistence ----------------------------------------------------------
     def incidents(self) -> list[dict[str, Any]]:
         """Findings grouped per actor: one incident per actor with findings."""

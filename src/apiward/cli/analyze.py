@@ -46,6 +46,7 @@ def register(app: typer.Typer) -> None:
         spec: Annotated[list[str] | None, typer.Option("--spec", help="OpenAPI spec whose routes win in templating (repeatable).")] = None,
         batch_size: Annotated[int | None, typer.Option("--batch-size", help="Events per micro-batch.")] = None,
         json_summary: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
+        flush_pending: Annotated[bool, typer.Option("--flush-pending", help="This is the end of the stream: judge deferred deviations now instead of waiting for more traffic.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-record errors.")] = False,
     ) -> None:
         """Analyse traffic files: discover endpoints, score and learn, write the lake.
@@ -93,6 +94,11 @@ def register(app: typer.Typer) -> None:
             ) as progress:
                 task = progress.add_task(f"{len(files)} file(s)", total=None)
                 summary = pipe.run_files(files, fmt=fmt, on_error=on_error, on_progress=lambda n: progress.advance(task, n))
+        if flush_pending:
+            before = len(pipe.findings)
+            pipe.flush_pending()
+            summary.new_findings += len(pipe.findings) - before
+            summary.findings = len(pipe.findings)
         pipe.close()
         if len(errors) > 20 and not quiet:
             console.print(f"[yellow]... and {len(errors) - 20} more; see {state / 'quarantine'}[/]")

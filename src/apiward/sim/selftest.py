@@ -136,6 +136,7 @@ def run_pipeline(
             done += len(batch)
             if progress is not None:
                 progress(done)
+        scorer.raw.extend(pipe.flush_pending())  # the labelled stream ends here
     finally:
         pipe.close()
     return scorer, dict(pipe.findings)
