@@ -200,3 +200,52 @@ def test_every_item_is_call_or_bad():
     for name in ("sample.har", "akto.jsonl", "apiclarity.json", "atrdf.json", "csic.txt", "nginx.jsonl", "envoy.jsonl"):
         _, recs = read_all(sample(name))
         assert recs and all(isinstance(r, Bad) or r.request.method for _, r in recs)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://api.example.com/v1/users/42?page=2&&limit=&x",
+        "HTTPS://user:pw@Api.Example.com:8443/a/b?x=1",
+        "http://h",
+        "http://h?q=1",
+        "http://h/p%2Fq?a=b%20c+d",
+        "http://h/p#frag?x=1",
+        "/relative/only?x=1",
+        "http://[2001:db8::1]:8080/x?y=2",
+        "http://h:abc/x",
+        "ftp://h/x?a=1=2",
+    ],
+)
+def test_har_url_fast_path_agrees_with_target_parts(url):
+    from apiward.ingest.har import _url_parts
+    from apiward.ingest.raw_http import host_port, target_parts
+
+    scheme, host, path, query, raw_path = target_parts(url)
+    assert _url_parts(url) == (scheme, host, host_port(host, scheme)[1], path, query, raw_path)
+    assert _url_parts(url) == _url_parts(url)  # the memoised origin gives the same answer
+
+
+def test_har_header_names_lowered_and_content_type_fallbacks(tmp_path):
+    import orjson
+
+    entry = {
+        "startedDateTime": "2025-01-01T00:00:00Z",
+        "request": {
+            "method": "post",
+            "url": "https://h/x",
+            "headers": [{"name": "X-Mixed-Case", "value": "1"}, {"name": "COOKIE", "value": "a=1; b=2"}],
+            "postData": {"mimeType": "application/json", "text": '{"a": 1}'},
+        },
+        "response": {"status": 200, "headers": [{"name": "X-Null", "value": None}], "content": {"size": 7, "mimeType": "application/json", "text": '{"b":2}'}},
+    }
+    p = tmp_path / "t.har"
+    p.write_bytes(orjson.dumps({"log": {"entries": [entry, entry]}}))
+    _, recs = read_all(str(p))
+    for c in calls(recs):
+        assert c.request.method == "POST"
+        assert c.request.headers[:2] == [("x-mixed-case", "1"), ("cookie", "a=1; b=2")]
+        assert c.request.cookies == {"a": "1", "b": "2"}
+        assert c.request.content_type == "application/json" and c.request.json() == {"a": 1}
+        assert c.response.headers[0] == ("x-null", "")
+        assert c.response.content_type == "application/json" and c.response.json() == {"b": 2}

@@ -18,7 +18,19 @@ import msgspec
 
 from apiward.model.call import ApiCall, Request, Response, body_kind
 
-__all__ = ["Bad", "Reader", "ReadOptions", "Record", "make_request", "make_response", "DEFAULT_BODY_CAP"]
+__all__ = [
+    "Bad",
+    "Reader",
+    "ReadOptions",
+    "Record",
+    "build_request",
+    "build_response",
+    "lower_headers",
+    "lower_name",
+    "make_request",
+    "make_response",
+    "DEFAULT_BODY_CAP",
+]
 
 DEFAULT_BODY_CAP = 1 << 20  # 1 MiB kept per body; the rest is cut and flagged
 
@@ -54,10 +66,34 @@ class Reader(Protocol):
 
 _TEXTUAL = {"json", "form", "multipart", "xml", "text", ""}
 
+_LOWER: dict[str, str] = {}  # header names repeat: lower-case each spelling once
 
-def _body_fields(body: bytes, content_type: str, cap: int, declared_size: int | None = None) -> dict:
-    size = declared_size if declared_size is not None and declared_size > len(body) else len(body)
-    kind = body_kind(content_type)
+
+def lower_name(name: str) -> str:
+    """``name.lower()``, memoised (bounded): header names repeat endlessly."""
+    low = _LOWER.get(name)
+    if low is None:
+        low = name.lower()
+        if len(_LOWER) >= 4096:
+            _LOWER.clear()
+        _LOWER[name] = low
+    return low
+
+
+def lower_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Header pairs with lower-cased names (a new list)."""
+    get = _LOWER.get
+    return [(get(k) or lower_name(k), v) for k, v in headers]
+
+
+def _body_parts(
+    body: bytes, content_type: str, cap: int, declared_size: int | None = None
+) -> tuple[bytes, int, bool, str | None]:
+    """``(body kept, full size, truncated, sha256 of a binary body)``: the
+    cap applied, binary bodies dropped and hashed instead."""
+    n = len(body)
+    size = declared_size if declared_size is not None and declared_size > n else n
+    kind = body_kind(content_type) if content_type else ""
     if kind == "" and body:
         # Unknown type: keep it if it looks like text, hash it if binary.
         sample = body[:512]
@@ -70,17 +106,71 @@ def _body_fields(body: bytes, content_type: str, cap: int, declared_size: int | 
                 if exc.start < len(sample) - 4:
                     kind = "binary"
     if kind == "binary":
-        return {
-            "body": b"",
-            "body_size": size,
-            "body_sha256": hashlib.sha256(body).hexdigest() if body else None,
-            "truncated": size > len(body),
-        }
-    truncated = size > len(body)
-    if len(body) > cap:
+        return b"", size, size > n, hashlib.sha256(body).hexdigest() if body else None
+    truncated = size > n
+    if n > cap:
         body = body[:cap]
         truncated = True
-    return {"body": body, "body_size": size, "truncated": truncated}
+    return body, size, truncated, None
+
+
+def _body_fields(body: bytes, content_type: str, cap: int, declared_size: int | None = None) -> dict:
+    body, size, truncated, sha = _body_parts(body, content_type, cap, declared_size)
+    return {"body": body, "body_size": size, "truncated": truncated, "body_sha256": sha}
+
+
+def build_request(
+    hdrs: list[tuple[str, str]],
+    method: str,
+    path: str,
+    query: list[tuple[str, str]],
+    body: bytes,
+    scheme: str,
+    host: str,
+    http_version: str,
+    cap: int,
+    body_size: int | None,
+    cookies: dict[str, str] | None = None,
+) -> Request:
+    """:func:`make_request` for readers whose header names are already
+    lower-case (``hdrs`` is kept, not copied)."""
+    ct = ""
+    cookie_header = None
+    for k, v in hdrs:
+        if k == "content-type":
+            if not ct:
+                ct = v
+        elif k == "cookie":
+            if cookie_header is None:
+                cookie_header = [v]
+            else:
+                cookie_header.append(v)
+        elif k == "host" and not host:
+            host = v
+    if cookies is None:
+        cookies = {}
+        if cookie_header is not None:
+            for line in cookie_header:
+                for part in line.split(";"):
+                    name, sep, value = part.strip().partition("=")
+                    if sep and name:
+                        cookies[name] = value
+    kept, size, truncated, sha = _body_parts(body, ct, cap, body_size)
+    return Request(
+        method=method if method.isupper() else method.upper(),
+        scheme=scheme,
+        host=host,
+        path=path or "/",
+        query=query,
+        headers=hdrs,
+        cookies=cookies,
+        content_type=ct,
+        http_version=http_version,
+        body=kept,
+        body_size=size,
+        truncated=truncated,
+        body_sha256=sha,
+    )
 
 
 def make_request(
@@ -99,34 +189,31 @@ def make_request(
 ) -> Request:
     """A :class:`Request` with lower-cased header names, content type and
     cookies filled from the headers when not given, and the body capped."""
-    hdrs = [(k.lower(), v) for k, v in (headers or [])]
+    return build_request(
+        lower_headers(headers) if headers else [],
+        method, path, query or [], body, scheme, host, http_version, cap, body_size, cookies,
+    )
+
+
+def build_response(
+    hdrs: list[tuple[str, str]], status: int, reason: str, body: bytes, cap: int, body_size: int | None
+) -> Response:
+    """:func:`make_response` for already lower-cased header names."""
     ct = ""
-    cookie_header = []
     for k, v in hdrs:
-        if k == "content-type" and not ct:
+        if k == "content-type":
             ct = v
-        elif k == "cookie":
-            cookie_header.append(v)
-        elif k == "host" and not host:
-            host = v
-    if cookies is None:
-        cookies = {}
-        for line in cookie_header:
-            for part in line.split(";"):
-                name, sep, value = part.strip().partition("=")
-                if sep and name:
-                    cookies[name] = value
-    return Request(
-        method=method.upper(),
-        scheme=scheme,
-        host=host,
-        path=path or "/",
-        query=query or [],
+            break
+    kept, size, truncated, sha = _body_parts(body, ct, cap, body_size)
+    return Response(
+        status=int(status),
+        reason=reason,
         headers=hdrs,
-        cookies=cookies,
         content_type=ct,
-        http_version=http_version,
-        **_body_fields(body, ct, cap, body_size),
+        body=kept,
+        body_size=size,
+        truncated=truncated,
+        body_sha256=sha,
     )
 
 
@@ -140,16 +227,4 @@ def make_response(
     body_size: int | None = None,
 ) -> Response:
     """A :class:`Response` with lower-cased header names and the body capped."""
-    hdrs = [(k.lower(), v) for k, v in (headers or [])]
-    ct = ""
-    for k, v in hdrs:
-        if k == "content-type":
-            ct = v
-            break
-    return Response(
-        status=int(status),
-        reason=reason,
-        headers=hdrs,
-        content_type=ct,
-        **_body_fields(body, ct, cap, body_size),
-    )
+    return build_response(lower_headers(headers) if headers else [], status, reason, body, cap, body_size)

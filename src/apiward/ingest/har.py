@@ -21,9 +21,10 @@ from urllib.parse import quote_plus
 
 import msgspec
 
-from apiward.ingest.base import Bad, ReadOptions, Record, make_request, make_response
+from apiward.ingest.base import Bad, ReadOptions, Record, build_request, build_response, lower_name
+from apiward.ingest.base import _LOWER as _LOWER_NAMES
 from apiward.ingest.jsonl import Broken, JsonSplitter, decode_error_reason
-from apiward.ingest.raw_http import host_port, target_parts
+from apiward.ingest.raw_http import host_port, split_target, target_parts
 from apiward.model.call import ApiCall, Peer
 
 __all__ = ["HarReader", "parse_iso_ts"]
@@ -145,6 +146,56 @@ def _params_body(params: list[HarParam]) -> bytes:
     return "&".join(f"{quote_plus(p.name or '')}={quote_plus(p.value or '')}" for p in params).encode()
 
 
+_ORIGINS: dict[str, tuple[str, str, int]] = {}  # "https://host:port" -> (scheme, host, port)
+
+
+def _url_parts(url: str) -> tuple[str, str, int, str, list[tuple[str, str]], str]:
+    """``(scheme, host, port, decoded path, query pairs, raw path)`` of a
+    HAR URL. The common absolute URL with nothing to decode takes a fast
+    path with its origin memoised; anything else goes through
+    :func:`target_parts`, which the fast path agrees with."""
+    sep = url.find("://")
+    if 0 < sep < 16 and "#" not in url and "%" not in url and "+" not in url:
+        cut = url.find("/", sep + 3)
+        q = url.find("?", sep + 3)
+        if cut < 0 or (0 <= q < cut):
+            cut = q
+        if cut < 0:
+            cut = len(url)
+        origin = url[:cut]
+        o = _ORIGINS.get(origin)
+        if o is None:
+            scheme, host, _, _ = split_target(origin)
+            scheme = scheme or "http"
+            o = (scheme, host, host_port(host, scheme)[1])
+            if len(_ORIGINS) >= 4096:
+                _ORIGINS.clear()
+            _ORIGINS[origin] = o
+        path, _, qs = url[cut:].partition("?")
+        path = path or "/"
+        query = []
+        if qs:
+            for part in qs.split("&"):
+                if part:
+                    name, _, value = part.partition("=")
+                    query.append((name, value))
+        return o[0], o[1], o[2], path, query, path
+    scheme, host, path, query, raw_path = target_parts(url)
+    return scheme, host, host_port(host, scheme)[1], path, query, raw_path
+
+
+def _first_content_type(headers: list[tuple[str, str]]) -> str:
+    for k, v in headers:
+        if k == "content-type":
+            return v
+    return ""
+
+
+def _headers(nvs: list[HarNV]) -> list[tuple[str, str]]:
+    get = _LOWER_NAMES.get
+    return [(get(h.name) or lower_name(h.name), h.value or "") for h in nvs]
+
+
 class HarReader:
     """HAR 1.2 files."""
 
@@ -192,7 +243,7 @@ class HarReader:
         rq = e.request
         if not rq.method:
             return Bad("invalid record: empty request.method", raw[:4096])
-        scheme, host, path, query, raw_path = target_parts(rq.url)
+        scheme, host, port, path, query, raw_path = _url_parts(rq.url)
         body = b""
         body_size = None
         pd = rq.postData
@@ -205,40 +256,18 @@ class HarReader:
                     body_size = rq.bodySize
             elif pd.params:
                 body = _params_body(pd.params)  # rebuilt: bodySize no longer applies
-        headers = [(h.name, h.value or "") for h in rq.headers]
-        request = make_request(
-            method=rq.method,
-            path=path,
-            query=query,
-            headers=headers,
-            body=body,
-            scheme=scheme,
-            host=host,
-            http_version=rq.httpVersion or "HTTP/1.1",
-            cap=cap,
-            body_size=body_size,
-        )
-        if not request.content_type and pd is not None and pd.mimeType and body:
-            # Rare: the type only in postData.mimeType; rebuild so the body is classified by it.
+        headers = _headers(rq.headers) if rq.headers else []
+        version = rq.httpVersion or "HTTP/1.1"
+        if body and pd is not None and pd.mimeType and not any(v for k, v in headers if k == "content-type"):
+            # Rare: the type only in postData.mimeType; add it so the body is classified by it.
             headers.append(("content-type", pd.mimeType))
-            request = make_request(
-                method=rq.method,
-                path=path,
-                query=query,
-                headers=headers,
-                body=body,
-                scheme=scheme,
-                host=host,
-                http_version=rq.httpVersion or "HTTP/1.1",
-                cap=cap,
-                body_size=body_size,
-            )
+        request = build_request(headers, rq.method, path, query, body, scheme, host, version, cap, body_size)
         response = None
         rs = e.response
         if rs is not None and rs.status:
             rbody = b""
             rsize = None
-            rheaders = [(h.name, h.value or "") for h in rs.headers]
+            rheaders = _headers(rs.headers) if rs.headers else []
             c = rs.content
             if c is not None:
                 rbody, err = _body(c.text, c.encoding)
@@ -246,18 +275,12 @@ class HarReader:
                     return Bad(f"invalid record: response.content: {err}", raw[:4096])
                 if c.size is not None and c.size > len(rbody):
                     rsize = c.size
-            response = make_response(
-                status=rs.status, reason=rs.statusText or "", headers=rheaders, body=rbody, cap=cap, body_size=rsize
-            )
-            if not response.content_type and c is not None and c.mimeType and (rbody or rsize):
-                rheaders.append(("content-type", c.mimeType))
-                response = make_response(
-                    status=rs.status, reason=rs.statusText or "", headers=rheaders, body=rbody, cap=cap, body_size=rsize
-                )
+                if c.mimeType and (rbody or rsize) and not _first_content_type(rheaders):
+                    rheaders.append(("content-type", c.mimeType))
+            response = build_response(rheaders, rs.status, rs.statusText or "", rbody, cap, rsize)
         ip = e.serverIPAddress or ""
         if ip.startswith("["):
             ip = ip[1:].partition("]")[0]
-        _, port = host_port(host, scheme)
         return ApiCall(
             id=id,
             ts=parse_iso_ts(e.startedDateTime),

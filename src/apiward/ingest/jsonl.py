@@ -339,7 +339,7 @@ class JsonSplitter:
                         idx = buf.rfind(sep_pat, pos)
                         if idx > pos:
                             try:
-                                items = batch.decode(b"[" + buf[pos : idx + 1] + b"]")  # type: ignore[union-attr]
+                                items = batch.decode(b"".join((b"[", view[pos : idx + 1], b"]")))  # type: ignore[union-attr]
                             except (decode_error, msgspec.ValidationError):
                                 guard = base + idx + 1  # find the bad one element by element
                             else:

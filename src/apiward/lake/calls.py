@@ -7,12 +7,14 @@ through the :class:`Redactor` first.
 
 from __future__ import annotations
 
+from array import array
 from datetime import datetime, timezone
+from itertools import accumulate, compress
 
 import orjson
 import pyarrow as pa
 
-from apiward.lake.redact import Redactor
+from apiward.lake.redact import Redactor, may_hold_secret
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 
@@ -71,18 +73,44 @@ def day_of(ts: float) -> str:
     return s
 
 
-def _body_text(raw: bytes, cap: int) -> bytes:
-    """The stored prefix of a body. Kept as bytes: Arrow takes UTF-8 bytes
-    for a string column 15x faster than Python strings (see _column)."""
-    return raw[:cap] if len(raw) > cap else raw
+def _lenient(values: tuple, typ: pa.DataType) -> pa.Array:
+    # A body cut mid-character, or not UTF-8 at all: decode leniently.
+    return pa.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values], type=typ)
 
 
 def _column(values: tuple, typ: pa.DataType) -> pa.Array:
     try:
         return pa.array(values, type=typ)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # A body cut mid-character, or not UTF-8 at all: decode leniently.
-        return pa.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in values], type=typ)
+        return _lenient(values, typ)
+
+
+_BYTES_COLUMNS = frozenset({"query", "req_headers", "resp_headers", "req_body", "resp_body"})
+
+
+def _bytes_column(values: tuple) -> pa.Array:
+    """A string column from UTF-8 ``bytes`` (or None) values, built from one
+    joined buffer and an offsets array: ~8x cheaper than ``pa.array`` on big
+    bodies, which grows (and page-faults) its buffers value by value. UTF-8
+    is validated once over the whole column; on failure, decode leniently."""
+    lens = [0 if v is None else len(v) for v in values]
+    offsets = array("i")  # Arrow's string offsets: int32
+    if sum(lens) >= 1 << 31 or offsets.itemsize != 4:
+        return _column(values, pa.string())
+    offsets.extend(accumulate(lens, initial=0))
+    present = [v is not None for v in values]
+    if all(present):
+        validity = None
+        data = b"".join(values)
+    else:
+        validity = pa.array(present, type=pa.bool_()).buffers()[1]
+        data = b"".join(compress(values, present))
+    arr = pa.Array.from_buffers(pa.string(), len(values), [validity, pa.py_buffer(offsets), pa.py_buffer(data)])
+    try:
+        arr.validate(full=True)
+    except pa.ArrowInvalid:
+        return _lenient(values, pa.string())
+    return arr
 
 
 def calls_table(
@@ -93,6 +121,8 @@ def calls_table(
     One tuple per call, transposed once: about twice as fast as appending to
     35 column lists."""
     dumps = orjson.dumps
+    headers_json = redactor.headers_json
+    redact = redactor.enabled  # without classifier hits, a body is redacted only if the prefilter fires
     rows = []
     add = rows.append
     for call, ctx in zip(calls, ctxs):
@@ -107,31 +137,36 @@ def calls_table(
         else:
             query = None
         if req.body:
-            rh = [h for h in hits if h.location == "request_body"] if hits else None
+            body = req.body
             kind = req.kind
-            req_body = _body_text(
-                redactor.body(req.body, kind, rh, req.json() if (rh or classified) and kind == "json" else None, classified), body_cap
-            )
+            if hits or classified:
+                rh = [h for h in hits if h.location == "request_body"] if hits else None
+                body = redactor.body(body, kind, rh, req.json() if (rh or classified) and kind == "json" else None, classified)
+            elif redact and (kind == "form" or may_hold_secret(body)):
+                body = redactor.body(body, kind)
+            req_body = body if len(body) <= body_cap else body[:body_cap]
         else:
             req_body = None
         if resp is not None:
             if resp.body:
-                bh = [h for h in hits if h.location in ("response_body", "error_body")] if hits else None
+                body = resp.body
                 kind = resp.kind
-                resp_body = _body_text(
-                    redactor.body(resp.body, kind, bh, resp.json() if (bh or classified) and kind == "json" else None, classified),
-                    body_cap,
-                )
+                if hits or classified:
+                    bh = [h for h in hits if h.location in ("response_body", "error_body")] if hits else None
+                    body = redactor.body(body, kind, bh, resp.json() if (bh or classified) and kind == "json" else None, classified)
+                elif redact and (kind == "form" or may_hold_secret(body)):
+                    body = redactor.body(body, kind)
+                resp_body = body if len(body) <= body_cap else body[:body_cap]
             else:
                 resp_body = None
-            r = (resp.status, resp.content_type or None, resp.body_size or len(resp.body), resp.truncated, dumps(redactor.headers(resp.headers)), resp_body)
+            r = (resp.status, resp.content_type or None, resp.body_size or len(resp.body), resp.truncated, headers_json(resp.headers), resp_body)
         else:
             r = (None, None, None, None, None, None)
         add(
             (
                 call.id, int(call.ts * 1_000_000), call.source, req.method, req.scheme, req.host, req.path,
                 ep.template, ep.service, query, r[0], call.duration_ms, req.content_type or None, r[1],
-                req.body_size or len(req.body), r[2], req.truncated, r[3], dumps(redactor.headers(req.headers)),
+                req.body_size or len(req.body), r[2], req.truncated, r[3], headers_json(req.headers),
                 r[4], req_body, r[5], actor.key, actor.kind, actor.user or None, actor.ip or call.src.ip or None,
                 actor.user_agent or req.header("user-agent"), actor.auth_scheme or None, actor.jwt_alg or None,
                 call.src.ip or None, call.dst.ip or None, call.dst.port or None, call.workload.namespace or None,
@@ -142,5 +177,9 @@ def calls_table(
         return CALLS_SCHEMA.empty_table()
     columns = list(zip(*rows))
     return pa.Table.from_arrays(
-        [_column(col, field.type) for col, field in zip(columns, CALLS_SCHEMA)], schema=CALLS_SCHEMA
+        [
+            _bytes_column(col) if field.name in _BYTES_COLUMNS else _column(col, field.type)
+            for col, field in zip(columns, CALLS_SCHEMA)
+        ],
+        schema=CALLS_SCHEMA,
     )

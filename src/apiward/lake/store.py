@@ -31,6 +31,23 @@ __all__ = ["Lake"]
 TABLES = ("calls", "findings", "changes", "incidents")
 
 
+# Free-text columns (headers, bodies, queries) are near-unique per row: a
+# dictionary attempt only hashes megabytes before falling back, and min/max
+# statistics on them prune nothing. Other columns keep both.
+_FREE_TEXT = frozenset({"req_headers", "resp_headers", "req_body", "resp_body", "query"})
+_OPTIONS: dict[tuple[str, ...], dict] = {}
+
+
+def _column_options(schema: pa.Schema) -> dict:
+    names = tuple(schema.names)
+    opts = _OPTIONS.get(names)
+    if opts is None:
+        rest = [n for n in names if n not in _FREE_TEXT]
+        opts = {} if len(rest) == len(names) else {"use_dictionary": rest, "write_statistics": rest}
+        _OPTIONS[names] = opts
+    return opts
+
+
 class Lake:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -40,7 +57,7 @@ class Lake:
     def _atomic_write(self, table: pa.Table, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        pq.write_table(table, tmp, compression="zstd", compression_level=1)
+        pq.write_table(table, tmp, compression="zstd", compression_level=1, **_column_options(table.schema))
         os.replace(tmp, path)
 
     def write_partitioned(self, name: str, table: pa.Table, key: str, ts_column: str = "ts") -> int:

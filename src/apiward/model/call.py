@@ -32,9 +32,22 @@ __all__ = [
 _MISSING = object()
 
 
+_KINDS: dict[str, str] = {}  # content types repeat: classify each spelling once
+
+
 def body_kind(content_type: str) -> str:
     """Classify a content type as ``json``, ``form``, ``multipart``, ``text``,
-    ``xml`` or ``binary`` (``""`` when unknown)."""
+    ``xml`` or ``binary`` (``""`` when unknown). Memoised (bounded)."""
+    kind = _KINDS.get(content_type)
+    if kind is None:
+        kind = _body_kind(content_type)
+        if len(_KINDS) >= 1024:
+            _KINDS.clear()
+        _KINDS[content_type] = kind
+    return kind
+
+
+def _body_kind(content_type: str) -> str:
     ct = content_type.lower()
     if not ct:
         return ""
