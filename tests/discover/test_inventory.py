@@ -143,3 +143,36 @@ def test_consolidate_merges_literals_the_templater_later_templated() -> None:
     templates = {k[2] for k in inv.endpoints}
     assert all("alice" not in t for t in templates)
     assert sum(r.calls for r in inv.endpoints.values()) == before == 36
+
+
+def test_refs_without_parameters_are_shared_and_equal() -> None:
+    inv = Inventory()
+    a = inv.resolve(make_call("GET", "/health", json={"ok": True}))
+    b = inv.resolve(make_call("GET", "/health", json={"ok": True}))
+    assert a is b and a.template == "/health" and a.path_params == () and a.service == "api.example.com"
+    r1 = inv.resolve(make_call("GET", "/users/17", route="/users/{id}"))
+    r2 = inv.resolve(make_call("GET", "/users/18", route="/users/{id}"))
+    assert r1.path_params == (("id", "17"),) and r2.path_params == (("id", "18"),)
+    other = inv.resolve(make_call("GET", "/health", host="api.example.com:8443", json={"ok": True}))
+    assert other.host == "api.example.com:8443" and other.service == "api.example.com" and other is not a
+    inv2 = pickle.loads(pickle.dumps(inv))
+    assert inv2.resolve(make_call("GET", "/health", json={"ok": True})) == a
+
+
+def test_sampled_out_calls_still_learn_new_top_level_fields() -> None:
+    """Past ``learn_first``, a call is learned when it brings a status or a
+    top-level body field never seen; a non-JSON body brings none."""
+    inv = Inventory(learn_first=2, learn_every=1000)
+    for i in range(5):
+        feed(inv, make_call("POST", "/orders", req_json={"sku": "a"}, json={"id": i, "state": "new"}, status=201, ts=float(i)))
+    (rec,) = inv.endpoints.values()
+    assert rec.learned == 2
+    feed(inv, make_call("POST", "/orders", req_json={"sku": "a", "coupon": "X"}, json={"id": 9, "state": "new"}, status=201, ts=9.0))
+    assert rec.learned == 3 and "coupon" in rec.request.root.props
+    feed(inv, make_call("POST", "/orders", req_json={"sku": "a"}, json={"id": 9, "state": "new", "eta": 3}, status=201, ts=10.0))
+    assert rec.learned == 4 and "eta" in rec.responses[201].root.props
+    feed(inv, make_call("POST", "/orders", req_body=b"sku=a&extra=1", headers={"content-type": "application/x-www-form-urlencoded"},
+                        json={"id": 9, "state": "new"}, status=201, ts=11.0))
+    assert rec.learned == 4
+    feed(inv, make_call("POST", "/orders", req_json={"sku": "a"}, json={"error": "x", "code": 1}, status=409, ts=12.0))
+    assert rec.learned == 5 and 409 in rec.responses

@@ -149,3 +149,33 @@ def test_params_capped_and_pickle_roundtrip() -> None:
     bs = _learn_many([{"a": 1, "b": [{"c": "x"}]}] * 3)
     bs2 = pickle.loads(pickle.dumps(bs))
     assert bs2.to_dict() == bs.to_dict()
+
+
+def test_nested_scalars_and_array_items_learn_every_statistic() -> None:
+    """Object members and array items that are scalars are learned inline
+    (no recursive call): the same counts, ranges, formats, enums, examples,
+    sensitive redaction and change callbacks as containers get."""
+    bs = BodySchema()
+    new: list[str] = []
+    types: list[tuple[str, str]] = []
+    for i in range(25):
+        bs.learn({"user": {"email": f"u{i}@example.com", "age": 20 + i, "score": 0.5 * i, "ok": True, "note": None,
+                           "kind": "a" if i % 2 else "b"},
+                  "tags": ["x", "y", 3], "ids": [i, i + 1]},
+                 float(i), sensitive={"user.email": "email"}, tokenize=Tokenizer(b"k"),
+                 on_new=lambda p, n: new.append(p), on_type=lambda p, n, t: types.append((p, t)))
+    bs.learn({"user": {"age": "old"}, "ids": ["z"]}, 99.0, on_type=lambda p, n, t: types.append((p, t)))
+    f = dict(bs.fields())
+    assert f["user.age"].n == 26 and f["user.age"].min == 20 and f["user.age"].max == 44
+    assert f["user.age"].types == {"integer": 25, "string": 1} and f["user.age"].example == 20
+    assert f["user.score"].types == {"number": 25} and f["user.score"].max == 12.0
+    assert f["user.ok"].types == {"boolean": 25} and f["user.ok"].min is None
+    assert f["user.note"].types == {"null": 25} and f["user.note"].example is None
+    assert f["user.kind"].enum_values() == ["a", "b"]
+    email = f["user.email"]
+    assert email.fmt == "email" and email.enum is None and email.example.startswith("«email:")
+    assert f["tags[]"].n == 75 and f["tags[]"].types == {"string": 50, "integer": 25} and f["tags[]"].min == 3
+    assert f["tags[]"].min_len == 1 and f["tags[]"].enum == {"x", "y"}
+    assert f["ids[]"].types == {"integer": 50, "string": 1} and f["ids[]"].max == 25
+    assert ("user.age", "string") in types and ("ids[]", "string") in types
+    assert new == ["user", "user.email", "user.age", "user.score", "user.ok", "user.note", "user.kind", "tags", "ids"]

@@ -433,3 +433,101 @@ def test_specgen_honours_documented_formats_and_examples():
             assert _re.fullmatch(r"/articles/[A-Z][a-z]+_[A-Z][a-z]+_[a-z]+_[A-Z][a-z]+%3F", path), path
         elif ep.startswith("/Queues"):
             assert path in ("/Queues.json", "/Queues.csv"), path  # the bare one inherits the documented enum
+
+
+def _state(t: Templater, node=None, path="") -> list:
+    """Every node's counters, methods, response shapes and parameter stats."""
+    out: list = []
+    for root_host, root in (t._roots.items() if node is None else [("", node)]):
+        stack = [(root_host + path, root)]
+        while stack:
+            p, n = stack.pop()
+            par = n.param
+            out.append((p, n.n, sorted(n.ends.items()), sorted((n.resp or {}).items()),
+                        None if par is None else (par.count, sorted(par.shapes.items()), list(par.kmv), par.weak_ok, par.rule)))
+            stack.extend((f"{p}/{s}", c) for s, c in sorted(n.lit.items()))
+            stack.extend((f"{p}/{{}}{s}", c) for s, c in sorted(n.par.items()))
+    return out
+
+
+def test_replayed_walks_learn_exactly_what_fresh_walks_learn():
+    """``observe`` replays the walk of a path seen before (counters only)
+    while the tree keeps its structure; the learned state, the merges and the
+    templates must be those of walking every call afresh."""
+    rnd = random.Random(3)
+    words = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
+    paths = []
+    for _ in range(3000):
+        k = rnd.randrange(6)
+        if k == 0:
+            paths.append(f"/api/v1/users/{rnd.randrange(40)}/orders/{rnd.randrange(5)}")
+        elif k == 1:
+            paths.append(f"/repos/{rnd.choice(words)}/issues")
+        elif k == 2:
+            paths.append(f"/feeds/page-{rnd.randrange(30)}.atom")
+        elif k == 3:
+            paths.append(f"/files/{rnd.randrange(20)}.{rnd.choice(['json', 'csv'])}")
+        elif k == 4:
+            paths.append(f"/tags/{rnd.choice(words)}{rnd.randrange(3)}")
+        else:
+            paths.append(rnd.choice(["/health", "/api/v1/me", "/api/v1/search"]))
+    replayed, fresh = Templater(), Templater()
+    for i, p in enumerate(paths):
+        shape = (1 << (i % 7)) | 3 if i % 3 else None
+        for t in (replayed, fresh):
+            t.observe("GET" if i % 4 else "POST", "api.test", p, response_shape=shape)
+        fresh._walks.clear()  # never replays
+        assert replayed.resolve("GET", "api.test", p) == fresh.resolve("GET", "api.test", p)
+    assert replayed._walks  # the fast path was taken
+    assert _state(replayed) == _state(fresh)
+    assert replayed.explain() == fresh.explain()
+    assert replayed.templates() == fresh.templates()
+    for p in paths[:300]:
+        assert replayed.resolve("GET", "api.test", p) == fresh.resolve("GET", "api.test", p)
+
+
+def test_named_steps_are_shared_but_values_are_per_call():
+    t = learn(["/users/8812/orders/5", "/users/17/orders/9", "/files/3.json", "/files/4.csv"])
+    assert t.resolve("GET", "api.test", "/users/1/orders/2") == (
+        "/users/{userId}/orders/{orderId}", (("userId", "1"), ("orderId", "2")))
+    assert t.resolve("GET", "api.test", "/users/7/orders/8") == (
+        "/users/{userId}/orders/{orderId}", (("userId", "7"), ("orderId", "8")))
+    template, params = t.resolve("GET", "api.test", "/files/9.json")
+    assert dict(params)["fileId"] == "9" and template.startswith("/files/{fileId}")
+
+
+def test_response_shape_memo_matches_a_fresh_computation():
+    from apiward.discover import templating
+
+    bodies = [
+        {"id": 1, "name": "a"}, {"name": "a", "id": 1}, [{"id": 1, "sku": "x"}], {"data": [{"a": 1, "b": 2}]},
+        {"data": {"x": 1, "y": 2, "z": 3}}, {"ok": True}, {}, [], 3, {"a": 1, "b": 2, "c": [1]},
+    ]
+    first = [templating.response_shape(b) for b in bodies]
+    again = [templating.response_shape(b) for b in bodies]  # from the memo
+    templating._key_bits.clear()
+    cold = [templating.response_shape(b) for b in bodies]
+    assert first == again == cold
+    assert first[0] == first[1] and first[0] is not None and first[5] is None and first[6] is None
+    assert first[2] != first[0]  # an array answer differs from an object one
+
+
+def test_resolve_right_after_observe_names_the_walk_as_a_fresh_resolve_would():
+    """``resolve`` right after ``observe`` of the same path names the walk
+    ``observe`` recorded; it must equal resolving from the tree."""
+    rnd = random.Random(5)
+    words = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"]
+    t = Templater(never_merge=["42"])
+    used = 0
+    for i in range(4000):
+        k = rnd.randrange(8)
+        p = [f"/api/v2/users/{rnd.randrange(10**6)}", f"/repos/{rnd.choice(words)}/issues/{rnd.randrange(99)}",
+             f"/v1/items/{rnd.randrange(10**5):x}{rnd.choice(words)}", f"/files/{rnd.randrange(50)}.json",
+             f"/tags/{rnd.choice(words)}", "/api/v2/users/42", f"/x/{rnd.randrange(10)}/{rnd.choice(words)}/y",
+             f"/users/{rnd.randrange(10**4)}/orders/{rnd.randrange(10**4)}"][k]
+        t.observe("GET", "api.test", p, response_shape=(i % 5) | 6)
+        recorded = t._last is not None
+        got = t.resolve("GET", "api.test", p)
+        assert got == t._resolve("api.test", p), p
+        used += recorded
+    assert used > 300

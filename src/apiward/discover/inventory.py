@@ -7,7 +7,9 @@ The pipeline calls, per call, :meth:`Inventory.resolve` (templating) and
 :meth:`Inventory.drain_changes` once per batch for the lake's ``changes``
 table.
 
-Cost per call: counters, a few dict updates and a cached IP look-up. Schema
+Cost per call: counters, a few dict updates and a cached IP look-up (about
+1 µs; ``resolve`` adds the templater's 2-7 µs, see
+:mod:`apiward.discover.templating`, and ``bench/inventory.py``). Schema
 learning (a walk of the parsed bodies, see :mod:`apiward.discover.schema`) is
 sampled: every call until an endpoint has ``learn_first`` calls, then one in
 ``learn_every``, plus any call that brings a new status code or a new
@@ -72,10 +74,38 @@ def service_of(call: ApiCall) -> str:
     the host without its port."""
     if call.workload.service:
         return call.workload.service
-    host = call.request.host
-    if host.startswith("["):
-        return host.split("]")[0] + "]"
-    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return _host_service(call.request.host)
+
+
+_host_services: dict[str, str] = {}
+
+
+def _host_service(host: str) -> str:
+    """The host without its port (memoised: few hosts, many calls)."""
+    got = _host_services.get(host)
+    if got is None:
+        if host.startswith("["):
+            got = host.split("]")[0] + "]"
+        else:
+            got = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        if len(_host_services) >= 4096:
+            _host_services.clear()
+        _host_services[host] = got
+    return got
+
+
+_media_types: dict[str, str] = {}
+
+
+def _media_type(content_type: str) -> str:
+    """``application/json; charset=utf-8`` -> ``application/json`` (memoised)."""
+    got = _media_types.get(content_type)
+    if got is None:
+        got = content_type.split(";")[0].strip().lower()
+        if len(_media_types) >= 1024:
+            _media_types.clear()
+        _media_types[content_type] = got
+    return got
 
 
 def _iso(ts: float) -> str:
@@ -263,34 +293,55 @@ class Inventory:
         self.spec_diffed_at = 0.0
         self.orphans: list[dict[str, Any]] = []
         self._ipcache: dict[str, bool] = {}
+        #: (service, host, method, template) -> the ref of calls without path parameters
+        self._refs: dict[tuple[str, str, str, str], EndpointRef] = {}
         # per-learn scratch (avoids a closure per learned call)
         self._cur: tuple[EndpointRecord, str, str, float] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_ipcache"] = {}
+        state["_refs"] = {}
         state["_cur"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_refs", {})
 
     # -- per call ---------------------------------------------------------------
     def resolve(self, call: ApiCall) -> EndpointRef:
+        """Template ``call`` (learning from it first). Cost: a templater
+        observe and resolve (dict look-ups for a path seen before), the
+        response shape of a 2xx JSON answer (memoised per key set) and, for
+        endpoints without path parameters, a cached ref."""
         req = call.request
-        route = call.workload.route
+        wl = call.workload
+        route = wl.route
         resp = call.response
         shape = None
-        if resp is not None and 200 <= resp.status < 300 and resp.body and not route:
+        if resp is not None and resp.body and not route and 200 <= resp.status < 300:
             # a cheap signature of the JSON answer (parsed once, cached on the
             # message): siblings answering alike are values of one parameter
-            shape = resp.__dict__.get("_tshape", 0)
+            d = resp.__dict__
+            shape = d.get("_tshape", 0)
             if shape == 0:
-                shape = response_shape(resp.json()) if resp.kind == "json" else None
-                resp.__dict__["_tshape"] = shape
-        self.templater.observe(req.method, req.host, req.path, route=route, response_shape=shape)
-        template, params = self.templater.resolve(req.method, req.host, req.path, route=route)
-        return EndpointRef(service=service_of(call), host=req.host, method=req.method, template=template, path_params=params)
+                shape = response_shape(resp.json())  # json() is None unless a JSON body
+                d["_tshape"] = shape
+        method, host, path = req.method, req.host, req.path
+        templater = self.templater
+        templater.observe(method, host, path, route=route, response_shape=shape)
+        template, params = templater.resolve(method, host, path, route=route)
+        service = wl.service or _host_service(host)
+        if params:
+            return EndpointRef(service=service, host=host, method=method, template=template, path_params=params)
+        key = (service, host, method, template)
+        ref = self._refs.get(key)
+        if ref is None:
+            if len(self._refs) >= 65536:
+                self._refs.clear()
+            ref = self._refs[key] = EndpointRef(service=service, host=host, method=method, template=template)
+        return ref
 
     def _public(self, ip: str) -> bool:
         got = self._ipcache.get(ip)
@@ -355,7 +406,7 @@ class Inventory:
             sample.add(actor)
             rec.actors = len(sample)
         ip = call.actor.ip or call.src.ip
-        if ip and self._public(ip):
+        if ip and (self._ipcache.get(ip) or (ip not in self._ipcache and self._public(ip))):
             rec.public_calls += 1
         if hits:
             sens = rec.sensitive
@@ -370,18 +421,26 @@ class Inventory:
         # sampled schema learning ---------------------------------------------
         n = rec.calls
         learn = n <= self.learn_first or n % self.learn_every == 0
-        if rec.watch:
-            rec.watch = [w for w in rec.watch if not w.closed]
-            if rec.watch:
+        watch = rec.watch
+        if watch:
+            for w in watch:
+                if w.closed:  # rebuilt only when a change closed
+                    watch = rec.watch = [w for w in watch if not w.closed]
+                    break
+            if watch:
                 learn = True
                 if rec.change is not None and not rec.change.closed:
                     rec.change.add_actor(actor)
         if not learn:
             if resp is not None and st not in rec.responses and len(rec.responses) < MAX_STATUSES:
                 learn = True
-            elif call.request.body and call.request.kind == "json":
-                learn = rec.request is None or rec.request.has_new_top_keys(call.request.json())
-            if not learn and resp is not None and resp.body and resp.kind == "json":
+            else:
+                # (``json()`` is cached and None for other kinds, which bring no keys)
+                req = call.request
+                if req.body:
+                    rq = rec.request
+                    learn = req.kind == "json" if rq is None else rq.has_new_top_keys(req.json())
+            if not learn and resp is not None and resp.body:
                 bs = rec.responses.get(st)
                 learn = bs is not None and bs.has_new_top_keys(resp.json())
         if learn:
@@ -466,7 +525,7 @@ class Inventory:
                 bs = rec.request
                 if bs is None:
                     bs = rec.request = BodySchema(self.max_nodes, self.max_depth)
-                ct = req.content_type.split(";")[0].strip().lower() or "application/json"
+                ct = _media_type(req.content_type) or "application/json"
                 if len(bs.content_types) < 4 or ct in bs.content_types:
                     bs.content_types[ct] = bs.content_types.get(ct, 0) + 1
                 self._cur = (rec, "request_body", actor, ts)
@@ -485,7 +544,7 @@ class Inventory:
                     self._cur = None
                     return
                 bs = rec.responses[st] = BodySchema(self.max_nodes, self.max_depth)
-            ct = resp.content_type.split(";")[0].strip().lower()
+            ct = _media_type(resp.content_type)
             if ct and (len(bs.content_types) < 4 or ct in bs.content_types):
                 bs.content_types[ct] = bs.content_types.get(ct, 0) + 1
             value = resp.json() if resp.body and resp.kind == "json" else None

@@ -312,20 +312,86 @@ def _learn(ctx: _Ctx, node: Node, v: Any, path: str, key: str, depth: int) -> No
             props = node.props = {}
         if depth < ctx.schema.max_depth:
             schema = ctx.schema
+            ts = ctx.ts
+            sensitive = ctx.sensitive
             for k, cv in v.items():
                 child = props.get(k)
-                cpath = f"{path}.{k}" if path else k
+                cpath = None
                 if child is None:
                     if schema.nodes >= schema.max_nodes:
                         schema.overflow += 1
                         continue
                     schema.nodes += 1
-                    child = props[k] = Node(ctx.ts)
+                    child = props[k] = Node(ts)
                     if k.lower() in SECRET_KEYS:
                         child.enum = None  # never keep secret values as enum members
                     if ctx.on_new is not None:
+                        cpath = f"{path}.{k}" if path else k
                         ctx.on_new(cpath, child)
-                _learn(ctx, child, cv, cpath, k, depth + 1)
+                ct = type(cv)
+                # scalars inline (most values): the same steps as _learn, no call
+                if ct is str:
+                    ctn = "string"
+                elif ct is int:
+                    ctn = "integer"
+                elif ct is float:
+                    ctn = "number"
+                elif ct is bool:
+                    ctn = "boolean"
+                elif cv is None:
+                    ctn = "null"
+                else:
+                    _learn(ctx, child, cv, (f"{path}.{k}" if path else k) if cpath is None else cpath, k, depth + 1)
+                    continue
+                child.n += 1
+                child.last_seen = ts
+                if child.change is not None:
+                    child.change.add_actor(ctx.actor)
+                if ct is str:
+                    if sensitive:
+                        if cpath is None:
+                            cpath = f"{path}.{k}" if path else k
+                        if cpath in sensitive:
+                            child.enum = None
+                    # Node._string inline
+                    child.strings += 1
+                    ln = len(cv)
+                    mx = child.max_len
+                    if mx is None or ln > mx:
+                        child.max_len = ln
+                    mn = child.min_len
+                    if mn is None or ln < mn:
+                        child.min_len = ln
+                    fmt = child.fmt
+                    if fmt is None:
+                        child.fmt = detect_format(cv)
+                    elif fmt and not FORMATS[fmt].match(cv):
+                        child.fmt = ""
+                    enum = child.enum
+                    if enum is not None and cv not in enum:
+                        if len(enum) >= ENUM_MAX or ln > ENUM_VALUE_MAX:
+                            child.enum = None
+                        else:
+                            enum.add(cv)
+                elif ctn != "boolean" and ctn != "null":
+                    if child.min is None or cv < child.min:
+                        child.min = cv
+                    if child.max is None or cv > child.max:
+                        child.max = cv
+                types = child.types
+                c = types.get(ctn)
+                if c is None:
+                    if ctx.on_type is not None and ctn != "null" and child.n > TYPE_WARMUP:
+                        if cpath is None:
+                            cpath = f"{path}.{k}" if path else k
+                        ctx.on_type(cpath, child, ctn)
+                    types[ctn] = 1
+                else:
+                    types[ctn] = c + 1
+                if child.example is None and cv is not None:
+                    if cpath is None:
+                        cpath = f"{path}.{k}" if path else k
+                    _example(ctx, child, cpath, k, cv)
         else:
             ctx.schema.overflow += 1
     elif t is list:
@@ -346,8 +412,46 @@ def _learn(ctx: _Ctx, node: Node, v: Any, path: str, key: str, depth: int) -> No
                     schema.nodes += 1
                     items = node.items = Node(ctx.ts)
             if items is not None:
+                ts = ctx.ts
                 for item in v[:ARRAY_SAMPLE]:
-                    _learn(ctx, items, item, ipath, key, depth + 1)
+                    it = type(item)
+                    # scalars inline, as in the object branch
+                    if it is str:
+                        itn = "string"
+                    elif it is int:
+                        itn = "integer"
+                    elif it is float:
+                        itn = "number"
+                    elif it is bool:
+                        itn = "boolean"
+                    elif item is None:
+                        itn = "null"
+                    else:
+                        _learn(ctx, items, item, ipath, key, depth + 1)
+                        continue
+                    items.n += 1
+                    items.last_seen = ts
+                    if items.change is not None:
+                        items.change.add_actor(ctx.actor)
+                    if it is str:
+                        if ctx.sensitive and ipath in ctx.sensitive:
+                            items.enum = None
+                        items._string(item)
+                    elif itn != "boolean" and itn != "null":
+                        if items.min is None or item < items.min:
+                            items.min = item
+                        if items.max is None or item > items.max:
+                            items.max = item
+                    itypes = items.types
+                    c = itypes.get(itn)
+                    if c is None:
+                        if ctx.on_type is not None and itn != "null" and items.n > TYPE_WARMUP:
+                            ctx.on_type(ipath, items, itn)
+                        itypes[itn] = 1
+                    else:
+                        itypes[itn] = c + 1
+                    if items.example is None and item is not None:
+                        _example(ctx, items, ipath, key, item)
     elif v is None:
         tn = "null"
     else:

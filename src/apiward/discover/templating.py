@@ -48,8 +48,11 @@ threshold:
 Every merge is recorded with its evidence (:meth:`Templater.explain`).
 
 Cost: ``resolve``/``observe`` hit a bounded cache keyed by raw path (a dict
-lookup); a miss walks the tree, one dict lookup per segment plus a few
-precompiled (and cached) regex matches for unseen values. Re-deciding
+lookup; ``observe`` then replays the counters of the walk it took before, as
+long as the tree kept its structure); a miss walks the tree, one dict lookup
+per segment plus a few precompiled (and cached) regex matches for unseen
+values, and names the walk's steps from a memo (naming depends on the steps
+only). Re-deciding
 structure (``_compile``) is amortised: it runs only after new structure or a
 new response shape appeared, at most once per ``nodes / 8`` observations, and
 only visits subtrees with something new. ~55k observe+resolve per second per
@@ -306,9 +309,20 @@ def response_shape(body: Any) -> int | None:
         break
     if not isinstance(body, dict) or len(body) < 2:
         return None
-    for k in body:
-        bits |= 1 << (zlib.crc32(str(k).encode("utf-8", "surrogatepass")) % _SHAPE_BITS)
-    return bits
+    keys = tuple(body)
+    kb = _key_bits.get(keys)
+    if kb is None:
+        kb = 0
+        for k in keys:
+            kb |= 1 << (zlib.crc32(str(k).encode("utf-8", "surrogatepass")) % _SHAPE_BITS)
+        if len(_key_bits) >= 4096:
+            _key_bits.clear()
+        _key_bits[keys] = kb
+    return bits | kb
+
+
+#: key tuple -> key bits: one endpoint answers with the same keys again and again
+_key_bits: dict[tuple[Any, ...], int] = {}
 
 
 def shapes_alike(a: int, b: int, threshold: float = 0.7) -> bool:
@@ -411,7 +425,9 @@ class _Param:
         return int((_KMV - 1) * 4294967296 / (self.kmv[-1] + 1))
 
     def main_shape(self) -> str:
-        return self.shapes.most_common(1)[0][0] if self.shapes else "other"
+        shapes = self.shapes
+        # the first most common, as Counter.most_common(1) (without its heap)
+        return max(shapes, key=shapes.__getitem__) if shapes else "other"
 
 
 class _Node:
@@ -550,12 +566,22 @@ class Templater:
         #: per host: response shape -> bit set of the path depths it answered at
         self._shape_depths: dict[str, dict[int, int]] = {}
         self._resp_hosts: set[str] = set()
+        #: (host, path) -> (nodes walked, (param, value, shape) adds) of paths seen
+        #: again: replayed by ``observe`` while the tree keeps its structure
+        #: (cleared on any change)
+        self._walks: dict[tuple[str, str], tuple[list[_Node], list[tuple[_Param, str, str]]]] = {}
+        #: the last observed walk as resolve steps (literals and strong parameters
+        #: only), with the compile count then: resolve names it without walking
+        self._last: tuple[tuple[str, str], list[Any], list[str], int] | None = None
+        self._compiles = 0
 
     # ----------------------------------------------------------------- pickling
     def __getstate__(self) -> dict[str, Any]:
         state = {k: getattr(self, k) for k in self.__dict__}
         state["_cache"] = {}
         state["_route_cache"] = {}
+        state["_walks"] = {}
+        state["_last"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -564,6 +590,9 @@ class Templater:
         self.__dict__.setdefault("_specific_of", {})
         self.__dict__.setdefault("_shape_depths", {})
         self.__dict__.setdefault("_resp_hosts", set())
+        self._walks = {}
+        self._last = None
+        self.__dict__.setdefault("_compiles", 0)
         # state written before nodes had ``dirty`` and counted response shapes
         stack = list(self._roots.values())
         while stack:
@@ -588,6 +617,7 @@ class Templater:
                 table[t] = _Route(t)
         self._route_cache.clear()
         self._cache.clear()
+        self._walks.clear()
 
     def _match_route(self, host: str, path: str) -> tuple[_Route, tuple[tuple[str, str], ...]] | None:
         key = (host, path)
@@ -634,9 +664,23 @@ class Templater:
                 r = table[t] = _Route(t)
                 self._cache.clear()
                 self._route_cache.clear()
+                self._walks.clear()
             r.count += 1
             return
         if self._routes and self._match_route(host, path) is not None:
+            return
+        key = (host, path)
+        hit = self._walks.get(key)
+        if hit is not None:
+            # seen before and the tree kept its structure: the walk would take
+            # the same nodes and add the same values; replay its counters
+            walked, adds = hit
+            for n in walked:
+                n.n += 1
+            for p, v, sh in adds:
+                p.add(v, sh)
+            self._last = None
+            self._observed(method, host, walked, walked[-1], response_shape, False)
             return
         root = self._roots.get(host)
         if root is None:
@@ -647,10 +691,22 @@ class Templater:
         never = self.never_merge
         top: str | None = None  # None: at the root; "": after a parameter; else the previous literal
         walked = [root]
+        adds: list[tuple[_Param, str, str]] = []
         fresh = False
+        replayable = True  # same nodes and adds next time, unless the tree changes
+        steps: list[Any] | None = []  # what resolve would walk (see _name_walk), None: something else
+        values: list[str] = []
         for depth, seg in enumerate(_segments(path, self.max_depth)):
             child = node.lit.get(seg)
-            if child is None:
+            if child is not None:
+                if steps is not None:
+                    if child.param is None:
+                        steps.append(seg)
+                    else:
+                        steps = None
+            else:
+                if steps is not None and (seg[:1] == "." or "." in seg or ":" in seg or "-" in seg):
+                    steps = None  # formats, verbs, numbered segments: resolve walks them
                 stem, suf = _split_suffix(seg)
                 if suf[:1] == ".":
                     child = node.lit.get(stem + _FMT)  # Calls.{format}
@@ -660,11 +716,12 @@ class Templater:
                         walked.append(node)
                         top = ""
                         continue
-                m = _RE_NUMBERED.fullmatch(stem)
+                m = _RE_NUMBERED.fullmatch(stem) if "-" in stem else None  # needs a dash
                 if m is not None:
                     child = node.lit.get(m.group(1) + _NUM + suf)  # page-{pageNumber}.atom
                     if child is not None:
                         child.param.add(m.group(2), "int")  # type: ignore[union-attr]
+                        adds.append((child.param, m.group(2), "int"))  # type: ignore[arg-type]
                         node = child
                         node.n += 1
                         walked.append(node)
@@ -686,30 +743,57 @@ class Templater:
                         self._cache.clear()
                         fresh = True
                     child.param.add(stem, shape)  # type: ignore[union-attr]
+                    adds.append((child.param, stem, shape))  # type: ignore[arg-type]
+                    if steps is not None:
+                        if suf or child.param.weak_ok:  # type: ignore[union-attr]
+                            steps = None
+                        else:
+                            steps.append(child.param)
+                            values.append(stem)
                 else:
                     pc = node.par.get(suf)
                     if pc is not None and pc.param is not None and _mergeable(stem, shape) and (
                             pc.param.weak_ok or pc.param.form_match(stem)):
                         child = pc
+                        steps = None
+                        if not pc.param.weak_ok:
+                            replayable = False  # joined by form: decided per call
                         pc.param.add(stem, shape)
+                        adds.append((pc.param, stem, shape))
                     else:
                         child = node.lit[seg] = _Node()
                         self._nodes += 1
                         self._new_nodes += 1
                         fresh = True
+                        if steps is not None:
+                            steps.append(seg)
                         if len(node.lit) > self.max_children:
+                            replayable = False
+                            steps = None
                             self._overflow(node, seg)
                             child = node.lit.get(seg) or node.par.get(suf) or child
             node = child
             node.n += 1
             walked.append(node)
             top = seg if node.param is None else ""  # decided lazily: _is_top_literal(top)
+        self._last = None if steps is None else (key, steps, values, self._compiles)
+        if fresh:
+            self._walks.clear()  # new structure: earlier walks may go elsewhere now
+        if replayable and key in self._cache:  # resolved before: likely to come again
+            if len(self._walks) >= self.cache_size:
+                self._walks.clear()
+            self._walks[key] = (walked, adds)
+        self._observed(method, host, walked, node, response_shape, fresh)
+
+    def _observed(self, method: str, host: str, walked: list[_Node], node: _Node,
+                  response_shape: int | None, fresh: bool) -> None:
+        """The end of ``observe``: count the method and response shape at the leaf."""
         if not node.ends:
             fresh = True
         node.ends[method] = node.ends.get(method, 0) + 1
         if response_shape:
             # one endpoint answers per method: keep the method with the shape
-            response_shape |= _method_tag(method)
+            response_shape |= _method_tags.get(method) or _method_tag(method)
             resp = node.resp
             if resp is None:
                 resp = node.resp = {}
@@ -754,6 +838,7 @@ class Templater:
 
     def _overflow(self, node: _Node, seg: str) -> None:
         """Too many distinct literals at one position: an open-ended value set."""
+        self._walks.clear()
         weak = [s for s in node.lit if _mergeable(*_stem_shape(s))]
         self._merge(node, weak, "overflow", {"distinct_literals": len(node.lit)})
 
@@ -766,6 +851,8 @@ class Templater:
         """Re-decide weak positions from the evidence gathered so far."""
         self._new_nodes = 0
         self._ops_since = 0
+        self._compiles += 1
+        self._walks.clear()  # merges move nodes and values
         before = self._merges
         for host, root in self._roots.items():
             if host in self._resp_hosts or host not in self._specific_of:
@@ -1074,13 +1161,20 @@ class Templater:
             hit = self._cache.get(key)
             if hit is not None:
                 return hit
-        res = self._resolve(host, path)
+        last = self._last
+        if last is not None and last[0] == key and last[3] == self._compiles and not self._routes and not self._override_rx:
+            res = _name_walk(last[1], last[2])  # just observed, nothing decided since
+        else:
+            res = self._resolve(host, path)
         if len(self._cache) >= self.cache_size:
             self._cache.clear()
         self._cache[key] = res
         return res
 
     def _resolve(self, host: str, path: str) -> _Result:
+        """Walk the tree to one step per segment (a literal, or a parameter
+        with its main shape), then name the steps (memoised per sequence of
+        steps: naming depends on nothing else)."""
         for rx, tmpl in self._override_rx:
             if rx.match(path):
                 return tmpl, _route_params(tmpl, path)
@@ -1089,18 +1183,15 @@ class Templater:
             if got is not None:
                 return got[0].template, got[1]
         node: _Node | None = self._roots.get(host)
-        out: list[str] = []
-        params: list[tuple[str, str]] = []
-        names: set[str] = set()
-        prev = ""
-        prev_param = False
+        steps: list[Any] = []  # str: literal; ("F", stem): stem.{format}; ("N", prefix, key); ("P", shape, suffix)
+        values: list[str] = []
         never = self.never_merge
         top = True
         for depth, seg in enumerate(_segments(path, self.max_depth)):
             nxt = node.lit.get(seg) if node is not None else None
             if nxt is not None:
-                out.append(seg)
-                node, prev, prev_param = nxt, seg, False
+                steps.append(seg)
+                node = nxt
                 top = _is_top_literal(seg)
                 continue
             stem, suf = _split_suffix(seg)
@@ -1108,25 +1199,21 @@ class Templater:
             if suf[:1] == "." and node is not None:
                 nxt = node.lit.get(stem + _FMT)
                 if nxt is not None:
-                    name = _unique("format", names)
-                    names.add(name)
-                    out.append(stem + ".{" + name + "}")
-                    params.append((name, suf[1:]))
-                    node, prev, prev_param, top = nxt, stem, False, False
+                    steps.append(("F", stem))
+                    values.append(suf[1:])
+                    node, top = nxt, False
                     continue
                 if suf not in node.par and _FMT in node.par:
                     fmt, suf = suf, _FMT
             if node is not None:
-                m = _RE_NUMBERED.fullmatch(stem)
+                m = _RE_NUMBERED.fullmatch(stem) if "-" in stem else None
                 if m is not None:
                     key = m.group(1) + _NUM + suf
                     nxt = node.lit.get(key)
                     if nxt is not None:
-                        name = _unique(_numbered_name(m.group(1)), names)
-                        names.add(name)
-                        out.append(key.replace(_NUM, "{" + name + "}"))
-                        params.append((name, m.group(2)))
-                        node, prev, prev_param, top = nxt, "", True, False
+                        steps.append(("N", m.group(1), key))
+                        values.append(m.group(2))
+                        node, top = nxt, False
                         continue
             if suf and node is not None and suf not in node.par and "" in node.par and node.par[""].param.weak_ok:  # type: ignore[union-attr]
                 stem, suf = seg, ""
@@ -1146,27 +1233,27 @@ class Templater:
                 if not shape:
                     shape = self._shape(stem, depth, _EMPTY, top)
                 if shape not in STRONG or stem in never or seg in never:
-                    out.append(seg)
-                    prev, prev_param = seg, False
+                    steps.append(seg)
                     top = _is_top_literal(seg)
                     continue
                 main = shape
             else:
                 node = pn
                 main = pn.param.main_shape()  # type: ignore[union-attr]
-            name = _param_name(prev, prev_param, main, depth, len(params) + 1, names)
-            names.add(name)
-            params.append((name, stem))
+            steps.append(("P", main, suf))
+            values.append(stem)
             if suf == _FMT:
-                fname = _unique("format", names)
-                names.add(fname)
-                out.append("{" + name + "}.{" + fname + "}")
-                params.append((fname, fmt[1:] or _split_suffix(seg)[1][1:]))
-            else:
-                out.append("{" + name + "}" + suf)
-            prev, prev_param = "", True
+                values.append(fmt[1:] or _split_suffix(seg)[1][1:])
             top = False
-        return "/" + "/".join(out), tuple(params)
+        skey = tuple(steps)
+        named = _named.get(skey)
+        if named is None:
+            named = _name_steps(skey)
+            if len(_named) >= 16384:
+                _named.clear()
+            _named[skey] = named
+        template, names = named
+        return template, tuple(zip(names, values))
 
     # ----------------------------------------------------------------- reporting
     def templates(self) -> list[tuple[str, str, str]]:
@@ -1292,7 +1379,16 @@ _TOP_WORDS = frozenset({"api", "apis", "rest", "services", "service", "public", 
 
 def _is_top_literal(seg: str) -> bool:
     """A literal after which resource names (not values) come: a version or ``api``."""
-    return seg.lower() in _TOP_WORDS or _stem_shape(seg)[1] == "version"
+    got = _top_cache.get(seg)
+    if got is None:
+        got = seg.lower() in _TOP_WORDS or _stem_shape(seg)[1] == "version"
+        if len(_top_cache) > 100_000:
+            _top_cache.clear()
+        _top_cache[seg] = got
+    return got
+
+
+_top_cache: dict[str, bool] = {}
 
 
 def _segments(path: str, max_depth: int) -> list[str]:
@@ -1482,6 +1578,64 @@ def _method_tag(method: str) -> int:
 
 
 _name_cache: dict[tuple[str, bool, str, bool, int], str] = {}
+
+
+_named: dict[tuple[Any, ...], tuple[str, tuple[str, ...]]] = {}
+
+
+def _name_walk(steps: list[Any], values: list[str]) -> _Result:
+    """``_resolve``'s answer for a walk ``observe`` just took: literals (str)
+    and strong parameters (their main shape is read now)."""
+    skey = tuple(s if type(s) is str else ("P", s.main_shape(), "") for s in steps)
+    named = _named.get(skey)
+    if named is None:
+        named = _name_steps(skey)
+        if len(_named) >= 16384:
+            _named.clear()
+        _named[skey] = named
+    return named[0], tuple(zip(named[1], values))
+
+
+def _name_steps(steps: tuple[Any, ...]) -> tuple[str, tuple[str, ...]]:
+    """Template and parameter names of a resolved walk (see ``Templater._resolve``)."""
+    out: list[str] = []
+    names_list: list[str] = []
+    names: set[str] = set()
+    prev = ""
+    prev_param = False
+    for depth, st in enumerate(steps):
+        if type(st) is str:
+            out.append(st)
+            prev, prev_param = st, False
+            continue
+        kind = st[0]
+        if kind == "F":
+            name = _unique("format", names)
+            names.add(name)
+            names_list.append(name)
+            out.append(st[1] + ".{" + name + "}")
+            prev, prev_param = st[1], False
+            continue
+        if kind == "N":
+            name = _unique(_numbered_name(st[1]), names)
+            names.add(name)
+            names_list.append(name)
+            out.append(st[2].replace(_NUM, "{" + name + "}"))
+            prev, prev_param = "", True
+            continue
+        _, main, suf = st
+        name = _param_name(prev, prev_param, main, depth, len(names_list) + 1, names)
+        names.add(name)
+        names_list.append(name)
+        if suf == _FMT:
+            fname = _unique("format", names)
+            names.add(fname)
+            names_list.append(fname)
+            out.append("{" + name + "}.{" + fname + "}")
+        else:
+            out.append("{" + name + "}" + suf)
+        prev, prev_param = "", True
+    return "/" + "/".join(out), tuple(names_list)
 
 
 def _param_name(prev: str, prev_param: bool, shape: str, depth: int, index: int, used: set[str]) -> str:
