@@ -10,6 +10,13 @@ timing, and JSON bodies are decoded once up front, because the pipeline
 shares that work across detectors; the decode cost is printed separately.
 
     python bench/detectors.py [--events 50000] [--only bola.cross_owner_access,...]
+    python bench/detectors.py --sim [--events 40000] [--users 200] [--hours 12]
+
+``--sim`` replays the DemoBank simulator traffic of ``bench/pipeline.py``
+(same cache in bench/out/) through the pipeline's discover stage once, then
+runs the chosen detectors together the way the pipeline does (score all,
+then learn all, per call; shared per-call caches on the context), timing
+each one; repeat runs reuse the contexts (their caches are cleared).
 """
 
 from __future__ import annotations
@@ -117,12 +124,91 @@ def stream(n: int, seed: int = 1) -> list[tuple[ApiCall, str]]:
     return out[:n]
 
 
+def sim_pairs(events: int, users: int, hours: float, seed: int = 7) -> list[tuple[ApiCall, Context]]:
+    """Simulator events through the discover stage, replayed (ids suffixed,
+    times shifted) like bench/pipeline.py until ``events`` are reached."""
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import msgspec
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from pipeline import base_events  # bench/pipeline.py
+
+    from apiward.config import load_settings
+    from apiward.ingest.registry import read_file
+    from apiward.pipeline import Pipeline
+
+    base = [c for _, c in read_file(str(base_events(users, hours, seed)), "jsonl")[1] if isinstance(c, ApiCall)]
+    span = max(c.ts for c in base) - min(c.ts for c in base) + 1
+    pairs: list[tuple[ApiCall, Context]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        pipe = Pipeline(Path(tmp) / "state", settings=load_settings(batch_size=2000, checkpoint_seconds=1e9))
+        rep = 0
+        while len(pairs) < events:
+            day = [msgspec.structs.replace(c, id=f"{c.id}~{rep}", ts=c.ts + rep * span, actor=type(c.actor)()) for c in base]
+            day = day[: events - len(pairs)]
+            for i in range(0, len(day), 2000):
+                batch = day[i : i + 2000]
+                for c, x in zip(batch, pipe.discover(batch)):
+                    x.inventory = x.baselines = None
+                    for k in [k for k in x.__dict__ if k.startswith("_aw")]:
+                        del x.__dict__[k]
+                    pairs.append((c, x))
+            rep += 1
+    return pairs
+
+
+def run_sim(args: argparse.Namespace, ids: list[str]) -> None:
+    print(f"discovering {args.events} simulator events ...")
+    pairs = sim_pairs(args.events, args.users, args.hours)
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    n = len(pairs)
+    best: dict[str, float] = {}
+    found: dict[str, int] = {}
+    for _ in range(args.repeat):
+        for _, x in pairs:
+            for k in [k for k in x.__dict__ if k.startswith("_aw")]:
+                del x.__dict__[k]
+        dets = build_detectors(ids)
+        acc = dict.fromkeys(ids, 0.0)
+        found = dict.fromkeys(ids, 0)
+        pc = time.perf_counter
+        for c, x in pairs:
+            for d in dets:
+                t = pc()
+                f = d.score_one(c, x)
+                acc[d.id] += pc() - t
+                if f:
+                    found[d.id] += len(f)
+            for d in dets:
+                t = pc()
+                d.learn_one(c, x)
+                acc[d.id] += pc() - t
+        best = {k: min(v, best.get(k, v)) for k, v in acc.items()}
+    print(f"{'detector':36s} {'us/event':>9s} {'findings':>9s}   (best of {args.repeat}, wall clock per call like --profile-detectors)")
+    for k in ids:
+        print(f"{k:36s} {best[k] / n * 1e6:9.2f} {found[k]:9d}")
+    print(f"{'all of the above':36s} {sum(best.values()) / n * 1e6:9.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=50_000)
     ap.add_argument("--only", default=",".join(MINE), help="comma-separated detector ids (default: the identity-aware ones)")
     ap.add_argument("--no-classifier", action="store_true", help="no sensitive hits in contexts")
+    ap.add_argument("--sim", action="store_true", help="simulator traffic through the discover stage, detectors run together")
+    ap.add_argument("--users", type=int, default=200)
+    ap.add_argument("--hours", type=float, default=12.0)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
+    if args.sim:
+        known = set(detector_ids())
+        run_sim(args, [i for i in args.only.split(",") if i in known])
+        return
     try:
         from apiward.discover.sensitive import Classifier
 

@@ -217,3 +217,46 @@ def test_the_response_names_another_owner_when_nobody_listed_the_object():
     recs = [s("GET", f"/api/v1/users/{uids[u]}", "/api/v1/users/{userId}", user="mallory", claims=claims, json={"id": uids[u]})
             for u in ("user3", "user4")]
     assert {c.id for c in recs} <= {e for f in s.findings for e in f.event_ids}
+
+
+def test_both_detectors_share_one_privilege_tracker_per_stream():
+    cross, enum = CrossOwnerAccess(), Enumeration()
+    s = Stream(cross, enum)
+    benign_shop(s, {})
+    assert cross.privilege is enum.privilege and cross.privilege.seen > 0
+    # another stream over fresh detectors keeps its own
+    cross2, enum2 = CrossOwnerAccess(), Enumeration()
+    benign_shop(Stream(cross2, enum2), {})
+    assert cross2.privilege is enum2.privilege and cross2.privilege is not cross.privilege
+    a, b = pickle.loads(pickle.dumps([cross, enum]))
+    assert a.privilege is b.privilege
+
+
+def test_a_listing_read_again_unchanged_is_skipped_but_a_grown_one_is_learned():
+    det = CrossOwnerAccess()
+    s = Stream(det)
+    orders: dict[str, list[int]] = {}
+    benign_shop(s, orders)
+    # user1 re-reads the same listing many times, then creates an order only its listing shows
+    for _ in range(20):
+        s("GET", "/api/v1/orders", "/api/v1/orders", user="user1", json=[{"id": o, "user_id": "user1"} for o in orders["user1"]])
+    s("GET", "/api/v1/orders", "/api/v1/orders", user="user1", json=[{"id": o, "user_id": "user1"} for o in [*orders["user1"], 999]])
+    assert s.findings == []
+    s("GET", "/api/v1/orders/999", "/api/v1/orders/{orderId}", user="mallory", json={"id": 999})
+    s("GET", f"/api/v1/orders/{orders['user1'][0]}", "/api/v1/orders/{orderId}", user="mallory", json={"id": 1})
+    assert s.findings and s.findings[-1].evidence["owners"] == ["user:user1"]
+    assert "999" in s.findings[-1].evidence["objects"]
+
+
+def test_a_caller_profile_read_often_still_names_its_own_record():
+    det = CrossOwnerAccess()
+    s = Stream(det)
+    for _ in range(40):  # the single-object endpoint gets sampled once the caller's record is known
+        s("GET", "/api/v1/me", "/api/v1/me", user="alice", json={"id": 41, "username": "alice"})
+        s("GET", "/api/v1/me", "/api/v1/me", user="bob", json={"id": 42, "username": "bob"})
+    for u in ("alice", "bob"):
+        s("GET", f"/api/v1/users/{41 if u == 'alice' else 42}", "/api/v1/users/{userId}", user=u, json={"id": 1})
+    assert s.findings == []
+    s("GET", "/api/v1/users/41", "/api/v1/users/{userId}", user="carol", json={"id": 41})
+    s("GET", "/api/v1/users/42", "/api/v1/users/{userId}", user="carol", json={"id": 42})
+    assert s.findings and set(s.findings[-1].evidence["owners"]) == {"user:alice", "user:bob"}

@@ -198,3 +198,67 @@ def test_the_session_a_takeover_opens_joins_the_finding_the_owners_own_does_not(
     joined = {e for f in s.by("credentials.account_takeover") if f.key == key for e in f.event_ids}
     assert {c.id for c in after} <= joined and own.id not in joined
     pickle.loads(pickle.dumps(det))
+
+
+def test_stuffing_and_takeover_share_one_login_history_per_stream():
+    """Both detectors read the same login history: in one pipeline they
+    share one tracker (one parse, one history per login); detectors fed
+    another stream over the same contexts never adopt it; sharing survives
+    a save/load round trip."""
+    stuff, ato = Stuffing(), AccountTakeover()
+    s = Stream(stuff, ato)
+    benign(s)
+    for i in range(8):
+        s.login(f"victim{i}@example.com", False, ip="192.0.2.66")
+    s.login("victim7@example.com", True, ip="192.0.2.66")
+    assert stuff.logins is ato.logins
+    assert stuff.logins.seen > 0
+    assert s.by("credentials.stuffing") and s.by("credentials.account_takeover")
+
+    # the same calls replayed through fresh detectors: same verdicts, own tracker
+    stuff2, ato2 = Stuffing(), AccountTakeover()
+    s2 = Stream(stuff2, ato2)
+    benign(s2)
+    for i in range(8):
+        s2.login(f"victim{i}@example.com", False, ip="192.0.2.66")
+    s2.login("victim7@example.com", True, ip="192.0.2.66")
+    assert stuff2.logins is ato2.logins and stuff2.logins is not stuff.logins
+    assert sorted(f.key for f in s2.findings) == sorted(f.key for f in s.findings)
+
+    a, b = pickle.loads(pickle.dumps([stuff, ato]))
+    assert a.logins is b.logins
+    # a detector alone keeps its own tracker and still detects
+    alone = Stream(AccountTakeover())
+    for i in range(8):
+        alone.login(f"victim{i}@example.com", False, ip="192.0.2.66")
+    alone.login("victim7@example.com", True, ip="192.0.2.66")
+    assert alone.by("credentials.account_takeover")
+
+
+def test_tracker_state_from_before_the_failure_index_is_rebuilt():
+    stuff = Stuffing()
+    s = Stream(stuff)
+    s.login("bob@example.com", False, ip="192.0.2.9")
+    s.login("bob@example.com", True, ip="192.0.2.9")
+    lt = stuff.logins
+    state = dict(lt.__dict__)
+    for k in ("fail_at", "seen", "_learned", "max_keys"):
+        state.pop(k)
+    old = type(lt).__new__(type(lt))
+    old.__setstate__(state)
+    assert old.failed_since("ip:192.0.2.9", s.t - 60) and not old.failed_since("ip:192.0.2.10", 0)
+
+
+def test_credential_forms_are_judged_by_names_once_and_values_every_time():
+    from apiward.detect.objects import login_fields
+
+    # same field names, different values: the verdict follows the values
+    assert login_fields({"email": "a@example.com", "password": "x"}) == ("a@example.com", "x", "email")
+    assert login_fields({"email": "b@example.com", "password": 5}) is None  # not a password value
+    assert login_fields({"email": "", "password": "x"}) is None  # no user value
+    assert login_fields({"email": 7, "password": "y"}) == ("7", "y", "email")
+    assert login_fields({"Email": "c", "email": "d", "password": "z"}) == ("d", "z", "email")
+    # password changes and forms without a user field are not credential pairs
+    assert login_fields({"user": "u", "password": "p", "new_password": "q"}) is None
+    assert login_fields({"password": "p", "remember": True}) is None
+    assert login_fields({"pass": None, "pwd": "p", "handle": "h"}) == ("h", "p", "handle")

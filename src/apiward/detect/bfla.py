@@ -37,7 +37,7 @@ import re
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, ep_key, privileged, roles
+from apiward.detect.objects import LRU, caller_privileged, ep_key, roles
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -107,14 +107,15 @@ class AdminFunction(DetectorBase):
         return max(self.few_principals, int(self.admin_share * len(self._seen)))
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
-        st = call.status
-        if st < 200 or st >= 300:
+        resp = call.response
+        if resp is None or resp.status < 200 or resp.status >= 300:
             return []
+        st = resp.status
         actor = call.actor
         if actor.kind not in _IDENTIFIED:
             return []
         ep = ctx.endpoint
-        ek = ep_key(ctx)
+        ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
         fn = self._fn.get(ek)
         me = actor.key
         if fn is None:
@@ -126,7 +127,7 @@ class AdminFunction(DetectorBase):
             return []
         if len(fn.flagged - {me}) >= self.adapt_actors:
             return []
-        p = privileged(actor.jwt_claims)
+        p = caller_privileged(call, ctx)
         if p is True:
             return []
         n_ok = len(fn.ok)
@@ -177,8 +178,9 @@ class AdminFunction(DetectorBase):
         me = actor.key
         if me not in self._seen:
             self._seen.put(me, True)
-        st = call.status
-        ek = ep_key(ctx)
+        resp = call.response
+        st = resp.status if resp is not None else 0
+        ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
         if st == 401 or st == 403:
             self._denied_at.put(f"{me}|{ek}", call.id)
             fn = self._fn.get_or(ek, _Fn)
@@ -189,7 +191,13 @@ class AdminFunction(DetectorBase):
             return
         if st < 200 or st >= 300:
             return
-        fn = self._fn.get_or(ek, _Fn)
+        fns = self._fn
+        fn = fns.get(ek)
+        if fn is None:
+            fn = _Fn()
+            fns.put(ek, fn)
+        else:
+            fns.move_to_end(ek)
         fn.ok_calls += 1
         if me in fn.ok or len(fn.ok) >= self.cap:
             return
@@ -200,7 +208,7 @@ class AdminFunction(DetectorBase):
         fn.ok.add(me)
         if me in fn.denied:
             fn.mixed = True
-        p = privileged(actor.jwt_claims)
+        p = caller_privileged(call, ctx)
         if p is True:
             fn.ok_admin += 1
         elif p is False:

@@ -34,9 +34,13 @@ Enumeration looks at one actor's object references per kind of object in a
 time window: many distinct ids with mostly 401/403/404 answers, or mostly
 consecutive numeric ids. Self-contained, so it works from the first event.
 
-Cost per event: a handful of dict look-ups per object reference; responses
-are parsed (once, shared with other detectors) only for 2xx listings and
-creations. State: LRU-bounded per object, per actor, per kind.
+Cost per event: a handful of dict look-ups per object reference (the
+references and their keys are worked out once per call and shared);
+responses are read only for 2xx listings and creations, and a principal
+re-reading an unchanged listing, or an endpoint that answers one object
+once the caller's own record is known, is looked at one time in 8 or 16.
+Both detectors share one :class:`PrivilegeTracker`. State: LRU-bounded
+per object, per actor, per kind.
 
 False-positive assumptions: principals have stable keys (JWT subject, API
 key digest); unauthenticated (IP) actors are not judged for cross-owner
@@ -51,11 +55,12 @@ from apiward.detect.base import DetectorBase
 from apiward.detect.objects import (
     LRU,
     Ring,
-    endpoint_noun,
+    caller_privileged,
     ep_key,
     field_noun,
     id_like,
     is_denied,
+    kind_key,
     path_refs,
     privileged,
     request_refs,
@@ -105,6 +110,12 @@ class _Act:
         self.cross, self.events = s
 
 
+def _in_step(other: Any, mine: Any, call_id: str) -> bool:
+    """Whether two trackers have learned the same calls: equal counts, or
+    the other one one ahead with ``call_id`` (learned just now)."""
+    return other.seen == mine.seen or (other.seen == mine.seen + 1 and bool(call_id) and other._learned == call_id)
+
+
 class PrivilegeTracker:
     """Learns privileged principals from traffic: a principal that gets a 2xx
     on a function where at least ``min_denied`` other principals were denied
@@ -114,9 +125,47 @@ class PrivilegeTracker:
     def __init__(self, min_denied: int = 2, max_ok: int = 3, cap: int = 20_000) -> None:
         self.min_denied = min_denied
         self.max_ok = max_ok
+        self.seen = 0  # calls learned: trackers fed the same stream agree on it
+        self._learned = ""
         self._ep: LRU[str, list[set[str]]] = LRU(cap)
         self._denied: LRU[str, int] = LRU(cap * 5)
         self._priv: LRU[str, bool] = LRU(cap)
+
+    def __setstate__(self, s: dict[str, Any]) -> None:
+        self.__dict__.update(s)
+        self.__dict__.setdefault("seen", 0)
+        self.__dict__.setdefault("_learned", "")
+
+    def shared(self, ctx: Context, call_id: str = "") -> PrivilegeTracker:
+        """The tracker to use for this call: both BOLA detectors learn the
+        same thing, so the second adopts the first one's tracker when it has
+        the same settings and has learned the same stream so far (the
+        offering one may have learned ``call_id`` already)."""
+        d = ctx.__dict__
+        other = d.get("_aw_privtrack")
+        if other is None:
+            d["_aw_privtrack"] = self
+            return self
+        if other is self:
+            return self
+        if (other.min_denied, other.max_ok, other._ep.cap) == (self.min_denied, self.max_ok, self._ep.cap) and _in_step(other, self, call_id):
+            return other
+        return self
+
+    def learn_call(self, call: ApiCall, ctx: Context) -> None:
+        """:meth:`learn` an identified call, once per call however many detectors share this tracker."""
+        if self._learned == call.id:
+            return
+        self._learned = call.id
+        self.seen += 1
+        resp = call.response
+        st = resp.status if resp is not None else 0
+        ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
+        if 200 <= st < 300:
+            sets = self._ep.get(ek)
+            if sets is not None and (call.actor.key in sets[0] or len(sets[0]) > self.max_ok):
+                return  # nothing new: known or crowded function
+        self.learn(call.actor.key, ek, st)
 
     def learn(self, actor: str, ep_key: str, status: int) -> None:
         if 200 <= status < 300:
@@ -151,6 +200,22 @@ class PrivilegeTracker:
         if p is not None:
             return p
         return actor in self._priv
+
+    def caller(self, call: ApiCall, ctx: Context) -> bool:
+        """:meth:`is_privileged` for the caller, with the per-call cached role verdict."""
+        p = caller_privileged(call, ctx)
+        if p is not None:
+            return p
+        return call.actor.key in self._priv
+
+
+def _obj_keys(ctx: Context, host: str, refs: list[tuple[str, str, str]]) -> list[str]:
+    """``host|noun|value`` of each request reference, once per call."""
+    d = ctx.__dict__
+    keys = d.get("_aw_okeys")
+    if keys is None or len(keys) != len(refs):
+        keys = d["_aw_okeys"] = [f"{host}|{noun}|{value}" for _, noun, value in refs]
+    return keys  # type: ignore[no-any-return]
 
 
 class CrossOwnerAccess(DetectorBase):
@@ -187,6 +252,15 @@ class CrossOwnerAccess(DetectorBase):
         self._me: LRU[str, dict[str, str]] = LRU(max_actors)  # actor -> {noun: its own id}
         self._cross: tuple[str, set[str]] = ("", set())  # the call just scored and the foreign objects it touched
         self.own_listing_max = own_listing_max
+        self._lists: LRU[str, dict[str, list[Any]]] = LRU(max_actors)  # actor -> {listing endpoint: [fingerprint, repeats]}
+        self._single: dict[str, int] = {}  # endpoint -> single-object GET answers in a row
+
+    def __setstate__(self, s: dict[str, Any]) -> None:
+        self.__dict__.update(s)
+        if "_lists" not in s:
+            self._lists = LRU(self._act.cap)
+        if "_single" not in s:
+            self._single = {}
 
     def _private(self, kind: _Kind | None, me: str) -> bool:
         """Whether a kind of object is private by the app's behaviour: most
@@ -228,9 +302,10 @@ class CrossOwnerAccess(DetectorBase):
 
     # -- scoring --------------------------------------------------------------
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
-        st = call.status
-        if st < 200 or st >= 300:
+        resp = call.response
+        if resp is None or resp.status < 200 or resp.status >= 300:
             return []
+        st = resp.status
         actor = call.actor
         if actor.kind not in _IDENTIFIED:
             return []
@@ -240,9 +315,9 @@ class CrossOwnerAccess(DetectorBase):
         me = actor.key
         host = ctx.endpoint.host
         out: list[Finding] = []
-        for loc, noun, value in refs:
-            okey = f"{host}|{noun}|{value}"
-            entry = self._obj.get(okey)
+        objs = self._obj
+        for (loc, noun, value), okey in zip(refs, _obj_keys(ctx, host, refs)):
+            entry = objs.get(okey)
             if entry is not None and (me in entry or len(entry) >= self.shared_principals):
                 continue
             owner = ""
@@ -266,7 +341,7 @@ class CrossOwnerAccess(DetectorBase):
                     continue
                 if kind.shared_n >= 3 and kind.shared_n * 4 >= kind.private_n:
                     continue
-            if self.privilege.is_privileged(me, actor.jwt_claims):
+            if self.privilege.caller(call, ctx):
                 return []
             if kind is None:
                 kind = self._kind.get_or(kkey, _Kind)
@@ -312,12 +387,14 @@ class CrossOwnerAccess(DetectorBase):
 
     # -- learning -----------------------------------------------------------
     def _attribute(self, okey: str, actor: str, weight: int, kkey: str) -> None:
+        """Add ``weight`` to ``actor``'s claim on an object. ``kkey`` is the
+        kind's key, or ``""`` to derive it from ``okey`` when needed."""
         objs = self._obj
         entry = objs.get(okey)
         if entry is None:
             objs.put(okey, {actor: weight})
             if weight >= 2:
-                self._kind.get_or(kkey, _Kind).private_n += 1
+                self._kind.get_or(kkey or okey.rpartition("|")[0], _Kind).private_n += 1
             return
         n = len(entry)
         if n >= self.shared_principals:
@@ -326,6 +403,7 @@ class CrossOwnerAccess(DetectorBase):
         old = entry.get(actor, 0)
         if old >= 3:
             return
+        kkey = kkey or okey.rpartition("|")[0]
         new = min(3, old + weight)
         entry[actor] = new
         if n == 1 and old and old < 2 <= new:
@@ -338,13 +416,20 @@ class CrossOwnerAccess(DetectorBase):
         if actor.kind not in _IDENTIFIED:
             return
         me = actor.key
-        st = call.status
+        resp = call.response
+        st = resp.status if resp is not None else 0
         ep = ctx.endpoint
-        self.privilege.learn(me, ep_key(ctx), st)
+        d = ctx.__dict__
+        priv = self.privilege
+        if d.get("_aw_privtrack") is not priv:
+            priv = self.privilege = priv.shared(ctx, call.id)
+        if priv._learned != call.id:
+            priv.learn_call(call, ctx)
         if st < 200 or st >= 300:
             return
         host = ep.host
-        refs = request_refs(call, ctx)
+        cached = d.get("_aw_refs")
+        refs = cached[1] if cached is not None and cached[0] == call.id else request_refs(call, ctx)
         mine = self._me.get(me)
         if mine is None:
             mine = {}
@@ -357,24 +442,40 @@ class CrossOwnerAccess(DetectorBase):
             sub = claims.get("sub") if claims else None
             user = actor.user
             foreign = self._cross[1] if self._cross[0] == call.id else ()
-            for _, noun, value in refs:
-                okey = f"{host}|{noun}|{value}"
+            objs = self._obj
+            cap = self.shared_principals
+            for (_, noun, value), okey in zip(refs, _obj_keys(ctx, host, refs)):
                 if okey in foreign:
                     continue  # reading someone else's object does not make it shared
+                entry = objs.get(okey)
+                if entry is not None:  # the common case, inline: shared already, or mine for good
+                    if len(entry) >= cap:
+                        continue
+                    if entry.get(me, 0) >= 3:
+                        objs.move_to_end(okey)
+                        continue
                 w = 2 if value == user or (sub is not None and value == str(sub)) else 1
-                self._attribute(okey, me, w, f"{host}|{noun}")
+                self._attribute(okey, me, w, "")
         method = ep.method
         if method not in ("GET", "POST", "PUT"):
             return
         if method == "GET" and ep.template.endswith("}"):
             return  # a detail read: its id is already a request reference
-        resp = call.response
         if resp is None or not resp.body:
             return
-        tnoun = endpoint_noun(ep.template)
+        kk = d.get("_aw_kk") or kind_key(ctx)
+        tnoun = kk.rpartition("|")[2]
         if not tnoun:
             return
-        lkey = ep_key(ctx)
+        lkey = d.get("_aw_ek") or ep_key(ctx)
+        single = self._single
+        if method == "GET" and "user" in mine:
+            # an endpoint that answers one object teaches nothing more once the caller's own record
+            # is known: look at one call in 16
+            sc = single.get(lkey, 0)
+            if sc >= 8 and sc % 16:
+                single[lkey] = sc + 1
+                return
         public = self._public.get(lkey, 0)
         if public >= 5:
             # a listing everybody gets the same objects from: sample it
@@ -384,9 +485,15 @@ class CrossOwnerAccess(DetectorBase):
         doc = resp.json()
         if doc is None:
             return
-        if self.privilege.is_privileged(me, actor.jwt_claims):
+        if self.privilege.caller(call, ctx):
             return  # an admin's listings do not make objects the admin's
         items, listing = response_items(doc, self.listing_cap)
+        if method == "GET":
+            if listing or not items:
+                if lkey in single:
+                    single[lkey] = 0
+            elif len(single) < 20_000 or lkey in single:
+                single[lkey] = single.get(lkey, 0) + 1
         if method == "GET" and not listing and items and "user" not in mine and not ep.path_params:
             # a "who am I" read: one object naming the caller is the caller's user record
             it = items[0]
@@ -396,6 +503,20 @@ class CrossOwnerAccess(DetectorBase):
                 self._attribute(f"{host}|user|{v}", me, 2, f"{host}|user")
         if not items or (method == "GET" and not listing) or len(items) >= self.own_listing_max:
             return  # a directory-sized listing is nobody's own objects
+        if listing:
+            # the same principal re-reading an unchanged listing teaches nothing new: re-learn one in 8
+            fp = (len(items), items[0].get("id"), items[-1].get("id"))
+            seen = self._lists.get(me)
+            if seen is None:
+                seen = {}
+                self._lists.put(me, seen)
+            last = seen.get(lkey)
+            if last is not None and last[0] == fp and last[1] % 8:
+                last[1] += 1
+                return
+            if last is None and len(seen) >= 32:
+                seen.clear()
+            seen[lkey] = [fp, 1]
         kkey = f"{host}|{tnoun}"
         fk: dict[str, Any] | None = None
         shared = 0
@@ -439,7 +560,7 @@ class _Walk:
         return (self.ring, self.since)
 
     def __setstate__(self, s: Any) -> None:
-        self.ring, self.since = s
+        self.ring, self.since = s[0], s[1]
 
 
 class Enumeration(DetectorBase):
@@ -474,22 +595,31 @@ class Enumeration(DetectorBase):
         ep = ctx.endpoint
         if not ep.path_params:
             return []
-        refs = path_refs(ctx)
+        refs = ctx.__dict__.get("_aw_prefs")
+        if refs is None:
+            refs = path_refs(ctx)
         if not refs:
             return []
         actor = call.actor
         noun, value = refs[-1]
         wkey = f"{actor.key}|{ep.host}|{noun}"
-        walk = self._walk.get_or(wkey, _Walk)
+        walks = self._walk
+        walk = walks.get(wkey)
+        if walk is None:
+            walk = _Walk()
+            walks.put(wkey, walk)
+        else:
+            walks.move_to_end(wkey)
         ring = walk.ring
-        st = call.status
-        ring.push((call.ts, value, st, call.id))
+        resp = call.response
+        st = resp.status if resp is not None else 0
+        ring.append((call.ts, value, st, call.id))
         walk.since += 1
         if len(ring) < self.min_ids or walk.since < 4:
             return []
         walk.since = 0
         horizon = call.ts - self.window_s
-        recent = [r for r in ring if r[0] >= horizon]
+        recent = list(ring) if ring[0][0] >= horizon else [r for r in ring if r[0] >= horizon]
         ids = {r[1] for r in recent}
         if len(ids) < self.min_ids:
             return []
@@ -502,7 +632,7 @@ class Enumeration(DetectorBase):
             seq = adj / (len(nums) - 1)
         if ratio < self.min_miss_ratio and seq < self.min_sequential:
             return []
-        if self.privilege.is_privileged(actor.key, actor.jwt_claims) and ratio < self.min_miss_ratio:
+        if ratio < self.min_miss_ratio and self.privilege.caller(call, ctx):
             return []
         how = []
         if ratio >= self.min_miss_ratio:
@@ -532,4 +662,8 @@ class Enumeration(DetectorBase):
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         if call.actor.kind in _IDENTIFIED:
-            self.privilege.learn(call.actor.key, ctx.endpoint.key, call.status)
+            priv = self.privilege
+            if ctx.__dict__.get("_aw_privtrack") is not priv:
+                priv = self.privilege = priv.shared(ctx, call.id)
+            if priv._learned != call.id:
+                priv.learn_call(call, ctx)

@@ -44,10 +44,13 @@ handed out (``session_s``, at most ``session_calls``) join it too: what the
 attacker did with the account.
 
 Cost per event: an early exit on method and body for every non-login call
-(the takeover detector adds a dict look-up on the caller's token); for
-login attempts, a few ring-buffer scans (<= 64 entries, the endpoint's 512
-failures at most once a minute). Usernames and passwords are kept only as
-short keyed digests.
+(the takeover detector adds a few set look-ups while a taken-over session
+is followed); for login attempts, one parse and one history shared by both
+detectors (:meth:`LoginTracker.shared`), and ring-buffer scans (<= 64
+entries, the endpoint's 512 failures at most once a minute) only where a
+finding is possible: a success from a source or account with no failure in
+the window skips them. Usernames and passwords are kept only as short keyed
+digests.
 
 False-positive assumptions: users mistype a few times (thresholds are well
 above that); a NAT'ed office is one source but rarely tries many distinct
@@ -58,15 +61,19 @@ from __future__ import annotations
 
 import hashlib
 import os
+from itertools import islice
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, Followups, Ring, has_token, login_fields
+from apiward.detect.objects import LRU, Followups, Ring, ep_key, issues_token, login_form
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
 
 __all__ = ["Stuffing", "AccountTakeover", "LoginTracker"]
+
+
+_names: dict[str, str] = {}  # username -> its digest (memory only: usernames repeat)
 
 
 class _Ep:
@@ -109,19 +116,69 @@ class Attempt:
             setattr(self, k, v)
 
 
+def _in_step(other: Any, mine: Any, call_id: str) -> bool:
+    """Whether two trackers have learned the same calls: equal counts, or
+    the other one one ahead with ``call_id`` (learned just now)."""
+    return other.seen == mine.seen or (other.seen == mine.seen + 1 and bool(call_id) and other._learned == call_id)
+
+
 class LoginTracker:
     """Recognises login attempts and keeps bounded recent history per source,
-    username, password digest and endpoint. Score reads it; learn feeds it."""
+    username, password digest and endpoint. Score reads it; learn feeds it.
+
+    ``credentials.stuffing`` and ``credentials.account_takeover`` share one
+    tracker when both run with the same window and bounds (see
+    :meth:`shared`): one parse and one history per login, learned once per
+    call."""
 
     def __init__(self, window_s: float, max_keys: int) -> None:
         self.window_s = window_s
+        self.max_keys = max_keys
+        self.seen = 0  # calls learned: two trackers fed the same stream agree on it
+        self._learned = ""
         self._salt = os.urandom(8)
         self.ep: LRU[str, _Ep] = LRU(2_000)
         self.src: LRU[str, Ring] = LRU(max_keys)
         self.user: LRU[str, Ring] = LRU(max_keys)
         self.pwd: LRU[str, Ring] = LRU(max_keys)
         self.known: LRU[str, list[Any]] = LRU(max_keys)
+        self.fail_at: LRU[str, float] = LRU(2 * max_keys)  # source or username digest -> its latest failure
         self._cur: tuple[str, Attempt | None] = ("", None)
+
+    def __setstate__(self, s: Any) -> None:
+        self.__dict__.update(s)
+        self.__dict__.setdefault("max_keys", self.src.cap)
+        self.__dict__.setdefault("seen", 0)
+        self.__dict__.setdefault("_learned", "")
+        if "fail_at" not in s:  # state from before: rebuild from the rings
+            self.fail_at = LRU(2 * self.max_keys)
+            for rings in (self.src, self.user):
+                for k, ring in rings.items():
+                    t = max((a.ts for a in ring if not a.ok), default=None)
+                    if t is not None:
+                        self.fail_at.put(k, t)
+
+    def failed_since(self, key: str, horizon: float) -> bool:
+        """Whether the source or username digest ``key`` failed at or after ``horizon``."""
+        t = self.fail_at.get(key)
+        return t is not None and t >= horizon
+
+    def shared(self, ctx: Context, call_id: str = "") -> LoginTracker:
+        """The tracker to use for this call: the first detector to see a call
+        offers its tracker on ``ctx``; another one adopts it when it is
+        compatible and has learned the same stream so far (so separate
+        pipelines or replays over the same contexts never share); the
+        offering tracker may have learned ``call_id`` already."""
+        d = ctx.__dict__
+        other = d.get("_aw_logins")
+        if other is None:
+            d["_aw_logins"] = self
+            return self
+        if other is self:
+            return self
+        if other.window_s == self.window_s and other.max_keys == self.max_keys and _in_step(other, self, call_id):
+            return other
+        return self
 
     def _digest(self, value: str, salt: bytes = b"apiward-login") -> str:
         return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=salt, digest_size=6).hexdigest()
@@ -140,15 +197,15 @@ class LoginTracker:
             return None
         if not req.body or call.response is None:
             return None
-        lf = login_fields(req.params())
+        lf = login_form(call, ctx)
         if lf is None:
             return None
         st = call.status
-        ep = self.ep.get(ctx.endpoint.key)
+        ep = self.ep.get(ctx.__dict__.get("_aw_ek") or ep_key(ctx))
         if st == 201 or (ep is not None and ep.signups > 2 * (ep.tokens + ep.fails) + 2):
             return None  # a sign-up form
         if 200 <= st < 300:
-            ok = has_token(call)
+            ok = issues_token(call, ctx)
             if not ok and (ep is None or ep.tokens < 3):
                 return None  # not known to be a login endpoint
         elif st in (401, 403, 429):
@@ -161,8 +218,14 @@ class LoginTracker:
         ip = call.actor.ip or call.src.ip
         src = f"ip:{ip}" if ip else call.actor.key
         name = user.strip().lower()[:64]
-        return Attempt(call.ts, self._digest(name), self._digest(pwd, self._salt), ok, call.id, src, ip,
-                       call.actor.user_agent or req.header("user-agent") or "", ctx.endpoint.key, name)
+        udig = _names.get(name)
+        if udig is None:
+            udig = self._digest(name)
+            if len(_names) >= 20_000:
+                _names.clear()
+            _names[name] = udig
+        return Attempt(call.ts, udig, self._digest(pwd, self._salt), ok, call.id, src, ip,
+                       call.actor.user_agent or req.header("user-agent") or "", ctx.__dict__.get("_aw_ek") or ep_key(ctx), name)
 
     def recent(self, ring: Ring | None, now: float, window_s: float | None = None) -> list[Attempt]:
         if not ring:
@@ -170,13 +233,9 @@ class LoginTracker:
         horizon = now - (self.window_s if window_s is None else window_s)
         if ring[0].ts >= horizon:
             return list(ring)
-        out = []
-        for a in reversed(ring):  # time-ordered: stop at the horizon
-            if a.ts < horizon:
-                break
-            out.append(a)
-        out.reverse()
-        return out
+        if ring[-1].ts < horizon:
+            return []
+        return list(islice(ring, _since(ring, horizon), None))
 
     def source_fail_ratio(self, src: str, now: float, window_s: float, skip: str = "") -> tuple[int, float]:
         """(distinct usernames failed, failure ratio) of ``src`` over ``window_s``,
@@ -187,12 +246,22 @@ class LoginTracker:
         fails = [x for x in atts if not x.ok]
         return len({x.user for x in fails}), len(fails) / len(atts)
 
+    def tail(self, ring: Ring | None, now: float, window_s: float, cap: int) -> list[Attempt]:
+        """The latest ``cap`` attempts of ``ring`` within ``window_s``, oldest first."""
+        if not ring:
+            return []
+        return list(islice(ring, max(_since(ring, now - window_s), len(ring) - cap), None))
+
     def learn(self, call: ApiCall, ctx: Context) -> None:
+        if self._learned == call.id:
+            return  # the other detector sharing this tracker learned it already
+        self._learned = call.id
+        self.seen += 1
         req = call.request
         if req.method != "POST" and req.method != "PUT":
             return
-        if call.status == 201 and req.body and login_fields(req.params()) is not None:
-            self.ep.get_or(ctx.endpoint.key, _Ep).signups += 1
+        if call.status == 201 and req.body and login_form(call, ctx) is not None:
+            self.ep.get_or((ctx.__dict__.get("_aw_ek") or ep_key(ctx)), _Ep).signups += 1
             return
         a = self.attempt(call, ctx)
         if a is None:
@@ -204,6 +273,8 @@ class LoginTracker:
         else:
             ep.fails += 1
             ep.ring.push(a)
+            self.fail_at.put(a.src, a.ts)
+            self.fail_at.put(a.user, a.ts)
         ep.fail_rate = 0.998 * ep.fail_rate + 0.002 * (0.0 if a.ok else 1.0)
         self.src.get_or(a.src, Ring).push(a)
         self.user.get_or(a.user, Ring).push(a)
@@ -215,6 +286,18 @@ class LoginTracker:
             if len(k[1]) < 16:
                 k[1].add(a.ua)
             k[2] += 1
+
+
+def _since(ring: Ring, horizon: float) -> int:
+    """Index of the first attempt at or after ``horizon`` (rings are time-ordered)."""
+    lo, hi = 0, len(ring)
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if ring[mid].ts < horizon:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _stats(atts: list[Attempt]) -> tuple[int, int, float]:
@@ -278,22 +361,29 @@ class Stuffing(DetectorBase):
         return f
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
-        lt = self.logins
+        req = call.request
+        if (req.method != "POST" and req.method != "PUT") or not req.body:
+            return []
+        lt = self.logins = self.logins.shared(ctx, call.id)
         a = lt.attempt(call, ctx)
         if a is None:
             return []
         out: list[Finding] = []
         now = a.ts
-        src = lt.recent(lt.src.get(a.src), now) + [a]
-        users, fails, ratio = _stats(src)
+        sring = lt.src.get(a.src)
+        nsrc = len(sring) + 1 if sring else 1  # distinct usernames can not exceed the attempts
+        users = 0
+        if nsrc >= self.stuffing_users and (not a.ok or lt.failed_since(a.src, now - lt.window_s)):
+            src = lt.recent(sring, now) + [a]
+            users, fails, ratio = _stats(src)
         if users >= self.stuffing_users and ratio >= self.min_fail_ratio:
             out.append(self._f(call, ctx, "stuffing", "T1110.004", a.src, src,
                                f"{a.src} tried {users} usernames in {len(src)} logins, {ratio:.0%} failed",
                                {"source": a.src, "usernames": users, "sample_usernames": sorted({x.name for x in src})[:10], "attempts": len(src), "failures": fails,
                                 "fail_ratio": round(ratio, 3), "successes": len(src) - fails}, min(0.95, 0.6 + 0.03 * users)))
-        elif not a.ok:
+        elif not a.ok and nsrc >= self.slow_source_users:
             # the same source over days: a slow stuffer stays under any per-minute rate
-            slow = lt.recent(lt.src.get(a.src), now, self.slow_window_s) + [a]
+            slow = lt.recent(sring, now, self.slow_window_s) + [a]
             susers, sfails, sratio = _stats(slow)
             if susers >= self.slow_source_users and sratio >= self.slow_fail_ratio:
                 span_h = (now - slow[0].ts) / 3600.0
@@ -302,8 +392,11 @@ class Stuffing(DetectorBase):
                                    {"source": a.src, "usernames": susers, "sample_usernames": sorted({x.name for x in slow})[:10],
                                     "attempts": len(slow), "failures": sfails, "fail_ratio": round(sratio, 3), "hours": round(span_h, 1)},
                                    min(0.9, 0.55 + 0.03 * susers)))
-        if not a.ok:
-            ua = lt.recent(lt.user.get(a.user), now) + [a]
+        if a.ok:
+            return out
+        uring = lt.user.get(a.user)
+        if uring and len(uring) + 1 >= self.brute_failures:
+            ua = lt.recent(uring, now) + [a]
             ufails = [x for x in ua if not x.ok]
             if len(ufails) >= self.brute_failures:
                 srcs = {x.src for x in ufails}
@@ -311,7 +404,9 @@ class Stuffing(DetectorBase):
                                    f"account {a.name} failed {len(ufails)} logins from {len(srcs)} source(s)",
                                    {"account": a.name, "failures": len(ufails), "sources": len(srcs)},
                                    min(0.95, 0.6 + 0.02 * len(ufails))))
-            pa = lt.recent(lt.pwd.get(a.pwd), now) + [a]
+        pring = lt.pwd.get(a.pwd)
+        if pring and len(pring) + 1 >= min(self.spray_users, self.slow_spray_users):
+            pa = lt.recent(pring, now) + [a]
             pusers, pfails, pratio = _stats(pa)
             if pusers >= self.spray_users and pratio >= self.min_fail_ratio:
                 srcs = {x.src for x in pa if not x.ok}
@@ -321,7 +416,7 @@ class Stuffing(DetectorBase):
                                    {"usernames": pusers, "sample_usernames": sorted({x.name for x in pa})[:10], "attempts": len(pa), "failures": pfails, "sources": len(srcs)},
                                    min(0.95, 0.65 + 0.03 * pusers)))
             else:
-                pa = lt.recent(lt.pwd.get(a.pwd), now, self.slow_window_s) + [a]
+                pa = lt.recent(pring, now, self.slow_window_s) + [a]
                 pusers, pfails, pratio = _stats(pa)
                 if pusers >= self.slow_spray_users and pratio >= self.slow_fail_ratio:
                     srcs = {x.src for x in pa if not x.ok}
@@ -330,13 +425,14 @@ class Stuffing(DetectorBase):
                                        f"one password failed for {pusers} usernames from {len(srcs)} source(s) over {(now - pa[0].ts) / 3600.0:.1f}h",
                                        {"usernames": pusers, "sample_usernames": sorted({x.name for x in pa})[:10], "attempts": len(pa),
                                         "failures": pfails, "sources": len(srcs)}, min(0.9, 0.6 + 0.02 * pusers)))
-            ep = lt.ep.get(a.ep)
-            if ep is not None:
-                slow_f = self._slow_unknown(call, ctx, a, ep)
-                if slow_f is not None:
-                    out.append(slow_f)
-            if ep is not None and ep.attempts >= 20:
-                fa = lt.recent(ep.ring, now)[-199:] + [a]  # the latest: older ones were in earlier emissions
+        ep = lt.ep.get(a.ep)
+        if ep is not None:
+            slow_f = self._slow_unknown(call, ctx, a, ep)
+            if slow_f is not None:
+                out.append(slow_f)
+        if ep is not None and ep.attempts >= 20 and ep.fail_rate < 0.5:
+            fa = lt.tail(ep.ring, now, lt.window_s, 199) + [a]  # the latest: older ones were in earlier emissions
+            if len(fa) >= self.distributed_users:
                 dusers = {x.user for x in fa}
                 dsrcs = {x.src for x in fa}
                 if len(dusers) >= self.distributed_users and len(dsrcs) >= self.distributed_sources and ep.fail_rate < 0.5:
@@ -392,10 +488,15 @@ class Stuffing(DetectorBase):
         if ep.campaign_until >= now:
             since = ep.reported
             new = []
-            for x in reversed(ep.ring):  # newest first, down to what is reported already
+            ring = ep.ring
+            # newest first, from the last ripe failure down to what is reported already (rings are time-ordered)
+            end = _since(ring, ripe)
+            while end < len(ring) and ring[end].ts <= ripe:
+                end += 1
+            for x in reversed(list(islice(ring, 0, end))):
                 if x.ts <= since:
                     break
-                if x.ts <= ripe and self._suspicious(x, now, cache):
+                if self._suspicious(x, now, cache):
                     new.append(x)
             if not new:
                 return None
@@ -425,7 +526,10 @@ class Stuffing(DetectorBase):
                        min(0.9, 0.5 + 0.02 * len(users)))
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
-        self.logins.learn(call, ctx)
+        m = call.request.method
+        if m == "POST" or m == "PUT":
+            self.logins = self.logins.shared(ctx, call.id)
+            self.logins.learn(call, ctx)
 
 
 class AccountTakeover(DetectorBase):
@@ -476,22 +580,32 @@ class AccountTakeover(DetectorBase):
         self.logins = LoginTracker(window_s, max_keys)
         self.sessions = Followups(session_s, session_calls, max_keys // 10 or 1)
 
-    def _unresolved(self, atts: list[Attempt], now: float) -> list[Attempt]:
-        """Failures on one account that no success from the same source
-        followed within ``resolve_s`` (a typo is followed by a success)."""
+    def _unresolved(self, atts: list[Attempt], now: float, src: str) -> list[Attempt]:
+        """Failures on one account from ``src`` that no success from the same
+        source followed within ``resolve_s`` (a typo is followed by a success)."""
         out = []
         for i, x in enumerate(atts):
-            if x.ok or now - x.ts <= self.resolve_s:
+            if x.ok or x.src != src or now - x.ts <= self.resolve_s:
                 continue
             if not any(y.ok and y.src == x.src and 0 <= y.ts - x.ts <= self.resolve_s for y in atts[i + 1:]):
                 out.append(x)
         return out
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
-        lt = self.logins
-        a = lt.attempt(call, ctx)
+        req = call.request
+        if (req.method == "POST" or req.method == "PUT") and req.body:
+            lt = self.logins = self.logins.shared(ctx, call.id)
+            a = lt.attempt(call, ctx)
+        else:
+            a = None
         if a is None:
-            key = self.sessions.match(call) if call.actor.kind != "ip" else None
+            ses = self.sessions
+            actor = call.actor
+            if actor.kind == "ip" or not (
+                actor.key in ses._act or (actor.token_id and actor.token_id in ses._tid) or (actor.ip or call.src.ip) in ses._ip
+            ):
+                return []  # no taken-over session to follow (the common miss of Followups.match, inline)
+            key = ses.match(call)
             if key is None or not (200 <= call.status < 400):
                 return []
             f = self.finding(
@@ -507,23 +621,28 @@ class AccountTakeover(DetectorBase):
         reasons: list[str] = []
         basis: list[Attempt] = []
         uring = lt.user.get(a.user)
-        uf = [x for x in lt.recent(uring, now) if not x.ok]
+        if uring is not None and not lt.failed_since(a.user, now - max(lt.window_s, self.slow_window_s)):
+            uring = None  # no failure on the account lately: nothing below can count
+        uf = [x for x in lt.recent(uring, now) if not x.ok] if uring else []
         if len(uf) >= self.ato_failures:
             reasons.append(f"{len(uf)} failed logins on this account just before")
             basis += uf
-        else:
+        elif uring and len(uring) >= self.slow_account_failures:
             # the guesser's own failures: others' failures on the account (a spray) say nothing of who logs in now
-            un = [x for x in self._unresolved(lt.recent(uring, now, self.slow_window_s), now) if x.src == a.src]
+            un = self._unresolved(lt.recent(uring, now, self.slow_window_s), now, a.src)
             if len(un) >= self.slow_account_failures:
                 reasons.append(f"{len(un)} failed logins on this account over {(now - un[0].ts) / 3600.0:.1f}h, none followed by a success")
                 basis += un
-        sf = [x for x in lt.recent(lt.src.get(a.src), now) if not x.ok and x.user != a.user]
+        sring = lt.src.get(a.src)
+        if sring is not None and not lt.failed_since(a.src, now - max(lt.window_s, self.slow_window_s)):
+            sring = None  # the source did not fail lately: nothing below can count
+        sf = [x for x in lt.recent(sring, now) if not x.ok and x.user != a.user] if sring else []
         other_users = {x.user for x in sf}
         if len(other_users) >= self.source_users:
             reasons.append(f"the source failed on {len(other_users)} other accounts just before")
             basis += sf
-        else:
-            slow = [x for x in lt.recent(lt.src.get(a.src), now, self.slow_window_s) if x.user != a.user]
+        elif sring:
+            slow = [x for x in lt.recent(sring, now, self.slow_window_s) if x.user != a.user]
             slow_f = [x for x in slow if not x.ok]
             slow_users = {x.user for x in slow_f}
             if len(slow_users) >= self.slow_source_users and len(slow_f) >= self.slow_fail_ratio * len(slow):
@@ -536,7 +655,7 @@ class AccountTakeover(DetectorBase):
                     reasons.append("the source takes part in a distributed credential attack on this login")
                     basis += sf
         pa = lt.recent(lt.pwd.get(a.pwd), now)
-        pf = [x for x in pa if not x.ok and x.user != a.user]
+        pf = [x for x in pa if not x.ok and x.user != a.user] if len(pa) >= self.spray_users else []
         if len({x.user for x in pf}) >= self.spray_users and len(pf) >= 0.6 * len(pa) and any(x.src == a.src for x in pf):
             reasons.append("the same password failed on other accounts (spraying)")
             basis += pf
@@ -579,4 +698,7 @@ class AccountTakeover(DetectorBase):
         ]
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
-        self.logins.learn(call, ctx)
+        m = call.request.method
+        if m == "POST" or m == "PUT":
+            self.logins = self.logins.shared(ctx, call.id)
+            self.logins.learn(call, ctx)

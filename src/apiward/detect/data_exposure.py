@@ -31,8 +31,9 @@ values or bulk data from an endpoint, that is the endpoint's normal.
 Principals with admin-ish role claims are not judged for foreign or bulk
 personal data.
 
-Cost per event: a counter increment per response; work proportional to the
-number of sensitive hits otherwise (usually none).
+Cost per event: a counter increment per response; otherwise one pass over
+the sensitive hits shared by score and learn, and per-class learning only
+until a class's receivers are known.
 
 False-positive assumptions: the classifier's hits are right; a value one
 principal submitted is that principal's (shared mailboxes are rare).
@@ -43,7 +44,7 @@ from __future__ import annotations
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, Ring, ep_key, privileged
+from apiward.detect.objects import LRU, Ring, caller_privileged, ep_key
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -58,10 +59,46 @@ LEAKS = {"stack_trace": "CWE-209", "sql_error": "CWE-209", "internal_path": "CWE
 _RESP = frozenset({"response_body", "error_body"})
 _REQ = frozenset({"request_body", "query", "path"})
 _IDENTIFIED = frozenset({"user", "apikey", "session", "basic"})
+_JUDGED = SECRETS | PII
+_LEAK_CLASSES = frozenset(LEAKS)
+_SPECIAL = _LEAK_CLASSES | ALWAYS_SECRET
+
+
+def _split(ctx: Context) -> tuple[list[Any], set[str], set[str], list[Any], set[str], list[str]]:
+    """One pass over the call's sensitive hits, shared by score and learn:
+    (response hits, their classes, personal value digests in the response,
+    owned-class response hits, value digests the request sent, owned-class
+    value digests the request sent)."""
+    d = ctx.__dict__
+    sp = d.get("_aw_dx")
+    if sp is not None:
+        return sp  # type: ignore[no-any-return]
+    resp: list[Any] = []
+    classes: set[str] = set()
+    pii: set[str] = set()
+    owned: list[Any] = []
+    sent: set[str] = set()
+    req_owned: list[str] = []
+    for h in ctx.sensitive:
+        loc = h.location
+        if loc in _RESP:
+            resp.append(h)
+            cls = h.cls
+            classes.add(cls)
+            if cls in OWNED:
+                owned.append(h)
+            if cls in PII and h.value_hash:
+                pii.add(h.value_hash)
+        elif loc in _REQ and h.value_hash:
+            sent.add(h.value_hash)
+            if h.cls in OWNED:
+                req_owned.append(h.value_hash)
+    sp = d["_aw_dx"] = (resp, classes, pii, owned, sent, req_owned)
+    return sp
 
 
 class _Ep:
-    __slots__ = ("n", "cls", "cls_actors", "foreign_actors", "bulk_avg", "bulk_actors")
+    __slots__ = ("n", "cls", "cls_actors", "foreign_actors", "bulk_avg", "bulk_actors", "sat")
 
     def __init__(self) -> None:
         self.n = 0
@@ -70,6 +107,7 @@ class _Ep:
         self.foreign_actors: set[str] = set()
         self.bulk_avg = 0.0
         self.bulk_actors: set[str] = set()
+        self.sat: set[str] = set()  # classes with 8 receivers known: no more to learn about who gets them
 
     def __getstate__(self) -> Any:
         return tuple(getattr(self, s) for s in self.__slots__)
@@ -77,6 +115,8 @@ class _Ep:
     def __setstate__(self, s: Any) -> None:
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)
+        if len(s) < len(self.__slots__):
+            self.sat = {c for c, a in self.cls_actors.items() if len(a) >= 8}
 
 
 class _Harvest:
@@ -142,24 +182,28 @@ class SensitiveResponse(DetectorBase):
         self._samples: LRU[str, int] = LRU(max_endpoints)
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
-        hits = ctx.sensitive
-        if not hits or call.response is None:
+        resp = call.response
+        if not ctx.sensitive or resp is None:
             return []
-        resp_hits = [h for h in hits if h.location in _RESP]
+        sp = ctx.__dict__.get("_aw_dx")
+        resp_hits, classes, pii, owned, sent, _ = sp if sp is not None else _split(ctx)
         if not resp_hits:
             return []
         ep = ctx.endpoint
-        st = call.status
-        e = self._ep.get(ep_key(ctx))
+        st = resp.status
+        ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
+        e = self._ep.get(ek)
+        if e is not None:
+            self._cur = (call.id, e, ek)  # learn_one reuses the look-up
         n = e.n if e is not None else 0
         actor = call.actor
         me = actor.key
         out: list[Finding] = []
-        classes = {h.cls for h in resp_hits}
         # infrastructure leaks and stored secrets are endpoint design flaws: one
         # finding per endpoint and kind with a few sample events, not every caller
-        for cls in classes & LEAKS.keys():
-            if not self._sample(ep_key(ctx), cls):
+        special = classes & _SPECIAL if not classes.isdisjoint(_SPECIAL) else ()
+        for cls in classes & _LEAK_CLASSES if special else ():
+            if not self._sample((ctx.__dict__.get("_aw_ek") or ep_key(ctx)), cls):
                 continue
             f = self.finding(
                 call, ctx,
@@ -173,8 +217,8 @@ class SensitiveResponse(DetectorBase):
             out.append(f)
         if st < 200 or st >= 300:
             return out
-        for cls in classes & ALWAYS_SECRET:
-            if not self._sample(ep_key(ctx), cls):
+        for cls in classes & ALWAYS_SECRET if special else ():
+            if not self._sample((ctx.__dict__.get("_aw_ek") or ep_key(ctx)), cls):
                 continue
             f = self.finding(
                 call, ctx,
@@ -186,8 +230,8 @@ class SensitiveResponse(DetectorBase):
             f.cwe = "CWE-200"
             f.actor = f.actor_display = ""
             out.append(f)
-        if n >= self.warmup:
-            for cls in classes & (SECRETS | PII):
+        if n >= self.warmup and not (self.rare == 0 and classes <= e.cls.keys()):  # type: ignore[union-attr]
+            for cls in classes & _JUDGED:
                 seen = e.cls.get(cls, 0)  # type: ignore[union-attr]
                 if seen > self.rare * n:
                     continue
@@ -205,12 +249,34 @@ class SensitiveResponse(DetectorBase):
                         key=f"{self.id}|{me}|{ep.key}|new:{cls}",
                     )
                 )
-        if privileged(actor.jwt_claims) is not True:
-            hv = self._score_harvest(call, ctx, hits, resp_hits)
+        if not owned and len(pii) < self.bulk_min:
+            return out  # nothing anybody owns, not bulk
+        if caller_privileged(call, ctx) is True:
+            return out
+        # one pass over owned values: others' values received (harvest) and values a known other principal owns
+        vals: set[str] = set()
+        foreign: dict[str, str] = {}
+        owners = self._owner
+        for h in owned:
+            vh = h.value_hash
+            if not vh:
+                continue
+            o = owners.get(vh)
+            if o is not None:
+                if me in o:
+                    continue
+                if len(o) <= 2:
+                    for p, w in o.items():
+                        if w >= 2:
+                            foreign[vh] = p
+                            break
+            if vh not in sent:
+                vals.add(vh)
+        if vals:
+            hv = self._score_harvest(call, ctx, vals)
             if hv is not None:
                 out.append(hv)
-        if actor.kind in _IDENTIFIED and privileged(actor.jwt_claims) is not True:
-            pii = {h.value_hash for h in resp_hits if h.cls in PII and h.value_hash}
+        if actor.kind in _IDENTIFIED:
             if len(pii) >= self.bulk_min:
                 norm = e.bulk_avg if e is not None else 0.0
                 adapted = e is not None and len(e.bulk_actors - {me}) >= self.adapt_actors
@@ -225,17 +291,6 @@ class SensitiveResponse(DetectorBase):
                             title="Bulk personal data in one response",
                         )
                     )
-            foreign: dict[str, str] = {}
-            owners = self._owner
-            for h in resp_hits:
-                if h.cls in OWNED and h.value_hash:
-                    o = owners.get(h.value_hash)
-                    if o is None or me in o or len(o) > 2:
-                        continue
-                    for p, w in o.items():
-                        if w >= 2:
-                            foreign[h.value_hash] = p
-                            break
             if foreign and len(foreign) < self.bulk_min:
                 adapted = e is not None and len(e.foreign_actors - {me}) >= self.adapt_actors
                 if not adapted:
@@ -254,7 +309,7 @@ class SensitiveResponse(DetectorBase):
                         e.foreign_actors.add(me)
         return out
 
-    def _score_harvest(self, call: ApiCall, ctx: Context, hits: list[Any], resp_hits: list[Any]) -> Finding | None:
+    def _score_harvest(self, call: ApiCall, ctx: Context, vals: set[str]) -> Finding | None:
         """Personal data of others collected response by response: over
         ``harvest_window_s``, ``harvest_values`` distinct owned-class values
         (e-mail, phone, SSN, card, IBAN, national id) that are neither the
@@ -263,18 +318,7 @@ class SensitiveResponse(DetectorBase):
         open endpoint serving records). Once flagged, each response that
         adds values joins the finding."""
         me = call.actor.key
-        sent = {h.value_hash for h in hits if h.location in _REQ and h.value_hash}
-        owners = self._owner
-        vals = set()
-        for h in resp_hits:
-            if h.cls in OWNED and h.value_hash and h.value_hash not in sent:
-                o = owners.get(h.value_hash)
-                if o is not None and me in o:
-                    continue
-                vals.add(h.value_hash)
-        if not vals:
-            return None
-        k = f"{me}|{ep_key(ctx)}"
+        k = me + "|" + (ctx.__dict__.get("_aw_ek") or ep_key(ctx))
         hv = self._harvest.get(k)
         if hv is None or call.ts - hv.start > self.harvest_window_s:
             hv = _Harvest(call.ts)
@@ -307,20 +351,36 @@ class SensitiveResponse(DetectorBase):
     def _sample(self, ekey: str, cls: str) -> bool:
         """Whether to report this endpoint-level flaw again (the first
         ``sample_events`` times only)."""
+        done = self.__dict__.get("_sampled")
+        if done is None:
+            done = self._sampled = set()
+        if (ekey, cls) in done:
+            return False
         k = f"{ekey}|{cls}"
         n = self._samples.get(k, 0)
         if n >= self.sample_events:
+            if len(done) < 100_000:
+                done.add((ekey, cls))
             return False
         self._samples.put(k, n + 1)
         return True
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
-        if call.response is None:
+        resp = call.response
+        if resp is None or resp.status < 200 or resp.status >= 300:
             return
-        st = call.status
-        if st < 200 or st >= 300:
-            return
-        e = self._ep.get_or(ep_key(ctx), _Ep)
+        cur = self.__dict__.get("_cur")
+        if cur is not None and cur[0] == call.id:
+            e = cur[1]
+            self._ep.move_to_end(cur[2])
+        else:
+            ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
+            e = self._ep.get(ek)
+            if e is None:
+                e = _Ep()
+                self._ep.put(ek, e)
+            else:
+                self._ep.move_to_end(ek)
         e.n += 1
         hits = ctx.sensitive
         if not hits:
@@ -330,24 +390,22 @@ class SensitiveResponse(DetectorBase):
         actor = call.actor
         me = actor.key
         ident = actor.kind in _IDENTIFIED
-        resp_vals: set[str] = set()
-        req_vals: list[str] = []
-        seen_cls: set[str] = set()
-        for h in hits:
-            loc = h.location
-            if loc in _RESP:
-                seen_cls.add(h.cls)
-                if h.cls in PII and h.value_hash:
-                    resp_vals.add(h.value_hash)
-            elif ident and loc in _REQ and h.cls in OWNED and h.value_hash:
-                req_vals.append(h.value_hash)
-        for cls in seen_cls:
-            e.cls[cls] = e.cls.get(cls, 0) + 1
-            got = e.cls_actors.get(cls)
-            if got is None:
-                got = e.cls_actors[cls] = set()
-            if len(got) < 8:
-                got.add(me)
+        sp = ctx.__dict__.get("_aw_dx")
+        _, seen_cls, resp_vals, owned, _, req_vals = sp if sp is not None else _split(ctx)
+        if seen_cls:
+            ecls = e.cls
+            if self.rare or not seen_cls <= ecls.keys():  # with rare == 0 only whether a class was seen matters
+                for cls in seen_cls:
+                    ecls[cls] = ecls.get(cls, 0) + 1
+            sat = e.sat
+            if not seen_cls <= sat:  # classes whose receivers are not all known yet
+                for cls in seen_cls - sat:
+                    got = e.cls_actors.get(cls)
+                    if got is None:
+                        got = e.cls_actors[cls] = set()
+                    got.add(me)
+                    if len(got) >= 8:
+                        sat.add(cls)
         nb = len(resp_vals)
         e.bulk_avg = 0.99 * e.bulk_avg + 0.01 * nb
         if nb >= self.bulk_min and len(e.bulk_actors) < 16:
@@ -359,15 +417,11 @@ class SensitiveResponse(DetectorBase):
             o = owners.get_or(v, dict)
             if len(o) < 3 or me in o:
                 o[me] = 2
-        if 0 < nb <= 6 and not req_vals:
+        if 0 < nb <= 6 and not req_vals and owned:
             # one value per class read back (a profile): the reader's own if it keeps reading it
-            per_cls: dict[str, int] = {}
-            for h in hits:
-                if h.location in _RESP and h.cls in OWNED:
-                    per_cls[h.cls] = per_cls.get(h.cls, 0) + 1
-            if per_cls and max(per_cls.values()) == 1:
-                for h in hits:
-                    if h.location in _RESP and h.cls in OWNED and h.value_hash:
+            if len({h.cls for h in owned}) == len(owned):
+                for h in owned:
+                    if h.value_hash:
                         o = owners.get(h.value_hash)
                         if o is None:
                             owners.put(h.value_hash, {me: 1})

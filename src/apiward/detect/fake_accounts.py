@@ -42,7 +42,7 @@ import re
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, Ring, digest, has_token, id_like, login_fields
+from apiward.detect.objects import LRU, Ring, digest, ep_key, id_like, issues_token, login_form
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -173,9 +173,14 @@ class SignupBurst(DetectorBase):
         st = call.status
         if req.method != "POST" or st < 200 or st >= 300 or not req.body:
             return None
+        ep = self._ep.get(ctx.__dict__.get("_aw_ek") or ep_key(ctx))
+        if ep is not None and ep.ok >= 10 and ep.repeats * 5 > ep.ok:
+            return None  # names recur: a login or profile form
         params = req.params()
         if not params or len(params) > 40:
             return None
+        if st != 201 and len(params) <= 2 and login_form(call, ctx) is not None and issues_token(call, ctx):
+            return None  # a two-field login that returns the user
         email = ""
         for k in _EMAIL_KEYS:
             v = params.get(k)
@@ -191,9 +196,6 @@ class SignupBurst(DetectorBase):
         if not email and not name:
             return None
         has_pwd = any(isinstance(k, str) and k.lower() in _PASSWORD_KEYS for k in params)
-        ep = self._ep.get(ctx.endpoint.key)
-        if ep is not None and ep.ok >= 10 and ep.repeats * 5 > ep.ok:
-            return None  # names recur: a login or profile form
         created = st == 201
         if not created:
             doc = call.response.json() if call.response is not None else None
@@ -203,8 +205,6 @@ class SignupBurst(DetectorBase):
                 created = (v is not None and id_like(v)) or (email and inner.get("email") == email) or (name and inner.get("username") == name)
         if not created or not (has_pwd or (email and name)):
             return None
-        if st != 201 and has_token(call) and login_fields(params) is not None and len(params) <= 2:
-            return None  # a two-field login that returns the user
         ip = call.actor.ip or call.src.ip
         src = f"ip:{ip}" if ip else call.actor.key
         local = (email.partition("@")[0] if email else "") or name
@@ -223,7 +223,11 @@ class SignupBurst(DetectorBase):
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         req = call.request
-        if req.method != "POST":
+        if req.method != "POST" or not req.body:
+            return []
+        resp = call.response
+        if resp is None or resp.status < 200 or resp.status >= 300:
+            self._cur = (call.id, None)  # neither a sign-up nor a successful login
             return []
         su = self._signup(call, ctx)
         if su is None:
@@ -260,7 +264,7 @@ class SignupBurst(DetectorBase):
                                        {"pattern": stem, "accounts": len(slow), "sources": nsrc,
                                         "hours": round((now - slow[0].ts) / 3600.0, 1)}, 0.7))
         if domain:
-            ep = self._ep.get(ctx.endpoint.key)
+            ep = self._ep.get(ctx.__dict__.get("_aw_ek") or ep_key(ctx))
             done = ep.ok if ep is not None else 0
             first = self._domain_first.get(domain)
             if first is None:
@@ -274,13 +278,25 @@ class SignupBurst(DetectorBase):
                                        {"domain": domain, "accounts": len(by_dom), "signups_since_first_seen": since}, 0.65))
         return out
 
+    def _login_user(self, call: ApiCall, ctx: Context) -> tuple[str, str] | None:
+        """(username, its digest) of a successful credential form, once per call."""
+        d = ctx.__dict__
+        r = d.get("_aw_fa_user", 0)
+        if r == 0:
+            r = None
+            resp = call.response
+            if resp is not None and 200 <= resp.status < 300 and call.request.body:
+                lf = login_form(call, ctx)
+                if lf is not None:
+                    r = (lf[0], digest(lf[0].strip().lower()))
+            d["_aw_fa_user"] = r
+        return r  # type: ignore[return-value]
+
     def _score_reuse(self, call: ApiCall, ctx: Context) -> list[Finding]:
-        if not (200 <= call.status < 300) or not call.request.body:
+        lu = self._login_user(call, ctx)
+        if lu is None:
             return []
-        lf = login_fields(call.request.params())
-        if lf is None:
-            return []
-        user = digest(lf[0].strip().lower())
+        lf, user = lu, lu[1]
         acct = self._acct.get(user)
         if acct is not None and acct.key:
             # a login into an account already found fake
@@ -318,21 +334,22 @@ class SignupBurst(DetectorBase):
 
     # -- learning ----------------------------------------------------------------
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
-        if call.request.method != "POST":
+        req = call.request
+        if req.method != "POST" or not req.body:
             return
-        su = self._signup(call, ctx)
+        su = self._cur[1] if self._cur[0] == call.id else self._signup(call, ctx)
         if su is None:
-            if 200 <= call.status < 300 and call.request.body and self._acct:
-                lf = login_fields(call.request.params())
-                if lf is not None:
-                    a = self._acct.get(digest(lf[0].strip().lower()))
+            if self._acct:
+                lu = self._login_user(call, ctx)
+                if lu is not None:
+                    a = self._acct.get(lu[1])
                     if a is not None and len(a.logins) < 4:
                         a.logins.append(call.id)
             return
         name, domain, src, email = su
         now = call.ts
         d = digest(name)
-        ep = self._ep.get_or(ctx.endpoint.key, _Ep)
+        ep = self._ep.get_or((ctx.__dict__.get("_aw_ek") or ep_key(ctx)), _Ep)
         ep.ok += 1
         if d in ep.names:
             ep.repeats += 1

@@ -29,8 +29,8 @@ write is not learned as normal until then.
 
 Cost per event: nothing for reads past a sampling budget (response fields
 are learned from every response until a kind has ``full_learning``
-responses, then from one in ``sample_every``); a set look-up per body field
-for writes.
+responses, then from one in ``sample_every``); the values a principal read
+are kept for principals only; a set look-up per body field for writes.
 
 False-positive assumptions: clients that PUT whole objects back write every
 field, so those fields become writable quickly (several writers); a field
@@ -46,12 +46,12 @@ from apiward.detect.base import DetectorBase
 from apiward.detect.objects import (
     LRU,
     Followups,
-    endpoint_noun,
+    caller_privileged,
     ep_key,
     field_noun,
     issued_token,
-    login_fields,
-    privileged,
+    kind_key,
+    login_form,
     response_items,
     token_claims,
 )
@@ -62,6 +62,7 @@ from apiward.model.finding import Finding
 __all__ = ["ReadonlyWrite"]
 
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
+_IDENTIFIED = frozenset({"user", "apikey", "session", "basic"})
 _PRIV_FIELD = re.compile(
     r"role|admin|permission|privilege|scope|group|balance|credit|owner|verified|approved|staff|superuser|tier|plan"
     r"|account_?type|user_?type|is_?active|price|discount|quota|points|karma|level|trusted|internal",
@@ -72,6 +73,7 @@ _PLAIN_ROLE = frozenset({"user", "customer", "member", "guest", "basic", "free",
 
 
 _priv_cache: dict[str, bool] = {}
+_UNSET: Any = object()
 
 
 def _is_priv(field: str) -> bool:
@@ -175,37 +177,27 @@ class ReadonlyWrite(DetectorBase):
         self._escalated: LRU[str, tuple[str, dict[str, Any], float]] = LRU(10_000)
         self.sessions = Followups(followup_s, followup_calls, 10_000)
         self._fn: LRU[str, list[Any]] = LRU(max_kinds * 4)  # endpoint -> [regular principals, privileged successes]
-        self._priv: LRU[str, bool | None] = LRU(50_000)
-
-    def _privileged(self, call: ApiCall) -> bool | None:
-        """Role verdict of the caller's claims, cached per credential."""
-        claims = call.actor.jwt_claims
-        if not claims:
-            return None
-        tid = call.actor.token_id or call.actor.key
-        p = self._priv.get(tid, 0)
-        if p == 0:
-            p = privileged(claims)
-            self._priv.put(tid, p)
-        return p  # type: ignore[return-value]
 
     def _followup(self, call: ApiCall, ctx: Context) -> list[Finding]:
         """Calls that show an escalation took: a login from the address
         that over-posted at sign-up whose token carries the escalated
         values; responses echoing them to the escalated principal; admin-only
         functions it now calls with privileged claims."""
-        st = call.status
-        if st < 200 or st >= 300:
+        resp = call.response
+        if resp is None or resp.status < 200 or resp.status >= 300:
             return []
+        st = resp.status
         req = call.request
         actor = call.actor
         why = ""
         key = None
         if actor.kind == "ip" or actor.kind == "anonymous":
-            esc = self._escalated.get(f"ip:{actor.ip or call.src.ip}")
-            if esc is None or call.ts > esc[2] or req.method != "POST" or not req.body:
+            if req.method != "POST" or not req.body:
                 return []
-            if login_fields(req.params()) is None:
+            esc = self._escalated.get("ip:" + (actor.ip or call.src.ip))
+            if esc is None or call.ts > esc[2]:
+                return []
+            if login_form(call, ctx) is None:
                 return []
             tok = issued_token(call)
             hit = _echoes(token_claims(tok), esc[1]) if tok else []
@@ -233,8 +225,8 @@ class ReadonlyWrite(DetectorBase):
             if hit:
                 why = f"the response echoes {', '.join(hit)}"
                 key = keys.get(hit[0], key)
-            elif self._privileged(call):
-                fn = self._fn.get(ep_key(ctx))
+            elif caller_privileged(call, ctx):
+                fn = self._fn.get(ctx.__dict__.get("_aw_ek") or ep_key(ctx))
                 if fn is not None and fn[1] >= 1 and len(fn[0] - {actor.key}) <= self.few_regular:
                     why = "a function only privileged principals use, called with the escalated role"
             if not why:
@@ -243,27 +235,34 @@ class ReadonlyWrite(DetectorBase):
                              evidence={"after_escalation": why, "status": st}, confidence=0.75, key=key)]
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        resp = call.response
+        if resp is None or resp.status < 200 or resp.status >= 300:
+            return []  # follow-ups and over-posting both need a success
         req = call.request
-        out: list[Finding] = self._followup(call, ctx) if self._escalated else []
+        out: list[Finding] = []
+        if self._escalated:
+            actor = call.actor
+            if actor.kind == "ip" or actor.kind == "anonymous":
+                if req.method == "POST" and req.body:
+                    out = self._followup(call, ctx)
+            else:
+                ses = self.sessions  # inline the common miss of Followups.match: a caller nobody follows
+                if actor.key in ses._act or (actor.token_id and actor.token_id in ses._tid) or ses._ip:
+                    out = self._followup(call, ctx)
         if req.method not in _WRITES or not req.body:
             return out
-        st = call.status
-        if st < 200 or st >= 300:
-            return out
+        st = resp.status
         params = req.params()
         if not params:
             return out
         ep = ctx.endpoint
-        kind = self._kind.get(f"{ep.host}|{endpoint_noun(ep.template)}")
+        kk = ctx.__dict__.get("_aw_kk") or kind_key(ctx)
+        kind = self._kind.get(kk)
         me = call.actor.key
-        echo_doc: dict[str, Any] | None = None
-        resp = call.response
-        if resp is not None and resp.body:
-            items, _ = response_items(resp.json(), 1)
-            echo_doc = items[0] if items else None
+        echo_doc: Any = _UNSET  # the response object, parsed when a field needs it
         warm = kind is not None and kind.write_calls >= self.min_write_calls and len(kind.writers) >= self.min_writers
         busy = warm and kind is not None and kind.write_calls >= self.busy_write_calls and len(kind.writers) >= 2 * self.min_writers
-        last = self._values.get(f"{me}|{ep.host}|{endpoint_noun(ep.template)}")
+        last: Any = _UNSET
         hits: list[dict[str, Any]] = []
         for f, v in params.items():
             if not isinstance(f, str):
@@ -275,8 +274,17 @@ class ReadonlyWrite(DetectorBase):
                 if others >= self.adapt_writers:
                     continue
             priv = _is_priv(f)
-            if priv and last is not None and f in last and last[f] == v:
-                continue  # writing back the value the API gave this principal: unchanged
+            if priv:
+                if last is _UNSET:
+                    last = self._values.get(me + "|" + kk)
+                if last is not None and f in last and last[f] == v:
+                    continue  # writing back the value the API gave this principal: unchanged
+            if echo_doc is _UNSET:
+                echo_doc = None
+                resp = call.response
+                if resp is not None and resp.body:
+                    items, _ = response_items(resp.json(), 1)
+                    echo_doc = items[0] if items else None
             echoed = echo_doc is not None and f in echo_doc and echo_doc[f] == v
             returned = kind.returned.get(f, 0) if kind is not None else 0
             readonly = warm and returned >= self.min_returned
@@ -334,37 +342,54 @@ class ReadonlyWrite(DetectorBase):
                         kind.priv.add(k)
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
-        st = call.status
-        if st < 200 or st >= 300:
-            return
-        if call.actor.jwt_claims:
-            p = self._privileged(call)
-            if p is not None:
-                fn = self._fn.get_or(ep_key(ctx), lambda: [set(), 0])
-                if p:
-                    fn[1] += 1
-                elif len(fn[0]) <= 8:
-                    fn[0].add(call.actor.key)
         resp = call.response
+        if resp is None or resp.status < 200 or resp.status >= 300:
+            return
+        actor = call.actor
+        d = ctx.__dict__
+        if actor.jwt_claims:
+            # only "any privileged success" and up to 9 regular principals are ever read
+            ek = d.get("_aw_ek") or ep_key(ctx)
+            fns = self._fn
+            fn = fns.get(ek)
+            if fn is not None:
+                fns.move_to_end(ek)
+            if fn is None or not fn[1] or len(fn[0]) <= 8:
+                p = caller_privileged(call, ctx)
+                if p is not None:
+                    if fn is None:
+                        fn = [set(), 0]
+                        fns.put(ek, fn)
+                    if p:
+                        fn[1] += 1
+                    elif len(fn[0]) <= 8:
+                        fn[0].add(actor.key)
         ep = ctx.endpoint
         req = call.request
         write = req.method in _WRITES and bool(req.body)
-        doc = resp.json() if resp is not None and resp.body else None
+        doc = resp.json() if resp.body else None
         if not write and doc is None:
             return
-        noun = endpoint_noun(ep.template)
-        if not noun:
-            return
-        kind = self._kind.get_or(f"{ep.host}|{noun}", _Kind)
+        kk = d.get("_aw_kk") or kind_key(ctx)
+        if kk[-1] == "|":
+            return  # no noun: not an object endpoint
+        kinds = self._kind
+        kind = kinds.get(kk)
+        if kind is None:
+            kind = _Kind()
+            kinds.put(kk, kind)
+        else:
+            kinds.move_to_end(kk)
         if doc is not None:
             kind.responses += 1
             if kind.responses <= self.full_learning or kind.responses % self.sample_every == 0:
                 self._learn_fields(kind, doc)
-            if isinstance(doc, dict) and ep.path_params and kind.priv:
+            if kind.priv and ep.path_params and actor.kind in _IDENTIFIED and isinstance(doc, dict):
                 # privilege-like values the API gave this principal, to tell a write-back from a change
+                # (principals only: an address reading a catalogue does not write it back)
                 vals = {k: doc[k] for k in kind.priv if k in doc and not isinstance(doc[k], (dict, list))}
                 if vals:
-                    self._values.put(f"{call.actor.key}|{ep.host}|{noun}", vals)
+                    self._values.put(actor.key + "|" + kk, vals)
         if not write:
             return
         params = req.params()

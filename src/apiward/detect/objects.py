@@ -20,6 +20,12 @@ see them: shared, cheap, allocation-light helpers.
 Nothing here depends on fixed paths: nouns come from the templates the
 discover stage learned. :class:`LRU` is the bounded dict every detector uses
 for keyed state.
+
+Per-call facts several detectors need are computed once and cached on the
+:class:`~apiward.model.context.Context` (``ctx.__dict__["_aw_..."]``): the
+endpoint key and kind key, the object references, the login-form verdict,
+whether the response issues a token, the caller's role verdict (also
+memoised per credential). Hot paths read those caches inline.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections import OrderedDict, deque
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from apiward.model.call import ApiCall
@@ -45,12 +52,16 @@ __all__ = [
     "response_ids",
     "login_fields",
     "privileged",
+    "caller_privileged",
+    "login_form",
     "digest",
     "ep_key",
+    "kind_key",
     "is_success",
     "is_denied",
     "TOKEN_KEYS",
     "has_token",
+    "issues_token",
     "PAGE_PARAMS",
     "issued_token",
     "presented_tokens",
@@ -116,6 +127,25 @@ def ep_key(ctx: Context) -> str:
     return k
 
 
+_kind_keys: dict[str, str] = {}
+
+
+def kind_key(ctx: Context) -> str:
+    """``host|noun`` of the endpoint's last literal segment (the kind of
+    object it serves; ``host|`` for ``/``), interned per endpoint so hot
+    paths do not format it per call."""
+    ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
+    k = _kind_keys.get(ek)
+    if k is None:
+        ep = ctx.endpoint
+        k = ep.host + "|" + endpoint_noun(ep.template)
+        if len(_kind_keys) >= 50_000:
+            _kind_keys.clear()
+        _kind_keys[ek] = k
+    ctx.__dict__["_aw_kk"] = k
+    return k
+
+
 def is_success(status: int) -> bool:
     return 200 <= status < 300
 
@@ -124,9 +154,19 @@ def is_denied(status: int) -> bool:
     return status == 401 or status == 403
 
 
+_digests: dict[str, str] = {}
+
+
 def digest(value: str) -> str:
-    """Short stable digest (12 hex) so state never holds the raw value."""
-    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+    """Short stable digest (12 hex) so state never holds the raw value.
+    Recent values are memoised in memory (never saved): usernames repeat."""
+    d = _digests.get(value)
+    if d is None:
+        d = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+        if len(_digests) >= 20_000:
+            _digests.clear()
+        _digests[value] = d
+    return d
 
 
 # -- ids --------------------------------------------------------------------
@@ -134,6 +174,7 @@ def digest(value: str) -> str:
 _UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
 _TOKENISH = re.compile(r"[A-Za-z0-9_-]{6,64}")
 _HAS_DIGIT = re.compile(r"\d")
+_id_memo: dict[str, bool] = {}
 
 
 def id_like(value: Any) -> bool:
@@ -150,9 +191,15 @@ def id_like(value: Any) -> bool:
         return False
     if value.isdigit():
         return n <= 19
-    if n >= 32 and _UUID.fullmatch(value):
-        return True
-    return n >= 6 and _TOKENISH.fullmatch(value) is not None and _HAS_DIGIT.search(value) is not None
+    r = _id_memo.get(value)
+    if r is None:
+        r = (n >= 32 and _UUID.fullmatch(value) is not None) or (
+            n >= 6 and _TOKENISH.fullmatch(value) is not None and _HAS_DIGIT.search(value) is not None
+        )
+        if len(_id_memo) >= 50_000:
+            _id_memo.clear()
+        _id_memo[value] = r
+    return r
 
 
 _VERSION = re.compile(r"v\d+(?:\.\d+)*|api|rest|public|private|internal|json|graphql")
@@ -253,6 +300,7 @@ def path_refs(ctx: Context) -> list[tuple[str, str]]:
     return out
 
 
+_first = itemgetter(0)
 _ID_HEADERS = frozenset(
     {"x-user-id", "x-account-id", "x-customer-id", "x-tenant-id", "x-org-id", "x-organization-id", "x-owner-id", "x-member-id"}
 )
@@ -268,12 +316,16 @@ def request_refs(call: ApiCall, ctx: Context) -> list[tuple[str, str, str]]:
     if cached is not None and cached[0] == call.id:
         return cached[1]
     out: list[tuple[str, str, str]] = []
-    for n, v in path_refs(ctx):
-        out.append(("path", n, v))
+    if ctx.endpoint.path_params:
+        for n, v in path_refs(ctx):
+            out.append(("path", n, v))
     req = call.request
     if req.query:
+        fc = _field_cache
         for k, v in req.query:
-            fn = field_noun(k)
+            fn = fc.get(k, 0)
+            if fn == 0:
+                fn = field_noun(k)
             if fn is not None and id_like(v):
                 out.append(("query", fn or endpoint_noun(ctx.endpoint.template), v))
     if req.body and req.method in ("POST", "PUT", "PATCH", "DELETE"):
@@ -283,9 +335,10 @@ def request_refs(call: ApiCall, ctx: Context) -> list[tuple[str, str, str]]:
                 fn = field_noun(k)
                 if fn and id_like(v):  # the bare "id" of a body is the object being written
                     out.append(("body", fn, str(v)))
-    for k, v in req.headers:
-        if k in _ID_HEADERS and id_like(v):
-            out.append(("header", noun(k[2:-3]), v))
+    if not _ID_HEADERS.isdisjoint(map(_first, req.headers)):  # the scan runs in C; id headers are rare
+        for k, v in req.headers:
+            if k in _ID_HEADERS and id_like(v):
+                out.append(("header", noun(k[2:-3]), v))
     d["_aw_refs"] = (call.id, out)
     return out
 
@@ -328,29 +381,48 @@ _USER_NAMES = (
 _NEW_PASSWORD = re.compile(r"new|old|current|confirm|repeat|verify|retype|again", re.IGNORECASE)
 
 
+_form_shapes: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[Any, ...]] | None] = {}
+
+
+def _form_shape(keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
+    """For a body's field names: (password-like fields, user-like fields in
+    preference order), or ``None`` when it can not be a credential pair."""
+    pwd = tuple(k for k in keys if isinstance(k, str) and k.lower() in _PASSWORD_NAMES)
+    if not pwd or any(isinstance(k, str) and _NEW_PASSWORD.search(k) for k in keys):
+        return None
+    lower = {k.lower(): k for k in keys if isinstance(k, str)}
+    users = tuple(lower[n] for n in _USER_NAMES if n in lower)
+    return pwd, users
+
+
 def login_fields(params: dict[str, Any]) -> tuple[str, str, str] | None:
     """``(username, password, username field)`` when a body carries a
     credential pair: a password-like field and a user-like field. Password
-    changes (``new_password``/``old_password``) are not credential pairs."""
+    changes (``new_password``/``old_password``) are not credential pairs.
+    The field names are judged once per set of names (forms repeat)."""
     if not params or len(params) > 12:
         return None
+    keys = tuple(params)
+    shape = _form_shapes.get(keys, 0)
+    if shape == 0:
+        shape = _form_shape(keys)
+        if len(_form_shapes) >= 5_000:
+            _form_shapes.clear()
+        _form_shapes[keys] = shape
+    if shape is None:
+        return None
     pwd: str | None = None
-    for k, v in params.items():
-        if isinstance(k, str) and isinstance(v, str) and k.lower() in _PASSWORD_NAMES:
+    for k in shape[0]:
+        v = params[k]
+        if isinstance(v, str):
             pwd = v
             break
     if pwd is None:
         return None
-    for k in params:
-        if isinstance(k, str) and _NEW_PASSWORD.search(k):
-            return None
-    lower = {k.lower(): k for k in params if isinstance(k, str)}
-    for name in _USER_NAMES:
-        key = lower.get(name)
-        if key is not None:
-            v = params[key]
-            if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v):
-                return str(v), pwd, key
+    for key in shape[1]:
+        v = params[key]
+        if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v):
+            return str(v), pwd, key
     return None
 
 
@@ -358,6 +430,15 @@ TOKEN_KEYS = frozenset(
     {"token", "access_token", "accesstoken", "accessToken", "id_token", "idToken", "jwt", "auth_token", "authToken",
      "session", "session_id", "sessionId", "sessiontoken", "sessionToken", "refresh_token", "refreshToken", "bearer"}
 )
+
+
+def issues_token(call: ApiCall, ctx: Context) -> bool:
+    """:func:`has_token`, once per call (cached on ``ctx``)."""
+    d = ctx.__dict__
+    r = d.get("_aw_tok")
+    if r is None:
+        r = d["_aw_tok"] = has_token(call)
+    return r  # type: ignore[no-any-return]
 
 
 def has_token(call: ApiCall) -> bool:
@@ -425,6 +506,48 @@ def privileged(claims: dict[str, Any]) -> bool | None:
     if not r:
         return None
     return any(_ADMIN_WORD.search(x) for x in r)
+
+
+_priv_by_token: dict[str, bool | None] = {}
+_UNSET: Any = object()
+
+
+def caller_privileged(call: ApiCall, ctx: Context) -> bool | None:
+    """:func:`privileged` of the caller's JWT claims, computed once per call
+    (cached on ``ctx``) and once per credential (keyed by ``token_id``, a
+    digest of the token, so the same token always has the same claims)."""
+    d = ctx.__dict__
+    p = d.get("_aw_priv", _UNSET)
+    if p is not _UNSET:
+        return p  # type: ignore[no-any-return]
+    actor = call.actor
+    claims = actor.jwt_claims
+    if not claims:
+        p = None
+    else:
+        tid = actor.token_id
+        p = _priv_by_token.get(tid, _UNSET) if tid else _UNSET
+        if p is _UNSET:
+            p = privileged(claims)
+            if tid:
+                if len(_priv_by_token) >= 50_000:
+                    _priv_by_token.clear()
+                _priv_by_token[tid] = p
+    d["_aw_priv"] = p
+    return p  # type: ignore[return-value]
+
+
+def login_form(call: ApiCall, ctx: Context) -> tuple[str, str, str] | None:
+    """:func:`login_fields` of the request body, once per call (cached on
+    ``ctx``); ``None`` without a body or for reads."""
+    d = ctx.__dict__
+    r = d.get("_aw_login", _UNSET)
+    if r is not _UNSET:
+        return r  # type: ignore[no-any-return]
+    req = call.request
+    r = login_fields(req.params()) if req.body and req.method != "GET" else None
+    d["_aw_login"] = r
+    return r
 
 
 PAGE_PARAMS = frozenset(

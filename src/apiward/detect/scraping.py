@@ -93,6 +93,13 @@ class _Scan:
         self.chk_depth = 0
         self.chk_size = 0
 
+    def reset(self, ts: float) -> None:
+        self.start = ts
+        self.ids.clear()
+        self.depth = self.cursors = self.size = 0
+        self.ring.clear()
+        self.chk_ids = self.chk_depth = self.chk_size = 0
+
     def __getstate__(self) -> Any:
         return tuple(getattr(self, s) for s in self.__slots__)
 
@@ -179,8 +186,19 @@ class ScrapingEnumeration(DetectorBase):
         upd = self._update(call, ctx)
         if upd is None:
             return []
-        out = self._score(call, ctx, *upd[:2])
-        slow = self._score_slow(call, ctx, upd[2], upd[3], bool(out))
+        scans, scan, num, big = upd
+        ids = len(scan.ids)
+        if (
+            (ids >= self.min_ids and ids >= scan.chk_ids)
+            or (scan.depth >= self.min_depth and scan.depth >= scan.chk_depth)
+            or (scan.size >= self.min_size and scan.size >= scan.chk_size)
+        ):  # a checkpoint is due: judge against the peers
+            out = self._score(call, ctx, scans, scan)
+        else:
+            out = []
+        if num < 0 and not big and call.actor.key + "|" + (ctx.__dict__.get("_aw_ek") or ep_key(ctx)) not in self._slow:
+            return out  # no numeric id, no oversized page, no slow state: nothing to keep over days
+        slow = self._score_slow(call, ctx, num, big, bool(out))
         if slow is not None:
             out.append(slow)
         return out
@@ -211,7 +229,7 @@ class ScrapingEnumeration(DetectorBase):
         ``oversized_factor`` times the endpoint's usual size. Once flagged,
         each further call of the actor on the endpoint joins the finding."""
         actor = call.actor
-        k = actor.key + "|" + ep_key(ctx)
+        k = actor.key + "|" + (ctx.__dict__.get("_aw_ek") or ep_key(ctx))
         st = self._slow.get(k)
         if st is None or call.ts - st.start > self.slow_window_s:
             if num < 0 and not big:
@@ -267,12 +285,16 @@ class ScrapingEnumeration(DetectorBase):
         ep = ctx.endpoint
         if not ep.path_params and not req.query:
             return None
-        st = call.status
+        resp = call.response
+        st = resp.status if resp is not None else 0
         if st >= 500 or st < 200 or st == 401 or st == 403:
             return None
         oid = ""
+        d = ctx.__dict__
         if ep.path_params:
-            refs = path_refs(ctx)
+            refs = d.get("_aw_prefs")
+            if refs is None:
+                refs = path_refs(ctx)
             if refs:
                 oid = refs[-1][1]
         depth = size = 0
@@ -301,22 +323,28 @@ class ScrapingEnumeration(DetectorBase):
                 depth = max(depth, off // (size or self.default_page_size))
         if not oid and not depth and not cursor and not size:
             return None
-        num = _num(oid) if oid else None
+        num = int(oid) if oid and len(oid) <= 9 and oid.isdigit() else None
         big = False
+        ek = d.get("_aw_ek") or ep_key(ctx)
         if req.query and not oid:
-            typical = self._typical_size(ep_key(ctx), size)
+            typical = self._typical_size(ek, size)
             big = size >= self.oversized_factor * typical
         actor = call.actor
-        scans = self._ep.get(ep_key(ctx))
+        scans = self._ep.get(ek)
         if scans is None:
             scans = LRU(self.actors_per_endpoint)
-            self._ep.put(ep_key(ctx), scans)
-        scan = scans.get(actor.key)
-        if scan is None or call.ts - scan.start > self.window_s:
-            scan = _Scan(call.ts)
-            scans.put(actor.key, scan)
+            self._ep.put(ek, scans)
         else:
-            scans.move_to_end(actor.key)
+            self._ep.move_to_end(ek)
+        me = actor.key
+        scan = scans.get(me)
+        if scan is None:
+            scan = _Scan(call.ts)
+            scans.put(me, scan)
+        else:
+            if call.ts - scan.start > self.window_s:
+                scan.reset(call.ts)  # a new window: reuse the object
+            scans.move_to_end(me)
         if oid and len(scan.ids) < self.ids_cap:
             scan.ids.add(oid)
         if cursor:
