@@ -21,7 +21,7 @@ import msgspec
 import orjson
 
 from apiward.ingest.base import Bad, ReadOptions, Record, make_request, make_response
-from apiward.ingest.jsonl import Broken, JsonSplitter, decode_error_reason
+from apiward.ingest.jsonl import decoded_records
 from apiward.ingest.raw_http import host_port, target_parts
 from apiward.model.call import ApiCall, Peer
 
@@ -99,14 +99,9 @@ class AktoReader:
     def read(self, stream: BinaryIO, opts: ReadOptions) -> Iterator[Record]:
         src = opts.source_name or self.name
         cap = opts.body_cap
-        for index, raw in enumerate(JsonSplitter(stream)):
-            if type(raw) is Broken:
-                yield index, Bad(raw.reason, raw.raw)
-                continue
-            try:
-                m = _decoder.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                yield index, Bad(decode_error_reason(exc, raw), raw[:4096])
+        for index, m, raw in decoded_records(stream, _decoder):
+            if type(m) is Bad:
+                yield index, m
                 continue
             try:
                 yield index, self._call(m, f"{src}#{index}", cap)

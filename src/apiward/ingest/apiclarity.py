@@ -20,7 +20,7 @@ from typing import BinaryIO
 import msgspec
 
 from apiward.ingest.base import Bad, ReadOptions, Record, make_request, make_response
-from apiward.ingest.jsonl import Broken, JsonSplitter, decode_error_reason
+from apiward.ingest.jsonl import decoded_records
 from apiward.ingest.raw_http import host_port, target_parts
 from apiward.model.call import ApiCall, Peer, Workload
 
@@ -100,14 +100,9 @@ class ApiClarityReader:
     def read(self, stream: BinaryIO, opts: ReadOptions) -> Iterator[Record]:
         src = opts.source_name or self.name
         cap = opts.body_cap
-        for index, raw in enumerate(JsonSplitter(stream)):
-            if type(raw) is Broken:
-                yield index, Bad(raw.reason, raw.raw)
-                continue
-            try:
-                t = _decoder.decode(raw)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                yield index, Bad(decode_error_reason(exc, raw), raw[:4096])
+        for index, t, raw in decoded_records(stream, _decoder):
+            if type(t) is Bad:
+                yield index, t
                 continue
             yield index, self._call(t, src, index, cap, raw)
 

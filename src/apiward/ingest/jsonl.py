@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgspec
 
@@ -444,3 +444,18 @@ class JsonlReader:
                 _recap(call, opts.body_cap)
             yield index, call
             index += 1
+
+
+def decoded_records(stream: BinaryIO, decoder: msgspec.json.Decoder) -> Iterator[tuple[int, Any, bytes]]:
+    """``(index, struct or Bad, raw)`` for each JSON value of a stream (an
+    array, a single object or JSON lines), decoded with ``decoder``: the
+    shared loop of the readers whose records are JSON objects."""
+    for index, raw in enumerate(JsonSplitter(stream)):
+        if type(raw) is Broken:
+            yield index, Bad(raw.reason, raw.raw), b""
+            continue
+        try:
+            yield index, decoder.decode(raw), raw
+        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+            yield index, Bad(decode_error_reason(exc, raw), raw[:4096]), raw
+
