@@ -24,7 +24,7 @@ from apiward.ingest.apiclarity import peer_of
 from apiward.ingest.base import Bad, ReadOptions, Record, make_request, make_response
 from apiward.ingest.har import parse_iso_ts
 from apiward.ingest.jsonl import first_json_line
-from apiward.ingest.nginx import json_lines
+from apiward.ingest.nginx import _int, _s, json_lines  # shared JSON access-log field rules
 from apiward.ingest.raw_http import target_parts
 from apiward.model.call import ApiCall, Workload
 
@@ -38,21 +38,6 @@ _HEADER_KEYS = {
     "referer": "referer",
     "content_type": "content-type",
 }
-
-
-def _s(v: Any) -> str:
-    if v is None:
-        return ""
-    s = v if isinstance(v, str) else str(v)
-    return "" if s == "-" else s
-
-
-def _int(v: Any) -> int:
-    s = _s(v)
-    try:
-        return int(float(s)) if s else 0
-    except ValueError:
-        return 0
 
 
 def _workload(cluster: str) -> Workload:

@@ -58,6 +58,7 @@ def json_lines(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | Bad]]:
 
 
 def _s(v: Any) -> str:
+    """An access-log field as text; ``-`` (the log's "no value") is empty."""
     if v is None:
         return ""
     s = v if isinstance(v, str) else str(v)
