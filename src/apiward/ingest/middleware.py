@@ -103,10 +103,9 @@ def _route_template(scope: dict[str, Any]) -> str:
     return getattr(route, "path_format", None) or getattr(route, "path", "") or ""
 
 
-class ApiwardASGIMiddleware:
-    """ASGI middleware that captures every HTTP exchange (WebSocket and
-    lifespan traffic pass through untouched; lifespan shutdown drains the
-    queue and checkpoints)."""
+class _CaptureMiddleware:
+    """What both middlewares share: the wrapped app and the capture backend
+    (a pipeline on ``state_dir`` or a ``sink``) behind a bounded queue."""
 
     def __init__(
         self,
@@ -128,6 +127,12 @@ class ApiwardASGIMiddleware:
     def close(self) -> None:
         """Drain the queue into the sink and checkpoint the pipeline."""
         self.backend.close()
+
+
+class ApiwardASGIMiddleware(_CaptureMiddleware):
+    """ASGI middleware that captures every HTTP exchange (WebSocket and
+    lifespan traffic pass through untouched; lifespan shutdown drains the
+    queue and checkpoints)."""
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         kind = scope["type"]
@@ -288,30 +293,10 @@ def _environ_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-class ApiwardWSGIMiddleware:
+class ApiwardWSGIMiddleware(_CaptureMiddleware):
     """WSGI middleware that captures every exchange. Small request bodies
     (declared length up to the cap) are read up front and replayed to the
     app from memory; larger ones are copied as the app reads them."""
-
-    def __init__(
-        self,
-        app: Callable,
-        *,
-        state_dir: str | Path | None = None,
-        sink: Callable[[list[ApiCall]], Any] | None = None,
-        body_cap: int = DEFAULT_BODY_CAP,
-        service: str = "",
-        max_queue: int = 10_000,
-        batch_ms: float = 200.0,
-    ) -> None:
-        self.app = app
-        self.backend = capture_backend(state_dir=state_dir, sink=sink, body_cap=body_cap, max_queue=max_queue, batch_ms=batch_ms)
-        self.queue = self.backend.queue
-        self.body_cap = body_cap
-        self.service = service
-
-    def close(self) -> None:
-        self.backend.close()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         ts = time.time()
