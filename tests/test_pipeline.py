@@ -184,3 +184,88 @@ def test_flush_pending_asks_deferring_detectors_and_records(tmp_path: Path) -> N
     assert pipe.findings == {}
     found = pipe.flush_pending()
     assert [f.summary for f in found] == ["judged at the end"] and len(pipe.findings) == 1
+
+
+class ExplodingDetector(DetectorBase):
+    """Raises on every third call, in score and in learn."""
+
+    id = "test.exploding"
+    title = "explodes"
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def score_one(self, call, ctx):
+        self.n += 1
+        if self.n % 3 == 0:
+            return {}.get("x").boom  # AttributeError, like a real bug
+        return []
+
+    def learn_one(self, call, ctx):
+        if self.n % 3 == 1:
+            raise ValueError("learn blew up")
+
+
+def test_a_detector_that_raises_is_isolated_per_call(tmp_path: Path) -> None:
+    good = CountingDetector()
+    pipe = Pipeline(tmp_path / "s", detectors=[ExplodingDetector(), good])
+    msgs: list[str] = []
+    pipe.errors.on_error = msgs.append
+    found = pipe.process(calls(30))
+    # The other detector saw and learned every call; the run went on.
+    assert good.learned == 30 and len(found) == 1
+    assert pipe.errors.counts["detector:test.exploding"] == 20  # 10 score + 10 learn failures
+    # Reported once per distinct error (two distinct: score and learn), with an event id.
+    assert len(msgs) == 2 and all("test.exploding" in m and "t#" in m for m in msgs)
+    pipe.checkpoint()
+    con = connect(tmp_path / "s" / "lake")
+    assert con.execute("SELECT count(*) FROM calls").fetchone()[0] == 30
+
+
+def test_file_run_counts_stage_errors_and_processes_each_batch_once(tmp_path: Path) -> None:
+    src = tmp_path / "t.jsonl"
+    src.write_bytes(b"".join(dumps(c) + b"\n" for c in calls(25)))
+    good = CountingDetector()
+    pipe = Pipeline(tmp_path / "s", detectors=[ExplodingDetector(), good])
+    pipe.settings.batch_size = 10
+    summary = pipe.run_files([str(src)])
+    assert summary.events == 25 and summary.quarantined == 0  # a stage error is not a read error
+    assert good.learned == 25  # each call learned once: no batch re-run
+    assert summary.stage_errors == {"detector:test.exploding": pipe.errors.counts["detector:test.exploding"]}
+    assert summary.error_messages and "event" in summary.error_messages[0]
+
+
+class EveryCall(DetectorBase):
+    id = "test.every"
+    title = "every call"
+
+    def score_one(self, call, ctx):
+        # a sliding window of recent events, as window detectors emit
+        return [self.finding(call, ctx, summary="x", key="one", event_ids=[f"t#{max(0, int(call.id[2:]) - 1)}", call.id])]
+
+
+def test_finding_events_link_every_event_beyond_the_kept_sample(tmp_path: Path) -> None:
+    from apiward.model.finding import MAX_EVENT_IDS
+
+    pipe = Pipeline(tmp_path / "s", detectors=[EveryCall()])
+    n = MAX_EVENT_IDS + 50
+    pipe.process(calls(n))
+    pipe.checkpoint()
+    (f,) = pipe.findings.values()
+    assert f.events == n and len(f.event_ids) == MAX_EVENT_IDS
+    con = connect(tmp_path / "s" / "lake")
+    assert con.execute("SELECT count(*), count(DISTINCT event_id) FROM finding_events").fetchone() == (n, n)
+    assert con.execute("SELECT events, kind FROM findings").fetchone() == (n, "attack")
+
+
+def test_detect_mode_freezes_templates_and_inventory(tmp_path: Path) -> None:
+    pipe = Pipeline(tmp_path / "s", detectors=[])
+    pipe.process(calls(40))
+    pipe.checkpoint()
+    before = {k: r.calls for k, r in pipe.inventory.endpoints.items()}
+    frozen = Pipeline(tmp_path / "s", mode="detect", detectors=[])
+    probes = [make_call("GET", f"/admin/backup-{i}.zip", status=404, ts=1_764_000_100 + i, id=f"p#{i}") for i in range(30)]
+    ctxs = frozen.discover(probes + calls(5, start=100))
+    assert {k: r.calls for k, r in frozen.inventory.endpoints.items()} == before
+    assert all(c.new_endpoint for c in ctxs[:30]) and not any(c.new_endpoint for c in ctxs[30:])
+    assert ctxs[-1].endpoint.template == next(iter(before))[2]

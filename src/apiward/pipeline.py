@@ -17,9 +17,11 @@ from __future__ import annotations
 import base64
 import gc
 import hashlib
+import logging
 import os
 import time
-from collections import Counter
+import traceback
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -35,17 +37,44 @@ from apiward.discover.inventory import Inventory
 from apiward.ingest.base import Bad, ReadOptions
 from apiward.ingest.registry import UnknownFormat, read_file
 from apiward.lake.calls import calls_table
-from apiward.lake.findings import findings_by_day, incidents_by_day
+from apiward.lake.findings import finding_events_table, findings_by_day, incidents_by_day
 from apiward.lake.redact import Redactor
 from apiward.lake.store import Lake
 from apiward.model.call import ApiCall
-from apiward.model.context import Context
+from apiward.model.context import Context, EndpointRef
 from apiward.model.finding import SEVERITIES, Finding, severity_rank
 from apiward.state import StateDir
 
-__all__ = ["Pipeline", "RunSummary", "MODES"]
+__all__ = ["Pipeline", "RunSummary", "MODES", "StageErrors"]
 
 MODES = ("both", "learn", "detect")
+
+log = logging.getLogger("apiward.pipeline")
+
+
+class StageErrors:
+    """Exceptions a stage or detector raised on single calls, caught so that
+    the run goes on: counted per component (``detector:<id>``,
+    ``discover:<part>``, ``lake``) and reported once per distinct error,
+    with the event id of its first occurrence."""
+
+    def __init__(self, on_error: Callable[[str], None] | None = None) -> None:
+        self.counts: Counter[str] = Counter()
+        self.first: dict[str, str] = {}  # distinct error -> message (with event id)
+        self.on_error = on_error
+
+    def add(self, component: str, exc: BaseException, event_id: str) -> None:
+        self.counts[component] += 1
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f"{os.path.basename(tb[-1].filename)}:{tb[-1].lineno}" if tb else ""
+        sig = f"{component}|{type(exc).__name__}|{where}"
+        if sig in self.first or len(self.first) >= 1000:
+            return
+        msg = f"{component} failed on event {event_id}: {type(exc).__name__}: {exc} ({where}); the run goes on"
+        self.first[sig] = msg
+        log.warning("%s", msg, exc_info=exc)
+        if self.on_error is not None:
+            self.on_error(msg)
 
 # Kill-chain order of the tactics findings carry, for incident summaries.
 TACTIC_ORDER = (
@@ -67,6 +96,8 @@ class RunSummary(msgspec.Struct, kw_only=True):
     endpoints: int = 0
     findings: int = 0
     new_findings: int = 0
+    stage_errors: dict[str, int] = {}  # component -> calls it failed on (detector:<id>, discover:<part>, lake)
+    error_messages: list[str] = []  # one per distinct stage error
     seconds: float = 0.0
     cpu_seconds: float = 0.0
 
@@ -147,6 +178,12 @@ class Pipeline:
         if detectors is not None:
             self.detectors = detectors
         self._dirty_findings: set[str] = set()
+        # Recent event ids per finding (in memory): a finding re-emitted
+        # with a sliding window of events counts and links each event once.
+        self._recent_events: OrderedDict[str, OrderedDict[str, None]] = OrderedDict()
+        self._finding_rows: list[tuple[str, str, float, str, str, str]] = []
+        self._event_ts: dict[str, float] = {}
+        self.errors = StageErrors()
         self._last_checkpoint = time.monotonic()
         self._live_seq = 0
         self._run_id = hashlib.blake2b(f"{os.getpid()}-{time.time_ns()}".encode(), digest_size=4).hexdigest()
@@ -178,50 +215,103 @@ class Pipeline:
     # -- the stages ---------------------------------------------------------
     def discover(self, calls: list[ApiCall]) -> list[Context]:
         """Resolve actors (unless the source already did), templates and
-        sensitive data; fold each call into the inventory."""
+        sensitive data; fold each call into the inventory (frozen in
+        ``detect`` mode: templates and endpoints as learned). A part that
+        fails on a call is counted and the call goes on with what is known
+        (its literal path as the endpoint, no sensitive hits)."""
         resolver = self.resolver
         classifier = self.classifier
         inv = self.inventory
         mode = self.mode
+        learn = mode != "detect"
+        errors = self.errors
         ctxs = []
         for call in calls:
             if resolver is not None and not call.actor.key:
-                call.actor = resolver.resolve(call)
-            ref = inv.resolve(call)
-            hits = classifier.classify_call(call) if classifier is not None else []
-            new = inv.observe(call, ref, hits)
+                try:
+                    call.actor = resolver.resolve(call)
+                except Exception as exc:
+                    errors.add("discover:actor", exc, call.id)
+            try:
+                ref = inv.resolve(call, learn=learn)
+            except Exception as exc:
+                errors.add("discover:templating", exc, call.id)
+                req = call.request
+                ref = EndpointRef(host=req.host, method=req.method, template=req.path)
+            hits: list[Any] = []
+            if classifier is not None:
+                try:
+                    hits = classifier.classify_call(call)
+                except Exception as exc:
+                    errors.add("discover:sensitive", exc, call.id)
+            try:
+                new = inv.observe(call, ref, hits, learn=learn)
+            except Exception as exc:
+                errors.add("discover:inventory", exc, call.id)
+                new = False
             ctxs.append(Context(endpoint=ref, sensitive=hits, mode=mode, inventory=inv, baselines=self.baselines, new_endpoint=new))
         return ctxs
 
     def detect(self, calls: list[ApiCall], ctxs: list[Context]) -> list[Finding]:
-        """Score then learn, call by call, detector by detector."""
+        """Score then learn, call by call, detector by detector. A detector
+        that raises on a call is counted and skipped for that call only."""
         out: list[Finding] = []
         score = self.mode != "learn"
         learn = self.mode != "detect"
         baselines = self.baselines
+        detectors = self.detectors
+        errors = self.errors
         for call, ctx in zip(calls, ctxs):
             if score:
-                for det in self.detectors:
-                    found = det.score_one(call, ctx)
+                for det in detectors:
+                    try:
+                        found = det.score_one(call, ctx)
+                    except Exception as exc:
+                        errors.add(f"detector:{getattr(det, 'id', type(det).__name__)}", exc, call.id)
+                        continue
                     if found:
                         out.extend(found)
             if learn:
-                for det in self.detectors:
-                    det.learn_one(call, ctx)
+                for det in detectors:
+                    try:
+                        det.learn_one(call, ctx)
+                    except Exception as exc:
+                        errors.add(f"detector:{getattr(det, 'id', type(det).__name__)}", exc, call.id)
                 if baselines is not None:
-                    baselines.learn_one(call, ctx)
+                    try:
+                        baselines.learn_one(call, ctx)
+                    except Exception as exc:
+                        errors.add("learn:baselines", exc, call.id)
         return out
 
     def record(self, found: list[Finding]) -> int:
-        """Merge findings by key; returns how many are new."""
+        """Merge findings by key; returns how many are new. Each event a
+        finding rests on is linked once (``finding_events`` in the lake)."""
         new = 0
+        rows = self._finding_rows
+        recent_all = self._recent_events
+        event_ts = self._event_ts
         for f in found:
+            recent = recent_all.get(f.id)
+            if recent is None:
+                recent = recent_all[f.id] = OrderedDict()
+                if len(recent_all) > 20_000:
+                    recent_all.popitem(last=False)
+            else:
+                recent_all.move_to_end(f.id)
+            fresh = [e for e in dict.fromkeys(f.event_ids) if e not in recent]
+            for e in fresh:
+                recent[e] = None
+                rows.append((f.id, e, event_ts.get(e, f.last_seen), f.detector, f.kind, f.actor))
+            while len(recent) > 512:
+                recent.popitem(last=False)
             cur = self.findings.get(f.id)
             if cur is None:
+                f.events = len(fresh)
                 self.findings[f.id] = f
                 new += 1
             else:
-                cur.merge(f)
+                cur.merge(f, new_events=len(fresh))
             self._dirty_findings.add(f.id)
         return new
 
@@ -234,17 +324,42 @@ class Pipeline:
             return []
         ctxs = self.discover(calls)
         found = self.detect(calls, ctxs)
+        self._event_ts = {c.id: c.ts for c in calls}
         self.record(found)
         if batch_key is None:
             self._live_seq += 1
             batch_key = f"live-{self._run_id}-{self._live_seq:06d}"
-        table = calls_table(calls, ctxs, self.redactor, self.settings.lake_body_cap, classified=self.classifier is not None)
-        self.lake.write_partitioned("calls", table, batch_key)
+        self.lake.write_partitioned("calls", self._calls_table(calls, ctxs), batch_key)
+        self._write_finding_events(batch_key)
         self._write_changes(batch_key)
         self.totals["events"] += len(calls)
         if autocheckpoint:
             self.maybe_checkpoint()
         return found
+
+    def _calls_table(self, calls: list[ApiCall], ctxs: list[Context]) -> Any:
+        """The batch's lake rows; a call whose row cannot be built is
+        counted (``lake``) and quarantined, the others are written."""
+        cap, classified = self.settings.lake_body_cap, self.classifier is not None
+        try:
+            return calls_table(calls, ctxs, self.redactor, cap, classified=classified)
+        except Exception:
+            keep_c, keep_x = [], []
+            for c, x in zip(calls, ctxs):
+                try:
+                    calls_table([c], [x], self.redactor, cap, classified=classified)
+                except Exception as exc:
+                    self.errors.add("lake", exc, c.id)
+                    self.quarantine("lake", c.source or "live", -1, Bad(f"lake row: {type(exc).__name__}: {exc}"), event_id=c.id)
+                    continue
+                keep_c.append(c)
+                keep_x.append(x)
+            return calls_table(keep_c, keep_x, self.redactor, cap, classified=classified)
+
+    def _write_finding_events(self, key: str) -> None:
+        rows, self._finding_rows = self._finding_rows, []
+        if rows:
+            self.lake.write_partitioned("finding_events", finding_events_table(rows), key)
 
     def maybe_checkpoint(self) -> None:
         """Checkpoint when ``checkpoint_seconds`` have passed since the last one."""
@@ -260,8 +375,12 @@ class Pipeline:
         for det in self.detectors:
             flush = getattr(det, "flush", None)
             if flush is not None:
-                found.extend(flush(self.baselines))
+                try:
+                    found.extend(flush(self.baselines))
+                except Exception as exc:
+                    self.errors.add(f"detector:{getattr(det, 'id', '?')}", exc, "flush")
         self.record(found)
+        self._write_finding_events(f"flush-{self._run_id}")
         return found
 
     # -- persistence ----------------------------------------------------------
@@ -325,11 +444,12 @@ class Pipeline:
         self.lake.prune(self.settings.retention_days)
 
     # -- file runs --------------------------------------------------------------
-    def quarantine(self, source: str, path: str, index: int, bad: Bad) -> None:
+    def quarantine(self, source: str, path: str, index: int, bad: Bad, *, event_id: str = "") -> None:
         raw = self.redactor.body(bad.raw[:4096], "text") if bad.raw else b""
         rec = {
             "file": path,
             "record": index,
+            "event_id": event_id or None,
             "reason": bad.reason,
             "raw": raw.decode("utf-8", "replace"),
             "raw_b64": base64.b64encode(raw).decode() if b"\x00" in raw else None,
@@ -370,6 +490,8 @@ class Pipeline:
         c0: float,
     ) -> RunSummary:
         summary = RunSummary()
+        if on_error is not None:
+            self.errors.on_error = on_error
         per_format: Counter[str] = Counter()
         reasons: Counter[str] = Counter()
         batch_size = self.settings.batch_size
@@ -392,35 +514,45 @@ class Pipeline:
             batch_start = start
             next_index = start
             last_index = -1
-            try:
-                for index, item in records:
-                    last_index = index
-                    if index < start:
-                        summary.skipped_already_ingested += 1
-                        continue
-                    if isinstance(item, Bad):
-                        self.quarantine(name, path, index, item)
-                        summary.quarantined += 1
-                        reasons[item.reason.split(":")[0][:60]] += 1
-                        if on_error:
-                            on_error(f"{path} record {index}: {item.reason}")
-                    else:
-                        batch.append(item)
-                        per_format[used_fmt] += 1
-                    next_index = index + 1
-                    if next_index - batch_start >= batch_size:
-                        self._flush_file_batch(batch, fp, batch_start, next_index, summary, on_progress)
-                        batch = []
-                        batch_start = next_index
-            except Exception as exc:  # a reader failure past a point: report it, keep what was read
-                bad = Bad(f"read error after record {last_index}: {type(exc).__name__}: {exc}")
-                self.quarantine(name, path, last_index + 1, bad)
-                summary.quarantined += 1
-                reasons["read error"] += 1
-                if on_error:
-                    on_error(f"{path}: {bad.reason}")
+            it = iter(records)
+            while True:
+                # Only the reader's own failure is a read error; the stages
+                # below isolate their failures per call (StageErrors), so a
+                # batch is processed once and only once.
+                try:
+                    index, item = next(it)
+                except StopIteration:
+                    break
+                except Exception as exc:  # a reader failure past a point: report it, keep what was read
+                    bad = Bad(f"read error after record {last_index}: {type(exc).__name__}: {exc}")
+                    self.quarantine(name, path, last_index + 1, bad)
+                    summary.quarantined += 1
+                    reasons["read error"] += 1
+                    if on_error:
+                        on_error(f"{path}: {bad.reason}")
+                    break
+                last_index = index
+                if index < start:
+                    summary.skipped_already_ingested += 1
+                    continue
+                if isinstance(item, Bad):
+                    self.quarantine(name, path, index, item)
+                    summary.quarantined += 1
+                    reasons[item.reason.split(":")[0][:60]] += 1
+                    if on_error:
+                        on_error(f"{path} record {index}: {item.reason}")
+                else:
+                    batch.append(item)
+                    per_format[used_fmt] += 1
+                next_index = index + 1
+                if next_index - batch_start >= batch_size:
+                    self._flush_file_batch(batch, fp, batch_start, next_index, summary, on_progress)
+                    batch = []
+                    batch_start = next_index
             self._flush_file_batch(batch, fp, batch_start, next_index, summary, on_progress)
         self.checkpoint()
+        summary.stage_errors = dict(self.errors.counts)
+        summary.error_messages = list(self.errors.first.values())
         summary.per_format = dict(per_format)
         summary.quarantine_reasons = dict(reasons)
         summary.endpoints = len(self.inventory.endpoints)

@@ -31,7 +31,10 @@ class Collector:
         self.calls.extend(batch)
 
     def by_id(self) -> dict[str, ApiCall]:
-        return {c.id: c for c in self.calls}
+        """Calls by the client's request id (kept as ``request_id``; the event
+        id is apiward's own)."""
+        assert len({c.id for c in self.calls}) == len(self.calls)
+        return {c.request_id: c for c in self.calls}
 
 
 # -- Starlette ----------------------------------------------------------------------------
@@ -217,6 +220,7 @@ def test_wsgi_middleware_with_state_dir_feeds_the_pipeline_and_lake(tmp_path):
     _settle(mw, 5)
     mw.close()
     con = connect(tmp_path / "state" / "lake")
-    rows = con.execute("SELECT id, source, status FROM calls ORDER BY id").fetchall()
+    rows = con.execute("SELECT request_id, source, status FROM calls ORDER BY request_id").fetchall()
     assert rows == [(f"p{i}", "wsgi", 200) for i in range(5)]
+    assert con.execute("SELECT count(DISTINCT id) FROM calls").fetchone()[0] == 5
     assert (tmp_path / "state" / "state.pkl").exists()

@@ -135,7 +135,7 @@ class Collector:
         deadline = time.time() + timeout
         while True:
             assert q.drain(timeout)
-            by = {c.id: c for c in self.calls}
+            by = {c.request_id or c.id: c for c in self.calls}  # by the client's request id
             if (ids is None or ids <= set(by)) and len(by) >= n:
                 return by
             assert time.time() < deadline, f"missing events: {ids - set(by) if ids else n}"
@@ -290,11 +290,11 @@ def test_upstream_down_gives_502_and_an_event():
     assert r.status_code == 502 and r2.status_code == 502
     got.wait(q, {"down1"}, n=2)
     q.close()
-    ev = next(c for c in got.calls if c.id == "down1")
+    ev = next(c for c in got.calls if c.request_id == "down1")
     assert ev.status == 502 and "connect failed" in ev.extra["proxy_error"]
     assert ev.request.body == b"hi"
-    other = next(c for c in got.calls if c.id != "down1")
-    assert len(other.id) > 20  # generated time-ordered id
+    other = next(c for c in got.calls if c.request_id != "down1")
+    assert len(other.id) > 20 and len(ev.id) > 20 and other.id != ev.id  # apiward's own time-ordered ids
 
 
 class _RawUpstream(socketserver.ThreadingTCPServer):
@@ -375,7 +375,7 @@ def test_drain_and_close_empty_the_queue_and_checkpoint():
     t = time.time()
     assert q.drain(5)
     assert time.time() - t < 5  # drain does not wait out batch_ms
-    assert [c.id for c in got.calls] == [f"r{i}" for i in range(10)]
+    assert [c.request_id for c in got.calls] == [f"r{i}" for i in range(10)]
     q.close()
     assert checkpoints and checkpoints[-1] == 10
     assert not q.submit(Exchange(ts=0.0, method="GET", target="/late", req_headers=[], source="asgi"))
@@ -434,7 +434,7 @@ def test_cli_proxy_sigterm_drains_into_the_lake(upstream, tmp_path: Path):
         while time.time() < deadline and n != 20:
             live = subprocess.run(
                 [sys.executable, "-m", "apiward", "query", "--state", str(state), "--format", "json",
-                 "SELECT count(*) AS n FROM calls WHERE id LIKE 'cli-%'"],
+                 "SELECT count(*) AS n FROM calls WHERE request_id LIKE 'cli-%'"],
                 capture_output=True, env=env, timeout=60,
             )
             if live.returncode == 0:
@@ -449,7 +449,7 @@ def test_cli_proxy_sigterm_drains_into_the_lake(upstream, tmp_path: Path):
     assert b"captured 20" in err or b"captured 20" in out, err.decode()
     q = subprocess.run(
         [sys.executable, "-m", "apiward", "query", "--state", str(state), "--format", "json",
-         "SELECT count(*) AS n FROM calls WHERE id LIKE 'cli-%'"],
+         "SELECT count(*) AS n FROM calls WHERE request_id LIKE 'cli-%'"],
         capture_output=True, env=env, timeout=60,
     )
     assert q.returncode == 0, q.stderr.decode()

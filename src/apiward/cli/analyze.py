@@ -120,6 +120,8 @@ def register(app: typer.Typer) -> None:
                 t.add_row("already ingested (skipped)", f"{summary.skipped_already_ingested:,}")
             if summary.failed_files:
                 t.add_row("unreadable files", str(len(summary.failed_files)))
+            for comp, n in sorted(summary.stage_errors.items()):
+                t.add_row(f"[red]errors in {comp}[/]", f"{n:,} call(s)")
             t.add_row("endpoints", f"{summary.endpoints:,}")
             t.add_row("findings (new)", f"{summary.findings:,} ({summary.new_findings:,})")
             t.add_row("events/s", f"{summary.events_per_second:,.0f}")
@@ -127,5 +129,8 @@ def register(app: typer.Typer) -> None:
             out.print(t)
             for msg in summary.failed_files:
                 console.print(f"[red]unreadable:[/] {msg}")
+            if summary.error_messages and quiet:
+                for msg in summary.error_messages[:20]:
+                    console.print(f"[red]error:[/] {msg}")
         if summary.failed_files and summary.events == 0:
             raise typer.Exit(1)

@@ -12,7 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 
 from apiward.cli.common import DEFAULT_STATE, StateOpt, fail, out
-from apiward.model.finding import SEVERITIES
+from apiward.model.finding import KINDS, SEVERITIES
 
 SEV_STYLE = {"critical": "bold white on red", "high": "bold red", "medium": "yellow", "low": "cyan", "info": "dim"}
 
@@ -30,12 +30,20 @@ def _parse_time(value: str | None, name: str) -> datetime | None:
 def load_findings(
     state, *, severity: str | None = None, detector: str | None = None, actor: str | None = None,
     endpoint: str | None = None, since: datetime | None = None, until: datetime | None = None, limit: int | None = None,
+    kind: str | None = None, all_events: bool = False,
 ) -> list[dict[str, Any]]:
-    """Findings from the lake as dicts, most severe and newest first."""
+    """Findings from the lake as dicts, most severe and newest first. With
+    ``all_events`` each carries every event id it rests on (from
+    ``finding_events``), not only the first ones the finding keeps."""
     from apiward.lake.query import connect
 
     con = connect(state / "lake")
     where, params = [], []
+    if kind:
+        if kind not in KINDS:
+            fail(f"--kind must be one of {', '.join(KINDS)}")
+        where.append("kind = ?")
+        params.append(kind)
     if severity:
         if severity not in SEVERITIES:
             fail(f"--severity must be one of {', '.join(SEVERITIES)}")
@@ -77,6 +85,14 @@ def load_findings(
             if isinstance(d.get(k), datetime):
                 d[k] = d[k].astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
         rows.append(d)
+    if all_events and rows:
+        linked: dict[str, list[str]] = {}
+        for fid, eid in con.execute("SELECT DISTINCT finding_id, event_id FROM finding_events ORDER BY 1, 2").fetchall():
+            linked.setdefault(fid, []).append(eid)
+        for d in rows:
+            extra = linked.get(d["id"])
+            if extra:
+                d["event_ids"] = sorted(set(d["event_ids"] or []) | set(extra))
     return rows
 
 
@@ -96,6 +112,8 @@ def register(app: typer.Typer) -> None:
         since: Annotated[str | None, typer.Option("--since", help="Only findings seen at or after this ISO time.")] = None,
         until: Annotated[str | None, typer.Option("--until", help="Only findings that began at or before this ISO time.")] = None,
         limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
+        kind: Annotated[str | None, typer.Option("--kind", help="attack (an actor did something) or exposure (the API itself is weak).")] = None,
+        all_events: Annotated[bool, typer.Option("--all-events", help="JSON: list every event id each finding rests on, not only the first 200.")] = False,
     ) -> None:
         """List findings, most severe first. `apiward findings show F-...` explains one."""
         if ctx.invoked_subcommand is not None:
@@ -106,6 +124,7 @@ def register(app: typer.Typer) -> None:
         rows = load_findings(
             state, severity=severity, detector=detector, actor=actor, endpoint=endpoint,
             since=_parse_time(since, "--since"), until=_parse_time(until, "--until"), limit=limit,
+            kind=kind, all_events=all_events,
         )
         if fmt == "json":
             print(orjson.dumps(rows, option=orjson.OPT_INDENT_2, default=str).decode())
@@ -115,12 +134,12 @@ def register(app: typer.Typer) -> None:
                 print(orjson.dumps(r, default=str).decode())
             return
         t = Table(title=f"{len(rows)} finding(s)", title_justify="left")
-        for col in ("id", "severity", "detector", "actor", "endpoint", "owasp", "events", "last seen", "summary"):
+        for col in ("id", "kind", "severity", "detector", "actor", "endpoint", "owasp", "events", "last seen", "summary"):
             t.add_column(col, overflow="fold")
         for r in rows:
             t.add_row(
-                r["id"], f"[{SEV_STYLE.get(r['severity'], '')}]{r['severity']}[/]", r["detector"], r["actor_display"] or r["actor"],
-                r["endpoint"], r["owasp"], str(len(r["event_ids"] or [])), (r["last_seen"] or "")[:19], r["summary"],
+                r["id"], r.get("kind") or "attack", f"[{SEV_STYLE.get(r['severity'], '')}]{r['severity']}[/]", r["detector"],
+                r["actor_display"] or r["actor"] or "-", r["endpoint"], r["owasp"], str(r.get("events") or len(r["event_ids"] or [])), (r["last_seen"] or "")[:19], r["summary"],
             )
         out.print(t)
 
@@ -156,7 +175,8 @@ def register(app: typer.Typer) -> None:
             f"{f['summary']}\n\n"
             f"[bold]actor[/]     {f['actor_display'] or f['actor']}  [dim]({f['actor']})[/]\n"
             f"[bold]endpoint[/]  {f['endpoint']}  [dim]{f['service']}[/]\n"
-            f"[bold]seen[/]      {f['first_seen']} .. {f['last_seen']}  ({f['count']} observation(s), {len(f['event_ids'] or [])} event(s))\n"
+            f"[bold]kind[/]      {f.get('kind') or 'attack'}\n"
+            f"[bold]seen[/]      {f['first_seen']} .. {f['last_seen']}  ({f['count']} observation(s), {f.get('events') or len(f['event_ids'] or [])} event(s))\n"
             f"[bold]tags[/]      OWASP {f['owasp'] or '-'} · ATT&CK {f['attack'] or '-'} ({f['tactic'] or '-'}) · {f['cwe'] or '-'}\n"
             f"[bold]detector[/]  {f['detector']}   [bold]incident[/] {f['incident'] or '-'}"
         )

@@ -44,6 +44,7 @@ class DetectorBase:
     tactic: ClassVar[str] = ""
     cwe: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    kind: ClassVar[str] = "attack"  # default kind of its findings: attack | exposure
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         return None
@@ -64,16 +65,42 @@ class DetectorBase:
         event_ids: list[str] | None = None,
         first_seen: float | None = None,
         title: str | None = None,
+        kind: str | None = None,
     ) -> Finding:
         """A finding about ``call`` with this detector's metadata.
 
         ``key`` defaults to detector + actor + endpoint, so repeats of the same
-        behaviour fold into one finding instead of an alert storm."""
+        behaviour fold into one finding instead of an alert storm. An
+        ``exposure`` (the API is weak, see :data:`~apiward.model.finding.KINDS`)
+        names no actor and its key defaults to detector + endpoint."""
         ep = ctx.endpoint
+        kind = kind or self.kind
+        if kind == "exposure":
+            return Finding(
+                key=key or "|".join((self.id, ep.key)),
+                detector=self.id,
+                title=title or self.title,
+                kind=kind,
+                severity=severity or self.severity,
+                confidence=confidence,
+                owasp=self.owasp,
+                attack=self.attack,
+                tactic=self.tactic,
+                cwe=self.cwe,
+                service=ep.service,
+                host=ep.host,
+                endpoint=ep.name,
+                event_ids=event_ids if event_ids is not None else [call.id],
+                first_seen=first_seen if first_seen is not None else call.ts,
+                last_seen=call.ts,
+                summary=summary,
+                evidence=evidence or {},
+            )
         return Finding(
             key=key or "|".join((self.id, call.actor.key, ep.key)),
             detector=self.id,
             title=title or self.title,
+            kind=kind,
             severity=severity or self.severity,
             confidence=confidence,
             owasp=self.owasp,

@@ -310,17 +310,18 @@ class Inventory:
         self.__dict__.setdefault("_refs", {})
 
     # -- per call ---------------------------------------------------------------
-    def resolve(self, call: ApiCall) -> EndpointRef:
-        """Template ``call`` (learning from it first). Cost: a templater
-        observe and resolve (dict look-ups for a path seen before), the
-        response shape of a 2xx JSON answer (memoised per key set) and, for
-        endpoints without path parameters, a cached ref."""
+    def resolve(self, call: ApiCall, *, learn: bool = True) -> EndpointRef:
+        """Template ``call`` (learning from it first unless ``learn`` is
+        False: frozen templates, as ``--mode detect`` wants). Cost: a
+        templater observe and resolve (dict look-ups for a path seen
+        before), the response shape of a 2xx JSON answer (memoised per key
+        set) and, for endpoints without path parameters, a cached ref."""
         req = call.request
         wl = call.workload
         route = wl.route
         resp = call.response
         shape = None
-        if resp is not None and resp.body and not route and 200 <= resp.status < 300:
+        if learn and resp is not None and resp.body and not route and 200 <= resp.status < 300:
             # a cheap signature of the JSON answer (parsed once, cached on the
             # message): siblings answering alike are values of one parameter
             d = resp.__dict__
@@ -330,7 +331,8 @@ class Inventory:
                 d["_tshape"] = shape
         method, host, path = req.method, req.host, req.path
         templater = self.templater
-        templater.observe(method, host, path, route=route, response_shape=shape)
+        if learn:
+            templater.observe(method, host, path, route=route, response_shape=shape)
         template, params = templater.resolve(method, host, path, route=route)
         service = wl.service or _host_service(host)
         if params:
@@ -355,10 +357,14 @@ class Inventory:
             self._ipcache[ip] = got
         return got
 
-    def observe(self, call: ApiCall, ref: EndpointRef, hits: list[SensitiveHit]) -> bool:
-        """Fold ``call`` into its endpoint; True when the endpoint is new."""
+    def observe(self, call: ApiCall, ref: EndpointRef, hits: list[SensitiveHit], *, learn: bool = True) -> bool:
+        """Fold ``call`` into its endpoint; True when the endpoint is new.
+        With ``learn`` False (frozen) nothing changes: the answer only says
+        whether the endpoint is unknown."""
         key = (ref.host, ref.method, ref.template)
         rec = self.endpoints.get(key)
+        if not learn:
+            return rec is None
         ts = call.ts
         actor = call.actor.key or call.actor.ip or call.src.ip
         self.total += 1

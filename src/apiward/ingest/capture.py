@@ -374,7 +374,8 @@ class CaptureQueue:
                     pass
         rid = _header(ex.req_headers, "x-request-id")
         return ApiCall(
-            id=rid or new_event_id(ts),
+            id=new_event_id(ts),
+            request_id=rid or "",
             ts=ts,
             duration_ms=ex.duration_ms,
             request=request,

@@ -57,6 +57,7 @@ CALLS_SCHEMA = pa.schema(
         ("namespace", pa.string()),
         ("pod", pa.string()),
         ("sensitive", pa.list_(pa.string())),
+        ("request_id", pa.string()),
     ]
 )
 
@@ -170,7 +171,7 @@ def calls_table(
                 r[4], req_body, r[5], actor.key, actor.kind, actor.user or None, actor.ip or call.src.ip or None,
                 actor.user_agent or req.header("user-agent"), actor.auth_scheme or None, actor.jwt_alg or None,
                 call.src.ip or None, call.dst.ip or None, call.dst.port or None, call.workload.namespace or None,
-                call.workload.pod or None, sorted({h.cls for h in hits}) if hits else [],
+                call.workload.pod or None, sorted({h.cls for h in hits}) if hits else [], call.request_id or None,
             )
         )
     if not rows:

@@ -10,13 +10,14 @@ import pyarrow as pa
 from apiward.lake.calls import day_of
 from apiward.model.finding import Finding
 
-__all__ = ["FINDINGS_SCHEMA", "findings_by_day", "INCIDENTS_SCHEMA"]
+__all__ = ["FINDINGS_SCHEMA", "findings_by_day", "INCIDENTS_SCHEMA", "FINDING_EVENTS_SCHEMA", "finding_events_table"]
 
 FINDINGS_SCHEMA = pa.schema(
     [
         ("id", pa.string()),
         ("detector", pa.string()),
         ("title", pa.string()),
+        ("kind", pa.string()),
         ("severity", pa.string()),
         ("confidence", pa.float64()),
         ("owasp", pa.string()),
@@ -32,9 +33,23 @@ FINDINGS_SCHEMA = pa.schema(
         ("first_seen", pa.timestamp("us", tz="UTC")),
         ("last_seen", pa.timestamp("us", tz="UTC")),
         ("count", pa.int64()),
+        ("events", pa.int64()),
         ("summary", pa.string()),
         ("evidence", pa.string()),
         ("incident", pa.string()),
+    ]
+)
+
+#: Every event a finding rests on (findings themselves keep only the first
+#: ``MAX_EVENT_IDS``): one row per (finding, event), appended per batch.
+FINDING_EVENTS_SCHEMA = pa.schema(
+    [
+        ("finding_id", pa.string()),
+        ("event_id", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("detector", pa.string()),
+        ("kind", pa.string()),
+        ("actor", pa.string()),
     ]
 )
 
@@ -89,3 +104,19 @@ def incidents_by_day(incidents: list[dict]) -> dict[str, pa.Table]:
                 cols[n].append(v)
         out[d] = pa.Table.from_pydict(cols, schema=INCIDENTS_SCHEMA)
     return out
+
+
+def finding_events_table(rows: list[tuple[str, str, float, str, str, str]]) -> pa.Table:
+    """``(finding id, event id, ts, detector, kind, actor)`` rows as a table."""
+    cols = list(zip(*rows)) if rows else [()] * 6
+    return pa.Table.from_arrays(
+        [
+            pa.array(cols[0], pa.string()),
+            pa.array(cols[1], pa.string()),
+            pa.array([int(t * 1_000_000) for t in cols[2]], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            pa.array(cols[3], pa.string()),
+            pa.array(cols[4], pa.string()),
+            pa.array(cols[5], pa.string()),
+        ],
+        schema=FINDING_EVENTS_SCHEMA,
+    )

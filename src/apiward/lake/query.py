@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from apiward.discover.changes import CHANGE_SCHEMA
 from apiward.lake.calls import CALLS_SCHEMA
-from apiward.lake.findings import FINDINGS_SCHEMA, INCIDENTS_SCHEMA
+from apiward.lake.findings import FINDING_EVENTS_SCHEMA, FINDINGS_SCHEMA, INCIDENTS_SCHEMA
 
 __all__ = ["connect", "VIEWS"]
 
@@ -25,6 +25,7 @@ VIEWS: dict[str, pa.Schema] = {
     "findings": FINDINGS_SCHEMA,
     "changes": CHANGES_SCHEMA,
     "incidents": INCIDENTS_SCHEMA,
+    "finding_events": FINDING_EVENTS_SCHEMA,
 }
 
 

@@ -28,7 +28,7 @@ from apiward.lake.calls import day_of
 
 __all__ = ["Lake"]
 
-TABLES = ("calls", "findings", "changes", "incidents")
+TABLES = ("calls", "findings", "changes", "incidents", "finding_events")
 
 
 # Free-text columns (headers, bodies, queries) are near-unique per row: a

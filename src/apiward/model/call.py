@@ -243,8 +243,9 @@ class Actor(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
 
 
 class ApiCall(msgspec.Struct, kw_only=True, gc=False):
-    """One API call. ``id`` is stable: the source's own id when it has one,
-    else ``<file name>#<0-based record index>``. ``ts`` is the request start
+    """One API call. ``id`` is apiward's own and stable: unique per capture
+    for live traffic, ``<file name>#<0-based record index>`` for files
+    (a request id the traffic carries is ``request_id``, never the key). ``ts`` is the request start
     as Unix seconds (UTC), ``duration_ms`` the time to the full response."""
 
     id: str
@@ -258,6 +259,7 @@ class ApiCall(msgspec.Struct, kw_only=True, gc=False):
     actor: Actor = msgspec.field(default_factory=Actor)
     source: str = ""  # the reader that produced it: har, jsonl, csic, ...
     extra: dict[str, str] = {}
+    request_id: str = ""  # the client's or a gateway's request id (X-Request-Id), kept as data, never as the key
 
     @property
     def status(self) -> int:

@@ -12,9 +12,16 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Finding", "SEVERITIES", "severity_rank", "finding_id"]
+__all__ = ["Finding", "SEVERITIES", "KINDS", "MAX_EVENT_IDS", "severity_rank", "finding_id"]
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
+#: ``attack``: an actor did something; ``exposure``: the API itself is weak
+#: (returns others' data, takes credentials in URLs...). Exposures are about
+#: endpoints and never name the ordinary users who call them.
+KINDS = ("attack", "exposure")
+#: How many event ids a finding carries itself; every event it rests on is
+#: in the lake's ``finding_events`` table.
+MAX_EVENT_IDS = 200
 
 
 def severity_rank(severity: str) -> int:
@@ -42,6 +49,7 @@ class Finding(msgspec.Struct, kw_only=True):
     key: str = ""
     detector: str
     title: str
+    kind: str = "attack"  # attack | exposure (see KINDS)
     severity: str = "medium"
     confidence: float = 0.5
     owasp: str = ""
@@ -57,6 +65,7 @@ class Finding(msgspec.Struct, kw_only=True):
     first_seen: float = 0.0
     last_seen: float = 0.0
     count: int = 1
+    events: int = 0  # distinct events it rests on (event_ids keeps the first MAX_EVENT_IDS)
     summary: str = ""
     evidence: dict[str, Any] = {}
     incident: str = ""
@@ -66,14 +75,25 @@ class Finding(msgspec.Struct, kw_only=True):
             self.key = "|".join((self.detector, self.actor, self.endpoint))
         if not self.id:
             self.id = finding_id(self.key)
+        if len(self.event_ids) > MAX_EVENT_IDS:
+            self.event_ids = self.event_ids[:MAX_EVENT_IDS]
+        if not self.events:
+            self.events = len(self.event_ids)
 
-    def merge(self, newer: "Finding", max_event_ids: int = 1000) -> None:
-        """Fold a later observation of the same finding into this one."""
+    def merge(self, newer: "Finding", new_events: int | None = None) -> None:
+        """Fold a later observation of the same finding into this one.
+        ``new_events``: how many of ``newer``'s events are new to this
+        finding, when the caller knows (the pipeline does); else counted
+        from the kept ``event_ids``."""
         seen = set(self.event_ids)
+        added = 0
         for e in newer.event_ids:
-            if e not in seen and len(self.event_ids) < max_event_ids:
-                self.event_ids.append(e)
+            if e not in seen:
+                added += 1
                 seen.add(e)
+                if len(self.event_ids) < MAX_EVENT_IDS:
+                    self.event_ids.append(e)
+        self.events += added if new_events is None else new_events
         self.first_seen = min(self.first_seen, newer.first_seen)
         self.last_seen = max(self.last_seen, newer.last_seen)
         self.count += newer.count
