@@ -1,67 +1,54 @@
 #!/usr/bin/env python3
-"""Evaluate ``injection.payload`` + baselines on CSIC 2010 (prints figures).
+"""CSIC 2010 through the product: learn on normal traffic, detect on unseen
+normal traffic and attacks (prints figures).
 
-Protocol (normal traffic only for learning): read ``normal-train`` with
-apiward's raw-HTTP reader, learn baselines from 4 of every 5 requests
-(deterministic: record index % 5 != 4), then score the held-aside fifth
-(false positives) and ``anomalous-dev`` (detection), score before any
-learning from them. Endpoints are ``METHOD path`` (CSIC paths hold no ids).
-Compares with libinjection alone (any parameter flagged as SQLi or XSS) in
-the same run and prints a threshold sweep over the detector's score.
+Protocol: ``normal-train`` is split into a learning part and a held-out
+part, written as raw-HTTP files exactly as the dataset stores them;
+``apiward analyze --mode learn`` reads the learning part, ``apiward analyze
+--mode detect`` reads the held-out normal file and ``anomalous-dev``; then
+``apiward findings --kind attack --all-events`` says which events were
+flagged (see ``scripts/cli_eval.py``). Detection rate = flagged attack
+requests / attack requests; FP rate = flagged held-out normal / held-out
+normal; the attack stream's detection per tenth shows whether detection
+decays as an attack goes on.
 
-Usage: python scripts/eval_csic.py [--data DIR] [--show-misses N] [--show-fps N]
+Splits (``--split``): ``mod5`` (every fifth request held out, the default),
+``tail`` (the last 20% held out: later sessions than any learned).
+
+Usage: python scripts/eval_csic.py [--data DIR] [--split mod5|tail] [--test-mode detect|both] [--work DIR] [--show-misses N] [--show-fps N]
 Skips with a message when the data folder (../shared/data) is absent.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
+import re
 import sys
-import time
-from collections import Counter
+import tempfile
 from pathlib import Path
 
-import libinjection
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_eval import DEFAULT_DATA, Cli, f1, print_table, technique_counts, tenths  # noqa: E402
 
-from apiward.detect.injection import InjectionPayload
-from apiward.ingest.registry import read_file
-from apiward.learn.baselines import Baselines
-from apiward.learn.parameters import call_params
-from apiward.model.call import ApiCall
-from apiward.model.context import Context, EndpointRef
-
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+_START = re.compile(rb"(?m)^(?:GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|TRACE) http")
 
 
-def load(path: Path) -> list[ApiCall]:
-    _, records = read_file(str(path), "raw-http")
-    return [c for _, c in records if isinstance(c, ApiCall)]
-
-
-def resolver():  # the pipeline's actor resolution, when available
-    try:
-        from apiward.ingest.actor import ActorResolver
-    except ImportError:
-        return None
-    return ActorResolver(secret=b"eval")
-
-
-def context(call: ApiCall, bl: Baselines, mode: str) -> Context:
-    ref = EndpointRef(host=call.request.host, method=call.request.method, template=call.request.path)
-    return Context(endpoint=ref, mode=mode, baselines=bl)
-
-
-def libinjection_flags(call: ApiCall, ctx: Context) -> bool:
-    for _, _, v in call_params(call, ctx.endpoint.path_params):
-        if v and (libinjection.is_sql_injection(v)["is_sqli"] or libinjection.is_xss(v)["is_xss"]):
-            return True
-    return False
+def requests_of(path: Path) -> list[bytes]:
+    """The dataset's requests, byte for byte (split at request lines)."""
+    data = gzip.open(path, "rb").read()
+    starts = [m.start() for m in _START.finditer(data)] + [len(data)]
+    return [data[a:b] for a, b in zip(starts, starts[1:])]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.environ.get("APIWARD_DATA", str(DEFAULT_DATA)))
+    ap.add_argument("--split", choices=("mod5", "tail"), default="mod5")
+    ap.add_argument("--test-mode", choices=("detect", "both"), default="detect",
+                    help="Mode of the second run: detect (frozen, the protocol) or both (learning on, as live traffic runs).")
+    ap.add_argument("--work", default=None, help="Keep files and state here (default: a temporary folder).")
     ap.add_argument("--show-misses", type=int, default=0)
     ap.add_argument("--show-fps", type=int, default=0)
     args = ap.parse_args()
@@ -70,89 +57,54 @@ def main() -> int:
     if not (normal_p.exists() and anom_p.exists()):
         print(f"skip: CSIC 2010 data not found under {root}")
         return 0
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="eval-csic-"))
+    work.mkdir(parents=True, exist_ok=True)
 
-    t0 = time.perf_counter()
-    normal, anomalous = load(normal_p), load(anom_p)
-    res = resolver()
-    if res is not None:
-        for c in normal + anomalous:
-            c.actor = res.resolve(c)
-    learn = [c for i, c in enumerate(normal) if i % 5 != 4]
-    held = [c for i, c in enumerate(normal) if i % 5 == 4]
-    t_load = time.perf_counter() - t0
+    normal, attacks = requests_of(normal_p), requests_of(anom_p)
+    if args.split == "mod5":
+        learn = [r for i, r in enumerate(normal) if i % 5 != 4]
+        held = [r for i, r in enumerate(normal) if i % 5 == 4]
+    else:
+        cut = len(normal) * 4 // 5
+        learn, held = normal[:cut], normal[cut:]
+    files = {"learn.txt": learn, "normal-test.txt": held, "attack-test.txt": attacks}
+    for name, reqs in files.items():
+        (work / name).write_bytes(b"".join(reqs))
 
-    bl = Baselines()
-    det = InjectionPayload()
-    t1 = time.perf_counter()
-    for c in learn:
-        ctx = context(c, bl, "learn")
-        det.learn_one(c, ctx)
-        bl.learn_one(c, ctx)
-    t_learn = time.perf_counter() - t1
+    cli = Cli(work / "state")
+    fl = cli.learn_then_detect([work / "learn.txt"], [work / "normal-test.txt", work / "attack-test.txt"], test_mode=args.test_mode)
+    att = [fl.flagged(f"attack-test.txt#{i}") for i in range(len(attacks))]
+    nor = [fl.flagged(f"normal-test.txt#{i}") for i in range(len(held))]
+    det, fpr = sum(att) / len(att), sum(nor) / len(nor)
+    tp, fp = sum(att), sum(nor)
+    p, r, f = f1(tp, fp, len(att) - tp)
 
-    def score(calls: list[ApiCall]) -> tuple[list[float], list[bool], list[bool], list[list]]:
-        scores, alerted, lib, hits_all = [], [], [], []
-        for c in calls:
-            ctx = context(c, bl, "detect")
-            hits = det.scan(c, ctx)
-            scores.append(max((h[5] for h in hits), default=0.0))
-            alerted.append(bool(det.score_one(c, ctx)))
-            lib.append(libinjection_flags(c, ctx))
-            hits_all.append(hits)
-        return scores, alerted, lib, hits_all
-
-    t2 = time.perf_counter()
-    s_norm, a_norm, l_norm, h_norm = score(held)
-    s_anom, a_anom, l_anom, h_anom = score(anomalous)
-    t_score = time.perf_counter() - t2
-
-    n_n, n_a = len(held), len(anomalous)
-    print(f"CSIC 2010: learn {len(learn)} normal, score {n_n} held-out normal + {n_a} anomalous")
-    print(f"  load {t_load:.1f}s, learn {1e6 * t_learn / len(learn):.1f} µs/call, score {1e6 * t_score / (n_n + n_a):.1f} µs/call")
+    print(f"CSIC 2010 through the CLI (split {args.split}): learn {len(learn)} normal; detect {len(held)} held-out normal + {len(attacks)} attacks")
+    print(f"  apiward analyze: learn {fl.seconds['learn']:.1f}s, detect {fl.seconds['detect']:.1f}s; "
+          f"{len(fl.findings)} attack findings, {len(fl.exposures)} exposure findings")
     print()
-    print(f"{'method':<38} {'detection':>9} {'FP rate':>8}")
-    print(f"{'libinjection alone (SQLi or XSS)':<38} {sum(l_anom) / n_a:>9.4f} {sum(l_norm) / n_n:>8.4f}")
-    sig_a = sum(any(h[0] != 'profile' for h in hs) for hs in h_anom) / n_a
-    sig_n = sum(any(h[0] != 'profile' for h in hs) for hs in h_norm) / n_n
-    print(f"{'injection.payload signatures only':<38} {sig_a:>9.4f} {sig_n:>8.4f}")
-    print(f"{'injection.payload (default findings)':<38} {sum(a_anom) / n_a:>9.4f} {sum(a_norm) / n_n:>8.4f}")
+    print_table([("apiward findings --kind attack", f"{det:.4f}", f"{fpr:.4f}", f"{p:.4f}", f"{f:.4f}")],
+                ("method", "detection", "FP rate", "precision", "F1"))
     print()
-    print("threshold sweep (request flagged when its highest score >= threshold):")
-    print(f"  {'threshold':>9} {'detection':>9} {'FP rate':>8}")
-    for th in (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9):
-        d = sum(s >= th for s in s_anom) / n_a
-        f = sum(s >= th for s in s_norm) / n_n
-        print(f"  {th:>9.2f} {d:>9.4f} {f:>8.4f}")
-    # Best detection with FP <= 1% (reported, not used to pick defaults).
-    ths = sorted(set(s_norm + s_anom))
-    best = max(
-        ((sum(s >= th for s in s_anom) / n_a, th) for th in ths if th > 0 and sum(s >= th for s in s_norm) / n_n <= 0.01),
-        default=(0.0, 1.0),
-    )
-    print(f"  best detection at FP <= 0.01: {best[0]:.4f} (threshold {best[1]:.3f})")
+    t = tenths(att)
+    print("attack stream, detection per tenth:", " ".join(f"{x:.3f}" for x in t))
+    print(f"  first tenth {t[0]:.4f}, last tenth {t[-1]:.4f} (change {t[-1] - t[0]:+.4f})")
     print()
-    tech = Counter(min(hs, key=lambda h: (h[0] == "profile", -h[5]))[0] for hs in h_anom if hs)
-    print("anomalous requests by strongest technique:", dict(tech.most_common()))
-    tech_n = Counter(min(hs, key=lambda h: (h[0] == "profile", -h[5]))[0] for hs, a in zip(h_norm, a_norm) if hs and a)
-    print("false positives by technique:", dict(tech_n.most_common()))
+    print("attack events by finding:", dict(technique_counts(fl, (f"attack-test.txt#{i}" for i in range(len(attacks)))).most_common()))
+    print("false positives by finding:", dict(technique_counts(fl, (f"normal-test.txt#{i}" for i in range(len(held)))).most_common()))
     if args.show_misses:
-        print("\nmissed anomalous requests:")
-        k = 0
-        for c, a in zip(anomalous, a_anom):
-            if not a:
-                print(" ", c.request.method, c.request.path, c.request.query, c.request.body[:200])
-                k += 1
-                if k >= args.show_misses:
-                    break
+        print("\nmissed attacks:")
+        for i in [i for i, a in enumerate(att) if not a][: args.show_misses]:
+            print("  ", attacks[i].split(b"\n", 1)[0][:200].decode("latin-1"), "|", attacks[i].rsplit(b"\n\n", 1)[-1][:200].decode("latin-1").strip())
     if args.show_fps:
         print("\nfalse positives:")
-        k = 0
-        for c, a, hs in zip(held, a_norm, h_norm):
-            if a:
-                print(" ", c.request.method, c.request.path, [(h[0], h[1], h[2], h[3][:60], h[4].get("reasons") or h[4].get("matched"), h[5]) for h in hs][:3])
-                k += 1
-                if k >= args.show_fps:
-                    break
+        for i in [i for i, a in enumerate(nor) if a][: args.show_fps]:
+            fs = fl.by_event[f"normal-test.txt#{i}"]
+            print("  ", held[i].split(b"\n", 1)[0][:160].decode("latin-1"), "|", [x["summary"][:140] for x in fs][:2])
+    if not args.work:
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

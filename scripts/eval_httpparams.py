@@ -1,16 +1,21 @@
 #!/usr/bin/env python3
-"""Evaluate the injection value classifier on HttpParams (prints figures).
+"""HttpParams through the product: parameter values embedded in requests,
+learn on normal values, detect on unseen normal values and attacks (prints
+figures).
 
 Each row of ``httpparams/payload_train.csv.gz`` is one parameter value with
-a class (``norm``, ``sqli``, ``xss``, ``path-traversal``, ``cmdi``).
-:func:`apiward.detect.injection.classify_value` labels every value; its
-techniques map to the dataset's classes (``sqli``/``nosqli`` -> sqli,
-``xss`` -> xss, ``traversal`` -> path-traversal, ``cmdi`` -> cmdi, no match
--> norm); other techniques (template, overflow...) count as "attack, other
-class". Reports accuracy per class, the confusion matrix and the binary
-attack-vs-norm figures. No learning: the classifier is signatures only.
+a class (``norm``, ``sqli``, ``xss``, ``path-traversal``, ``cmdi``). The
+values become requests written as apiward JSONL (``--embed``: a query
+parameter of ``GET /search``, a path segment of ``GET /items/...``, a form field or a JSON field of
+``POST /search``), from a pool of 200 client addresses, one second apart,
+each answered 200. 4 of every 5 normal values (in file order) go to the
+learning file; the test file holds the other normal values and every
+attack value, in file order. ``apiward analyze --mode learn`` then
+``--mode detect``, then ``apiward findings --kind attack --all-events``
+(``scripts/cli_eval.py``). Reports binary attack-vs-normal precision,
+recall, F1 and accuracy, and detection per class.
 
-Usage: python scripts/eval_httpparams.py [--data DIR] [--show-misses N]
+Usage: python scripts/eval_httpparams.py [--data DIR] [--embed query|form|json|path] [--test-mode detect|both] [--work DIR] [--show-misses N] [--show-fps N]
 Skips with a message when the data folder (../shared/data) is absent.
 """
 
@@ -21,73 +26,117 @@ import csv
 import gzip
 import io
 import os
+import random
+import shutil
 import sys
-import time
-from collections import Counter, defaultdict
+import tempfile
+from collections import Counter
 from pathlib import Path
+from urllib.parse import urlencode
 
-from apiward.detect.injection import classify_value
+import orjson
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+from apiward.ingest.base import make_request, make_response
+from apiward.model.call import ApiCall, Peer, dumps
 
-TECH_TO_CLASS = {"sqli": "sqli", "nosqli": "sqli", "xss": "xss", "traversal": "path-traversal", "cmdi": "cmdi", None: "norm"}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_eval import DEFAULT_DATA, Cli, f1, print_table, technique_counts, tenths  # noqa: E402
+
+T0 = 1_764_000_000.0
+
+
+def call_for(name: str, i: int, value: str, embed: str, rng: random.Random) -> ApiCall:
+    """One request carrying ``value``; ids as apiward gives file records."""
+    ip = f"198.51.100.{rng.randrange(1, 201)}"
+    headers = [("host", "shop.example"), ("user-agent", "Mozilla/5.0"), ("accept", "application/json")]
+    if embed == "path":
+        from urllib.parse import quote
+
+        req = make_request(method="GET", path="/items/" + quote(value, safe=""), headers=headers, host="shop.example")
+    elif embed == "query":
+        req = make_request(method="GET", path="/search", query=[("q", value)], headers=headers, host="shop.example")
+    elif embed == "form":
+        body = urlencode({"q": value}).encode()
+        req = make_request(method="POST", path="/search", headers=[*headers, ("content-type", "application/x-www-form-urlencoded")],
+                           body=body, host="shop.example")
+    else:
+        body = orjson.dumps({"q": value})
+        req = make_request(method="POST", path="/search", headers=[*headers, ("content-type", "application/json")],
+                           body=body, host="shop.example")
+    resp = make_response(status=200, headers=[("content-type", "application/json")], body=b'{"results":[]}')
+    return ApiCall(id=f"{name}#{i}", ts=T0 + i, duration_ms=5.0, request=req, response=resp, src=Peer(ip=ip, port=50000), source="jsonl")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.environ.get("APIWARD_DATA", str(DEFAULT_DATA)))
+    ap.add_argument("--embed", choices=("query", "form", "json", "path"), default="query")
+    ap.add_argument("--test-mode", choices=("detect", "both"), default="detect",
+                    help="Mode of the second run: detect (frozen, the protocol) or both (learning on, as live traffic runs).")
+    ap.add_argument("--work", default=None, help="Keep files and state here (default: a temporary folder).")
     ap.add_argument("--show-misses", type=int, default=0)
+    ap.add_argument("--show-fps", type=int, default=0)
     args = ap.parse_args()
     path = Path(args.data) / "httpparams" / "payload_train.csv.gz"
     if not path.exists():
         print(f"skip: HttpParams data not found at {path}")
         return 0
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="eval-httpparams-"))
+    work.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "rb") as f:
         rows = list(csv.DictReader(io.TextIOWrapper(f, encoding="utf-8", errors="replace")))
-    t0 = time.perf_counter()
-    preds = []
+
+    rng = random.Random(7)
+    learn, test, labels = [], [], []
+    n_norm = 0
     for r in rows:
-        tech, _ = classify_value(r["payload"])
-        preds.append(TECH_TO_CLASS.get(tech, "other-attack"))
-    dt = time.perf_counter() - t0
-    truth = [r["attack_type"] for r in rows]
-    classes = sorted(set(truth))
-    print(f"HttpParams (train split): {len(rows)} values, classify {1e6 * dt / len(rows):.1f} µs/value")
+        cls = r["attack_type"]
+        if cls == "norm" and n_norm % 5 != 4:
+            learn.append(r["payload"])
+        else:
+            test.append(r["payload"])
+            labels.append(cls)
+        n_norm += cls == "norm"
+    with open(work / "learn.jsonl", "wb") as out:
+        for i, v in enumerate(learn):
+            out.write(dumps(call_for("learn.jsonl", i, v, args.embed, rng)) + b"\n")
+    with open(work / "test.jsonl", "wb") as out:
+        for i, v in enumerate(test):
+            out.write(dumps(call_for("test.jsonl", i, v, args.embed, rng)) + b"\n")
+
+    cli = Cli(work / "state")
+    fl = cli.learn_then_detect([work / "learn.jsonl"], [work / "test.jsonl"], test_mode=args.test_mode)
+    pred = [fl.flagged(f"test.jsonl#{i}") for i in range(len(test))]
+    n_att = sum(1 for t in labels if t != "norm")
+    n_ben = len(labels) - n_att
+    tp = sum(1 for p, t in zip(pred, labels) if p and t != "norm")
+    fp = sum(1 for p, t in zip(pred, labels) if p and t == "norm")
+    p, r, f = f1(tp, fp, n_att - tp)
+    print(f"HttpParams (train split) through the CLI, values as {args.embed}: learn {len(learn)} normal; detect {n_ben} normal + {n_att} attacks")
+    print(f"  apiward analyze: learn {fl.seconds['learn']:.1f}s, detect {fl.seconds['detect']:.1f}s; {len(fl.findings)} attack findings")
     print()
-    total = Counter(truth)
-    right = Counter(t for t, p in zip(truth, preds) if t == p)
-    flagged = Counter(t for t, p in zip(truth, preds) if p != "norm")
-    print(f"{'class':<16} {'n':>6} {'accuracy':>9} {'flagged as attack':>18}")
-    for c in classes:
-        print(f"{c:<16} {total[c]:>6} {right[c] / total[c]:>9.4f} {flagged[c] / total[c]:>18.4f}")
-    acc = sum(right.values()) / len(rows)
-    print(f"{'all (5-class)':<16} {len(rows):>6} {acc:>9.4f}")
-    tp = sum(1 for t, p in zip(truth, preds) if t != "norm" and p != "norm")
-    fp = sum(1 for t, p in zip(truth, preds) if t == "norm" and p != "norm")
-    fn = sum(1 for t, p in zip(truth, preds) if t != "norm" and p == "norm")
-    tn = len(rows) - tp - fp - fn
-    prec = tp / (tp + fp) if tp + fp else 0.0
-    rec = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
-    print(f"binary attack vs norm: accuracy {(tp + tn) / len(rows):.4f}, precision {prec:.4f}, recall {rec:.4f}, F1 {f1:.4f}, FP rate {fp / total['norm']:.4f}")
+    print_table([("apiward findings --kind attack", f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", f"{(tp + n_ben - fp) / len(labels):.4f}", f"{fp / max(n_ben, 1):.4f}")],
+                ("method", "precision", "recall", "F1", "accuracy", "FP rate"))
     print()
-    conf: dict[str, Counter[str]] = defaultdict(Counter)
-    for t, p in zip(truth, preds):
-        conf[t][p] += 1
-    cols = classes + ["other-attack"]
-    print("confusion (rows truth, columns predicted):")
-    print(" " * 16 + "".join(f"{c[:12]:>13}" for c in cols))
-    for t in classes:
-        print(f"{t:<16}" + "".join(f"{conf[t][c]:>13}" for c in cols))
+    per = Counter(labels)
+    hit = Counter(t for p_, t in zip(pred, labels) if p_)
+    print("flagged per class:")
+    for t in sorted(per):
+        evs = [f"test.jsonl#{i}" for i, lab in enumerate(labels) if lab == t]
+        print(f"  {t:<16} {hit[t]:>5}/{per[t]:<5} = {hit[t] / per[t]:.4f}   by: {dict(technique_counts(fl, evs).most_common(4))}")
+    tt = tenths([p_ for p_, t in zip(pred, labels) if t != "norm"])
+    print()
+    print("attack stream, detection per tenth:", " ".join(f"{x:.3f}" for x in tt))
     if args.show_misses:
-        print("\nmisclassified:")
-        k = 0
-        for r, p in zip(rows, preds):
-            if r["attack_type"] != p:
-                print(f"  {r['attack_type']:>14} -> {p:<14} {r['payload'][:120]!r}")
-                k += 1
-                if k >= args.show_misses:
-                    break
+        print("\nmissed attacks:")
+        for i in [i for i, (p_, t) in enumerate(zip(pred, labels)) if t != "norm" and not p_][: args.show_misses]:
+            print("  ", labels[i], repr(test[i][:160]))
+    if args.show_fps:
+        print("\nfalse positives:")
+        for i in [i for i, (p_, t) in enumerate(zip(pred, labels)) if t == "norm" and p_][: args.show_fps]:
+            print("  ", repr(test[i][:100]), [x["summary"][:120] for x in fl.by_event[f"test.jsonl#{i}"]][:2])
+    if not args.work:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

@@ -87,7 +87,10 @@ def load_findings(
         rows.append(d)
     if all_events and rows:
         linked: dict[str, list[str]] = {}
-        for fid, eid in con.execute("SELECT DISTINCT finding_id, event_id FROM finding_events ORDER BY 1, 2").fetchall():
+        ids = [d["id"] for d in rows]
+        for fid, eid in con.execute(
+            "SELECT DISTINCT finding_id, event_id FROM finding_events WHERE list_contains(?, finding_id) ORDER BY 1, 2", [ids]
+        ).fetchall():
             linked.setdefault(fid, []).append(eid)
         for d in rows:
             extra = linked.get(d["id"])
@@ -113,7 +116,8 @@ def register(app: typer.Typer) -> None:
         until: Annotated[str | None, typer.Option("--until", help="Only findings that began at or before this ISO time.")] = None,
         limit: Annotated[int | None, typer.Option("--limit", help="At most this many.")] = None,
         kind: Annotated[str | None, typer.Option("--kind", help="attack (an actor did something) or exposure (the API itself is weak).")] = None,
-        all_events: Annotated[bool, typer.Option("--all-events", help="JSON: list every event id each finding rests on, not only the first 200.")] = False,
+        max_event_ids: Annotated[int | None, typer.Option("--max-event-ids", help="JSON/JSONL: list at most this many event ids per finding (default: every event it rests on).")] = None,
+        all_events: Annotated[bool, typer.Option("--all-events", hidden=True, help="Kept for scripts: every event id is listed by default.")] = True,
     ) -> None:
         """List findings, most severe first. `apiward findings show F-...` explains one."""
         if ctx.invoked_subcommand is not None:
@@ -124,8 +128,11 @@ def register(app: typer.Typer) -> None:
         rows = load_findings(
             state, severity=severity, detector=detector, actor=actor, endpoint=endpoint,
             since=_parse_time(since, "--since"), until=_parse_time(until, "--until"), limit=limit,
-            kind=kind, all_events=all_events,
+            kind=kind, all_events=fmt != "table" and max_event_ids is None,
         )
+        if max_event_ids is not None:
+            for r in rows:
+                r["event_ids"] = (r["event_ids"] or [])[: max(max_event_ids, 0)]
         if fmt == "json":
             print(orjson.dumps(rows, option=orjson.OPT_INDENT_2, default=str).decode())
             return
