@@ -31,6 +31,7 @@ import orjson
 
 from apiward.config import Settings, load_settings
 from apiward.detect.base import Detector
+from apiward.detect.facts import facts
 from apiward.detect.registry import build_detectors
 from apiward.discover.changes import changes_table
 from apiward.discover.inventory import Inventory
@@ -40,6 +41,7 @@ from apiward.lake.calls import calls_table
 from apiward.lake.findings import finding_events_table, findings_by_day, incidents_by_day
 from apiward.lake.redact import Redactor
 from apiward.lake.store import Lake
+from apiward.learn.trust import Trust
 from apiward.model.call import ApiCall
 from apiward.model.context import Context, EndpointRef
 from apiward.model.finding import SEVERITIES, Finding, severity_rank
@@ -166,6 +168,8 @@ class Pipeline:
             self.progress: dict[str, int] = snap["progress"]
             self.baselines: Any = snap.get("baselines")
             self.totals: Counter[str] = snap.get("totals", Counter())
+            self.trust: Trust = snap.get("trust") or Trust()
+            self.shared: dict[str, Any] = snap.get("shared") or {}
         else:
             self.inventory = self._new_inventory()
             self.detectors = build_detectors(
@@ -175,6 +179,8 @@ class Pipeline:
             self.progress = {}
             self.baselines = self._new_baselines()
             self.totals = Counter()
+            self.trust = Trust()
+            self.shared = {}
         if detectors is not None:
             self.detectors = detectors
         self._dirty_findings: set[str] = set()
@@ -249,20 +255,33 @@ class Pipeline:
             except Exception as exc:
                 errors.add("discover:inventory", exc, call.id)
                 new = False
-            ctxs.append(Context(endpoint=ref, sensitive=hits, mode=mode, inventory=inv, baselines=self.baselines, new_endpoint=new))
+            ctxs.append(
+                Context(endpoint=ref, sensitive=hits, mode=mode, inventory=inv, baselines=self.baselines, new_endpoint=new,
+                        trust=self.trust, shared=self.shared)
+            )
         return ctxs
 
     def detect(self, calls: list[ApiCall], ctxs: list[Context]) -> list[Finding]:
         """Score then learn, call by call, detector by detector. A detector
-        that raises on a call is counted and skipped for that call only."""
+        that raises on a call is counted and skipped for that call only.
+
+        Between the two, the call's facts get the verdicts learners obey
+        (:mod:`apiward.learn.trust`): ``flagged`` when an attack finding
+        rests on the call (it then teaches nothing) and ``trusted`` when its
+        actor is an established principal no detector flagged (only those
+        make a change normal). Actors named by attack findings are flagged."""
         out: list[Finding] = []
-        score = self.mode != "learn"
-        learn = self.mode != "detect"
+        mode = self.mode
+        score = mode != "learn"
+        learn = mode != "detect"
         baselines = self.baselines
         detectors = self.detectors
         errors = self.errors
+        trust = self.trust
         for call, ctx in zip(calls, ctxs):
+            fx = facts(call, ctx)
             if score:
+                here: list[Finding] = []
                 for det in detectors:
                     try:
                         found = det.score_one(call, ctx)
@@ -270,8 +289,19 @@ class Pipeline:
                         errors.add(f"detector:{getattr(det, 'id', type(det).__name__)}", exc, call.id)
                         continue
                     if found:
-                        out.extend(found)
+                        here.extend(found)
+                if here:
+                    cid = call.id
+                    for f in here:
+                        if f.kind == "attack":
+                            if f.actor:
+                                trust.flag(f.actor, call.ts)
+                            if not fx.flagged and cid in f.event_ids:
+                                fx.flagged = True
+                    out.extend(here)
             if learn:
+                akey = call.actor.key or call.actor.ip
+                fx.trusted = mode == "learn" or trust.trusted(akey, call.ts)
                 for det in detectors:
                     try:
                         det.learn_one(call, ctx)
@@ -282,6 +312,7 @@ class Pipeline:
                         baselines.learn_one(call, ctx)
                     except Exception as exc:
                         errors.add("learn:baselines", exc, call.id)
+                trust.observe(akey, call.ts)
         return out
 
     def record(self, found: list[Finding]) -> int:
@@ -428,6 +459,8 @@ class Pipeline:
                 "progress": self.progress,
                 "baselines": self.baselines,
                 "totals": self.totals,
+                "trust": self.trust,
+                "shared": self.shared,
             }
         )
         self._last_checkpoint = time.monotonic()

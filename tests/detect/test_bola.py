@@ -27,6 +27,7 @@ class Stream:
         self.dets = dets
         self.findings = []
         self.t = T0
+        self.shared = {}  # what the pipeline shares between its detectors
 
     def __call__(self, method, path, template, *, claims=None, **kw):
         self.t += 1.0
@@ -34,6 +35,7 @@ class Stream:
         if claims is not None:
             c.actor = msgspec.structs.replace(c.actor, jwt_claims=claims)
         ctx = ctx_for(c, template)
+        ctx.shared = self.shared
         for d in self.dets:
             self.findings.extend(d.score_one(c, ctx))
         for d in self.dets:

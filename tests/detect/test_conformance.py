@@ -12,6 +12,7 @@ import pickle
 import re
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from apiward.detect.registry import detector_class, detector_ids
@@ -65,8 +66,12 @@ def contexts(tmp_path_factory: pytest.TempPathFactory):
 
 
 def run(det, calls, ctxs, *, learn: bool = True):
+    """Score then learn over the stream, as one pipeline run would: fresh
+    per-call facts and one store of shared learners for this run."""
     out = []
+    shared: dict = {}
     for c, x in zip(calls, ctxs):
+        x = msgspec.structs.replace(x, facts=None, shared=shared)
         for f in det.score_one(c, x):
             out.append((f.id, tuple(f.event_ids), f.severity, f.summary))
         if learn:

@@ -17,6 +17,7 @@ class Stream:
         self.dets = dets
         self.findings = []
         self.t = 1_764_000_000.0
+        self.shared = {}  # what the pipeline shares between its detectors
 
     def login(self, who, ok, *, ip="203.0.113.7", pw=None, ua="Mozilla/5.0", dt=5.0):
         self.t += dt
@@ -28,7 +29,7 @@ class Stream:
         return self.feed(c, LOGIN)
 
     def feed(self, c, template):
-        ctx = Context(endpoint=EndpointRef(host=c.request.host, method=c.request.method, template=template))
+        ctx = Context(endpoint=EndpointRef(host=c.request.host, method=c.request.method, template=template), shared=self.shared)
         for d in self.dets:
             self.findings.extend(d.score_one(c, ctx))
         for d in self.dets:

@@ -96,20 +96,41 @@ def test_sampling_keeps_new_parameters() -> None:
     for i in range(100, 110):  # calls 101..110: sampled are 105 (a=2) and 110 (a=1)
         call(f"a={i % 3}", f"u{i % 4}")
     assert {v: f.n - before[v] for v, f in counts.items()} == {"0": 0, "1": 5, "2": 5}
-    # Unscored calls (learn-only mode) are sampled without weights.
+    # Unscored calls (learn-only mode, or no detector asked) learn exactly
+    # what scored ones do: learning never depends on which detectors ran.
     before = {v: f.n for v, f in counts.items()}
     for i in range(110, 120):  # calls 111..120: sampled are 115 (a=0) and 120 (a=2)
         call(f"a={i % 3}", f"u{i % 4}", scored=False)
-    assert {v: f.n - before[v] for v, f in counts.items()} == {"0": 1, "1": 0, "2": 1}
-    # A value scoring finds not normal is learned at once, sampled call or not
-    # (call 121); unscored, it waits for a sampled call (call 122 is not).
+    assert {v: f.n - before[v] for v, f in counts.items()} == {"0": 5, "1": 0, "2": 5}
+    # A value that is not normal is learned at once, sampled call or not,
+    # scored or not (calls 121, 122).
     n = prof.n
     call("a=x-y", "u1")
     assert "-" in prof.chars.items and prof.n == n + 1
-    call("a=x+y", "u1", scored=False)
-    assert "+" not in prof.chars.items
+    call("a=x;y", "u1", scored=False)
+    assert ";" in prof.chars.items and prof.n == n + 2
     call("a=1&brand_new=x", "u2", scored=False)
     assert b.param_profile(ref.key, "query", "brand_new") is not None
+
+
+def test_learning_does_not_depend_on_scoring() -> None:
+    """The same stream learned with and without scoring leaves the same profiles."""
+    import random
+
+    rng = random.Random(3)
+    stream = [(f"a={rng.choice(['1', '2', '3', 'x-y', 'O Neil', str(rng.randint(1, 999))])}&b={rng.randint(1, 50)}", f"u{rng.randint(0, 9)}")
+              for _ in range(400)]
+    ref = EndpointRef(host="h", method="GET", template="/s")
+    learned = []
+    for scored in (True, False):
+        b = Baselines(sample_after=50, sample_every=4)
+        for q, u in stream:
+            c, ctx = make_call("GET", f"/s?{q}", user=u), Context(endpoint=ref)
+            if scored:
+                b.score_params(c, ctx, min_calls=30)
+            b.learn_one(c, ctx)
+        learned.append({k: p.to_dict() for k, p in b.endpoint_stats(ref.key).params.items()})
+    assert learned[0] == learned[1]
 
 
 def test_json_bodies_flatten_recursively() -> None:

@@ -37,14 +37,15 @@ import re
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, caller_privileged, ep_key, roles
+from apiward.detect.vocabulary import IDENTIFIED as _IDENTIFIED
+from apiward.detect.facts import facts
+from apiward.detect.objects import LRU, roles
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
 
 __all__ = ["AdminFunction"]
 
-_IDENTIFIED = frozenset({"user", "apikey", "session", "basic"})
 _ADMIN_PATH = re.compile(r"admin|manage|internal|staff|superuser|backoffice|console|debug|ops\b|sudo|impersonat|role|permission", re.IGNORECASE)
 
 
@@ -115,7 +116,7 @@ class AdminFunction(DetectorBase):
         if actor.kind not in _IDENTIFIED:
             return []
         ep = ctx.endpoint
-        ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
+        ek = facts(call, ctx).ep_key
         fn = self._fn.get(ek)
         me = actor.key
         if fn is None:
@@ -127,7 +128,7 @@ class AdminFunction(DetectorBase):
             return []
         if len(fn.flagged - {me}) >= self.adapt_actors:
             return []
-        p = caller_privileged(call, ctx)
+        p = facts(call, ctx).caller_privileged
         if p is True:
             return []
         n_ok = len(fn.ok)
@@ -180,7 +181,7 @@ class AdminFunction(DetectorBase):
             self._seen.put(me, True)
         resp = call.response
         st = resp.status if resp is not None else 0
-        ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
+        ek = facts(call, ctx).ep_key
         if st == 401 or st == 403:
             self._denied_at.put(f"{me}|{ek}", call.id)
             fn = self._fn.get_or(ek, _Fn)
@@ -208,7 +209,7 @@ class AdminFunction(DetectorBase):
         fn.ok.add(me)
         if me in fn.denied:
             fn.mixed = True
-        p = caller_privileged(call, ctx)
+        p = facts(call, ctx).caller_privileged
         if p is True:
             fn.ok_admin += 1
         elif p is False:

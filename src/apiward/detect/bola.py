@@ -52,18 +52,15 @@ from __future__ import annotations
 from typing import Any
 
 from apiward.detect.base import DetectorBase
+from apiward.detect.vocabulary import IDENTIFIED as _IDENTIFIED
+from apiward.detect.facts import facts
 from apiward.detect.objects import (
     LRU,
     Ring,
-    caller_privileged,
-    ep_key,
     field_noun,
     id_like,
     is_denied,
-    kind_key,
-    path_refs,
     privileged,
-    request_refs,
     response_items,
     self_ids,
 )
@@ -73,7 +70,6 @@ from apiward.model.finding import Finding
 
 __all__ = ["CrossOwnerAccess", "Enumeration", "PrivilegeTracker"]
 
-_IDENTIFIED = frozenset({"user", "apikey", "session", "basic"})
 
 
 class _Kind:
@@ -110,12 +106,6 @@ class _Act:
         self.cross, self.events = s
 
 
-def _in_step(other: Any, mine: Any, call_id: str) -> bool:
-    """Whether two trackers have learned the same calls: equal counts, or
-    the other one one ahead with ``call_id`` (learned just now)."""
-    return other.seen == mine.seen or (other.seen == mine.seen + 1 and bool(call_id) and other._learned == call_id)
-
-
 class PrivilegeTracker:
     """Learns privileged principals from traffic: a principal that gets a 2xx
     on a function where at least ``min_denied`` other principals were denied
@@ -136,20 +126,19 @@ class PrivilegeTracker:
         self.__dict__.setdefault("seen", 0)
         self.__dict__.setdefault("_learned", "")
 
-    def shared(self, ctx: Context, call_id: str = "") -> PrivilegeTracker:
+    def shared(self, ctx: Context) -> PrivilegeTracker:
         """The tracker to use for this call: both BOLA detectors learn the
-        same thing, so the second adopts the first one's tracker when it has
-        the same settings and has learned the same stream so far (the
-        offering one may have learned ``call_id`` already)."""
-        d = ctx.__dict__
-        other = d.get("_aw_privtrack")
+        same thing, so within one pipeline (``ctx.shared``) they use one
+        tracker when their settings agree; outside a pipeline, their own."""
+        store = ctx.shared
+        if store is None:
+            return self
+        other = store.get("bola.privileges")
         if other is None:
-            d["_aw_privtrack"] = self
+            store["bola.privileges"] = self
             return self
-        if other is self:
-            return self
-        if (other.min_denied, other.max_ok, other._ep.cap) == (self.min_denied, self.max_ok, self._ep.cap) and _in_step(other, self, call_id):
-            return other
+        if other is self or (other.min_denied, other.max_ok, other._ep.cap) == (self.min_denied, self.max_ok, self._ep.cap):
+            return other  # type: ignore[no-any-return]
         return self
 
     def learn_call(self, call: ApiCall, ctx: Context) -> None:
@@ -160,7 +149,7 @@ class PrivilegeTracker:
         self.seen += 1
         resp = call.response
         st = resp.status if resp is not None else 0
-        ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
+        ek = facts(call, ctx).ep_key
         if 200 <= st < 300:
             sets = self._ep.get(ek)
             if sets is not None and (call.actor.key in sets[0] or len(sets[0]) > self.max_ok):
@@ -203,19 +192,15 @@ class PrivilegeTracker:
 
     def caller(self, call: ApiCall, ctx: Context) -> bool:
         """:meth:`is_privileged` for the caller, with the per-call cached role verdict."""
-        p = caller_privileged(call, ctx)
+        p = facts(call, ctx).caller_privileged
         if p is not None:
             return p
         return call.actor.key in self._priv
 
 
-def _obj_keys(ctx: Context, host: str, refs: list[tuple[str, str, str]]) -> list[str]:
-    """``host|noun|value`` of each request reference, once per call."""
-    d = ctx.__dict__
-    keys = d.get("_aw_okeys")
-    if keys is None or len(keys) != len(refs):
-        keys = d["_aw_okeys"] = [f"{host}|{noun}|{value}" for _, noun, value in refs]
-    return keys  # type: ignore[no-any-return]
+def _obj_keys(host: str, refs: list[tuple[str, str, str]]) -> list[str]:
+    """``host|noun|value`` of each request reference."""
+    return [f"{host}|{noun}|{value}" for _, noun, value in refs]
 
 
 class CrossOwnerAccess(DetectorBase):
@@ -309,14 +294,14 @@ class CrossOwnerAccess(DetectorBase):
         actor = call.actor
         if actor.kind not in _IDENTIFIED:
             return []
-        refs = request_refs(call, ctx)
+        refs = facts(call, ctx).request_refs
         if not refs:
             return []
         me = actor.key
         host = ctx.endpoint.host
         out: list[Finding] = []
         objs = self._obj
-        for (loc, noun, value), okey in zip(refs, _obj_keys(ctx, host, refs)):
+        for (loc, noun, value), okey in zip(refs, _obj_keys(host, refs)):
             entry = objs.get(okey)
             if entry is not None and (me in entry or len(entry) >= self.shared_principals):
                 continue
@@ -419,17 +404,12 @@ class CrossOwnerAccess(DetectorBase):
         resp = call.response
         st = resp.status if resp is not None else 0
         ep = ctx.endpoint
-        d = ctx.__dict__
-        priv = self.privilege
-        if d.get("_aw_privtrack") is not priv:
-            priv = self.privilege = priv.shared(ctx, call.id)
-        if priv._learned != call.id:
-            priv.learn_call(call, ctx)
+        priv = self.privilege = self.privilege.shared(ctx)
+        priv.learn_call(call, ctx)
         if st < 200 or st >= 300:
             return
         host = ep.host
-        cached = d.get("_aw_refs")
-        refs = cached[1] if cached is not None and cached[0] == call.id else request_refs(call, ctx)
+        refs = facts(call, ctx).request_refs
         mine = self._me.get(me)
         if mine is None:
             mine = {}
@@ -444,7 +424,7 @@ class CrossOwnerAccess(DetectorBase):
             foreign = self._cross[1] if self._cross[0] == call.id else ()
             objs = self._obj
             cap = self.shared_principals
-            for (_, noun, value), okey in zip(refs, _obj_keys(ctx, host, refs)):
+            for (_, noun, value), okey in zip(refs, _obj_keys(host, refs)):
                 if okey in foreign:
                     continue  # reading someone else's object does not make it shared
                 entry = objs.get(okey)
@@ -463,11 +443,11 @@ class CrossOwnerAccess(DetectorBase):
             return  # a detail read: its id is already a request reference
         if resp is None or not resp.body:
             return
-        kk = d.get("_aw_kk") or kind_key(ctx)
+        kk = facts(call, ctx).kind_key
         tnoun = kk.rpartition("|")[2]
         if not tnoun:
             return
-        lkey = d.get("_aw_ek") or ep_key(ctx)
+        lkey = facts(call, ctx).ep_key
         single = self._single
         if method == "GET" and "user" in mine:
             # an endpoint that answers one object teaches nothing more once the caller's own record
@@ -595,9 +575,7 @@ class Enumeration(DetectorBase):
         ep = ctx.endpoint
         if not ep.path_params:
             return []
-        refs = ctx.__dict__.get("_aw_prefs")
-        if refs is None:
-            refs = path_refs(ctx)
+        refs = facts(call, ctx).path_refs
         if not refs:
             return []
         actor = call.actor
@@ -662,8 +640,5 @@ class Enumeration(DetectorBase):
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         if call.actor.kind in _IDENTIFIED:
-            priv = self.privilege
-            if ctx.__dict__.get("_aw_privtrack") is not priv:
-                priv = self.privilege = priv.shared(ctx, call.id)
-            if priv._learned != call.id:
-                priv.learn_call(call, ctx)
+            priv = self.privilege = self.privilege.shared(ctx)
+            priv.learn_call(call, ctx)

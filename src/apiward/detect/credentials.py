@@ -65,7 +65,8 @@ from itertools import islice
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, Followups, Ring, ep_key, issues_token, login_form
+from apiward.detect.facts import facts
+from apiward.detect.objects import LRU, Followups, Ring
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -116,12 +117,6 @@ class Attempt:
             setattr(self, k, v)
 
 
-def _in_step(other: Any, mine: Any, call_id: str) -> bool:
-    """Whether two trackers have learned the same calls: equal counts, or
-    the other one one ahead with ``call_id`` (learned just now)."""
-    return other.seen == mine.seen or (other.seen == mine.seen + 1 and bool(call_id) and other._learned == call_id)
-
-
 class LoginTracker:
     """Recognises login attempts and keeps bounded recent history per source,
     username, password digest and endpoint. Score reads it; learn feeds it.
@@ -163,21 +158,19 @@ class LoginTracker:
         t = self.fail_at.get(key)
         return t is not None and t >= horizon
 
-    def shared(self, ctx: Context, call_id: str = "") -> LoginTracker:
-        """The tracker to use for this call: the first detector to see a call
-        offers its tracker on ``ctx``; another one adopts it when it is
-        compatible and has learned the same stream so far (so separate
-        pipelines or replays over the same contexts never share); the
-        offering tracker may have learned ``call_id`` already."""
-        d = ctx.__dict__
-        other = d.get("_aw_logins")
+    def shared(self, ctx: Context) -> LoginTracker:
+        """The tracker to use for this call: within one pipeline
+        (``ctx.shared``) the credential detectors use one tracker when their
+        settings agree; outside a pipeline, their own."""
+        store = ctx.shared
+        if store is None:
+            return self
+        other = store.get("credentials.logins")
         if other is None:
-            d["_aw_logins"] = self
+            store["credentials.logins"] = self
             return self
-        if other is self:
-            return self
-        if other.window_s == self.window_s and other.max_keys == self.max_keys and _in_step(other, self, call_id):
-            return other
+        if other is self or (other.window_s == self.window_s and other.max_keys == self.max_keys):
+            return other  # type: ignore[no-any-return]
         return self
 
     def _digest(self, value: str, salt: bytes = b"apiward-login") -> str:
@@ -197,15 +190,15 @@ class LoginTracker:
             return None
         if not req.body or call.response is None:
             return None
-        lf = login_form(call, ctx)
+        lf = facts(call, ctx).login_form
         if lf is None:
             return None
         st = call.status
-        ep = self.ep.get(ctx.__dict__.get("_aw_ek") or ep_key(ctx))
+        ep = self.ep.get(facts(call, ctx).ep_key)
         if st == 201 or (ep is not None and ep.signups > 2 * (ep.tokens + ep.fails) + 2):
             return None  # a sign-up form
         if 200 <= st < 300:
-            ok = issues_token(call, ctx)
+            ok = facts(call, ctx).issues_token
             if not ok and (ep is None or ep.tokens < 3):
                 return None  # not known to be a login endpoint
         elif st in (401, 403, 429):
@@ -225,7 +218,7 @@ class LoginTracker:
                 _names.clear()
             _names[name] = udig
         return Attempt(call.ts, udig, self._digest(pwd, self._salt), ok, call.id, src, ip,
-                       call.actor.user_agent or req.header("user-agent") or "", ctx.__dict__.get("_aw_ek") or ep_key(ctx), name)
+                       call.actor.user_agent or req.header("user-agent") or "", facts(call, ctx).ep_key, name)
 
     def recent(self, ring: Ring | None, now: float, window_s: float | None = None) -> list[Attempt]:
         if not ring:
@@ -260,8 +253,8 @@ class LoginTracker:
         req = call.request
         if req.method != "POST" and req.method != "PUT":
             return
-        if call.status == 201 and req.body and login_form(call, ctx) is not None:
-            self.ep.get_or((ctx.__dict__.get("_aw_ek") or ep_key(ctx)), _Ep).signups += 1
+        if call.status == 201 and req.body and facts(call, ctx).login_form is not None:
+            self.ep.get_or(facts(call, ctx).ep_key, _Ep).signups += 1
             return
         a = self.attempt(call, ctx)
         if a is None:
@@ -364,7 +357,7 @@ class Stuffing(DetectorBase):
         req = call.request
         if (req.method != "POST" and req.method != "PUT") or not req.body:
             return []
-        lt = self.logins = self.logins.shared(ctx, call.id)
+        lt = self.logins = self.logins.shared(ctx)
         a = lt.attempt(call, ctx)
         if a is None:
             return []
@@ -528,7 +521,7 @@ class Stuffing(DetectorBase):
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         m = call.request.method
         if m == "POST" or m == "PUT":
-            self.logins = self.logins.shared(ctx, call.id)
+            self.logins = self.logins.shared(ctx)
             self.logins.learn(call, ctx)
 
 
@@ -594,7 +587,7 @@ class AccountTakeover(DetectorBase):
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         req = call.request
         if (req.method == "POST" or req.method == "PUT") and req.body:
-            lt = self.logins = self.logins.shared(ctx, call.id)
+            lt = self.logins = self.logins.shared(ctx)
             a = lt.attempt(call, ctx)
         else:
             a = None
@@ -700,5 +693,5 @@ class AccountTakeover(DetectorBase):
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         m = call.request.method
         if m == "POST" or m == "PUT":
-            self.logins = self.logins.shared(ctx, call.id)
+            self.logins = self.logins.shared(ctx)
             self.logins.learn(call, ctx)

@@ -44,7 +44,9 @@ from __future__ import annotations
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, Ring, caller_privileged, ep_key
+from apiward.detect.vocabulary import IDENTIFIED as _IDENTIFIED
+from apiward.detect.facts import facts
+from apiward.detect.objects import LRU, PII, Ring
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -53,48 +55,10 @@ __all__ = ["SensitiveResponse"]
 
 ALWAYS_SECRET = frozenset({"password", "password_hash"})
 SECRETS = frozenset({"api_key", "jwt", "bearer_token", "basic_auth", "session_token"})
-PII = frozenset({"email", "phone", "ssn", "credit_card", "card_cvv", "iban", "national_id", "date_of_birth", "address", "health"})
-OWNED = frozenset({"email", "phone", "ssn", "credit_card", "iban", "national_id"})
 LEAKS = {"stack_trace": "CWE-209", "sql_error": "CWE-209", "internal_path": "CWE-209", "internal_hostname": "CWE-200"}
-_RESP = frozenset({"response_body", "error_body"})
-_REQ = frozenset({"request_body", "query", "path"})
-_IDENTIFIED = frozenset({"user", "apikey", "session", "basic"})
 _JUDGED = SECRETS | PII
 _LEAK_CLASSES = frozenset(LEAKS)
 _SPECIAL = _LEAK_CLASSES | ALWAYS_SECRET
-
-
-def _split(ctx: Context) -> tuple[list[Any], set[str], set[str], list[Any], set[str], list[str]]:
-    """One pass over the call's sensitive hits, shared by score and learn:
-    (response hits, their classes, personal value digests in the response,
-    owned-class response hits, value digests the request sent, owned-class
-    value digests the request sent)."""
-    d = ctx.__dict__
-    sp = d.get("_aw_dx")
-    if sp is not None:
-        return sp  # type: ignore[no-any-return]
-    resp: list[Any] = []
-    classes: set[str] = set()
-    pii: set[str] = set()
-    owned: list[Any] = []
-    sent: set[str] = set()
-    req_owned: list[str] = []
-    for h in ctx.sensitive:
-        loc = h.location
-        if loc in _RESP:
-            resp.append(h)
-            cls = h.cls
-            classes.add(cls)
-            if cls in OWNED:
-                owned.append(h)
-            if cls in PII and h.value_hash:
-                pii.add(h.value_hash)
-        elif loc in _REQ and h.value_hash:
-            sent.add(h.value_hash)
-            if h.cls in OWNED:
-                req_owned.append(h.value_hash)
-    sp = d["_aw_dx"] = (resp, classes, pii, owned, sent, req_owned)
-    return sp
 
 
 class _Ep:
@@ -185,13 +149,12 @@ class SensitiveResponse(DetectorBase):
         resp = call.response
         if not ctx.sensitive or resp is None:
             return []
-        sp = ctx.__dict__.get("_aw_dx")
-        resp_hits, classes, pii, owned, sent, _ = sp if sp is not None else _split(ctx)
+        resp_hits, classes, pii, owned, sent, _ = facts(call, ctx).sensitive
         if not resp_hits:
             return []
         ep = ctx.endpoint
         st = resp.status
-        ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
+        ek = facts(call, ctx).ep_key
         e = self._ep.get(ek)
         if e is not None:
             self._cur = (call.id, e, ek)  # learn_one reuses the look-up
@@ -203,7 +166,7 @@ class SensitiveResponse(DetectorBase):
         # finding per endpoint and kind with a few sample events, not every caller
         special = classes & _SPECIAL if not classes.isdisjoint(_SPECIAL) else ()
         for cls in classes & _LEAK_CLASSES if special else ():
-            if not self._sample((ctx.__dict__.get("_aw_ek") or ep_key(ctx)), cls):
+            if not self._sample(facts(call, ctx).ep_key, cls):
                 continue
             f = self.finding(
                 call, ctx,
@@ -218,7 +181,7 @@ class SensitiveResponse(DetectorBase):
         if st < 200 or st >= 300:
             return out
         for cls in classes & ALWAYS_SECRET if special else ():
-            if not self._sample((ctx.__dict__.get("_aw_ek") or ep_key(ctx)), cls):
+            if not self._sample(facts(call, ctx).ep_key, cls):
                 continue
             f = self.finding(
                 call, ctx,
@@ -251,7 +214,7 @@ class SensitiveResponse(DetectorBase):
                 )
         if not owned and len(pii) < self.bulk_min:
             return out  # nothing anybody owns, not bulk
-        if caller_privileged(call, ctx) is True:
+        if facts(call, ctx).caller_privileged is True:
             return out
         # one pass over owned values: others' values received (harvest) and values a known other principal owns
         vals: set[str] = set()
@@ -318,7 +281,7 @@ class SensitiveResponse(DetectorBase):
         open endpoint serving records). Once flagged, each response that
         adds values joins the finding."""
         me = call.actor.key
-        k = me + "|" + (ctx.__dict__.get("_aw_ek") or ep_key(ctx))
+        k = me + "|" + facts(call, ctx).ep_key
         hv = self._harvest.get(k)
         if hv is None or call.ts - hv.start > self.harvest_window_s:
             hv = _Harvest(call.ts)
@@ -374,7 +337,7 @@ class SensitiveResponse(DetectorBase):
             e = cur[1]
             self._ep.move_to_end(cur[2])
         else:
-            ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
+            ek = facts(call, ctx).ep_key
             e = self._ep.get(ek)
             if e is None:
                 e = _Ep()
@@ -390,8 +353,7 @@ class SensitiveResponse(DetectorBase):
         actor = call.actor
         me = actor.key
         ident = actor.kind in _IDENTIFIED
-        sp = ctx.__dict__.get("_aw_dx")
-        _, seen_cls, resp_vals, owned, _, req_vals = sp if sp is not None else _split(ctx)
+        _, seen_cls, resp_vals, owned, _, req_vals = facts(call, ctx).sensitive
         if seen_cls:
             ecls = e.cls
             if self.rare or not seen_cls <= ecls.keys():  # with rare == 0 only whether a class was seen matters

@@ -42,7 +42,8 @@ import re
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, Ring, digest, ep_key, id_like, issues_token, login_form
+from apiward.detect.facts import facts
+from apiward.detect.objects import LRU, Ring, digest, id_like
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -173,13 +174,13 @@ class SignupBurst(DetectorBase):
         st = call.status
         if req.method != "POST" or st < 200 or st >= 300 or not req.body:
             return None
-        ep = self._ep.get(ctx.__dict__.get("_aw_ek") or ep_key(ctx))
+        ep = self._ep.get(facts(call, ctx).ep_key)
         if ep is not None and ep.ok >= 10 and ep.repeats * 5 > ep.ok:
             return None  # names recur: a login or profile form
         params = req.params()
         if not params or len(params) > 40:
             return None
-        if st != 201 and len(params) <= 2 and login_form(call, ctx) is not None and issues_token(call, ctx):
+        if st != 201 and len(params) <= 2 and facts(call, ctx).login_form is not None and facts(call, ctx).issues_token:
             return None  # a two-field login that returns the user
         email = ""
         for k in _EMAIL_KEYS:
@@ -264,7 +265,7 @@ class SignupBurst(DetectorBase):
                                        {"pattern": stem, "accounts": len(slow), "sources": nsrc,
                                         "hours": round((now - slow[0].ts) / 3600.0, 1)}, 0.7))
         if domain:
-            ep = self._ep.get(ctx.__dict__.get("_aw_ek") or ep_key(ctx))
+            ep = self._ep.get(facts(call, ctx).ep_key)
             done = ep.ok if ep is not None else 0
             first = self._domain_first.get(domain)
             if first is None:
@@ -278,22 +279,8 @@ class SignupBurst(DetectorBase):
                                        {"domain": domain, "accounts": len(by_dom), "signups_since_first_seen": since}, 0.65))
         return out
 
-    def _login_user(self, call: ApiCall, ctx: Context) -> tuple[str, str] | None:
-        """(username, its digest) of a successful credential form, once per call."""
-        d = ctx.__dict__
-        r = d.get("_aw_fa_user", 0)
-        if r == 0:
-            r = None
-            resp = call.response
-            if resp is not None and 200 <= resp.status < 300 and call.request.body:
-                lf = login_form(call, ctx)
-                if lf is not None:
-                    r = (lf[0], digest(lf[0].strip().lower()))
-            d["_aw_fa_user"] = r
-        return r  # type: ignore[return-value]
-
     def _score_reuse(self, call: ApiCall, ctx: Context) -> list[Finding]:
-        lu = self._login_user(call, ctx)
+        lu = facts(call, ctx).login_user
         if lu is None:
             return []
         lf, user = lu, lu[1]
@@ -340,7 +327,7 @@ class SignupBurst(DetectorBase):
         su = self._cur[1] if self._cur[0] == call.id else self._signup(call, ctx)
         if su is None:
             if self._acct:
-                lu = self._login_user(call, ctx)
+                lu = facts(call, ctx).login_user
                 if lu is not None:
                     a = self._acct.get(lu[1])
                     if a is not None and len(a.logins) < 4:
@@ -349,7 +336,7 @@ class SignupBurst(DetectorBase):
         name, domain, src, email = su
         now = call.ts
         d = digest(name)
-        ep = self._ep.get_or((ctx.__dict__.get("_aw_ek") or ep_key(ctx)), _Ep)
+        ep = self._ep.get_or(facts(call, ctx).ep_key, _Ep)
         ep.ok += 1
         if d in ep.names:
             ep.repeats += 1

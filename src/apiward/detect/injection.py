@@ -72,8 +72,8 @@ from urllib.parse import unquote_to_bytes
 import libinjection
 
 from apiward.detect.base import DetectorBase
-from apiward.learn.baselines import endpoint_key
-from apiward.learn.parameters import VALUE_HEADERS, profiled_params, secret_name
+from apiward.detect.facts import facts
+from apiward.learn.parameters import VALUE_HEADERS, secret_name
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -556,7 +556,8 @@ class InjectionPayload(DetectorBase):
             out.append((t, "path", "", path, ev, 0.9))
         clean = _clean_cache if max_len >= 256 else _EMPTY
         safe = _SAFE.fullmatch
-        params = profiled_params(call, ctx.endpoint.path_params)
+        fx = facts(call, ctx)
+        params = fx.params
         for loc, name, value in params:
             if "$" in name and _NOSQL_NAME.search(name):
                 out.append(("nosqli", loc, name, value, {"matched": "operator key", "cwe": "CWE-943"}, 0.9))
@@ -604,7 +605,7 @@ class InjectionPayload(DetectorBase):
                             out.append((t, "header", k, v, ev, 0.9))
         bl = ctx.baselines
         if bl is not None and hasattr(bl, "endpoint_stats"):
-            stats = bl.endpoint_stats(endpoint_key(ctx))
+            stats = bl.endpoint_stats(fx.ep_key)
             if stats is None:
                 if not out:
                     hit = self._unseen_endpoint(bl, ctx, _probe(path), call.response.status if call.response is not None else 0)
@@ -687,7 +688,7 @@ class InjectionPayload(DetectorBase):
             profile_hits.sort(key=lambda h: -h[4])
             ep = ctx.endpoint
             rec: _Pending = [
-                0.0, call.actor.key, call.actor.display, ep.service, ep.host, ep.name, endpoint_key(ctx),
+                0.0, call.actor.key, call.actor.display, ep.service, ep.host, ep.name, facts(call, ctx).ep_key,
                 [call.id], call.ts, call.ts, profile_hits, 0,
             ]
             if self._deferrable(call, ctx):

@@ -43,15 +43,13 @@ import re
 from typing import Any
 
 from apiward.detect.base import DetectorBase
+from apiward.detect.vocabulary import IDENTIFIED as _IDENTIFIED
+from apiward.detect.facts import facts
 from apiward.detect.objects import (
     LRU,
     Followups,
-    caller_privileged,
-    ep_key,
     field_noun,
     issued_token,
-    kind_key,
-    login_form,
     response_items,
     token_claims,
 )
@@ -62,7 +60,6 @@ from apiward.model.finding import Finding
 __all__ = ["ReadonlyWrite"]
 
 _WRITES = frozenset({"POST", "PUT", "PATCH"})
-_IDENTIFIED = frozenset({"user", "apikey", "session", "basic"})
 _PRIV_FIELD = re.compile(
     r"role|admin|permission|privilege|scope|group|balance|credit|owner|verified|approved|staff|superuser|tier|plan"
     r"|account_?type|user_?type|is_?active|price|discount|quota|points|karma|level|trusted|internal",
@@ -197,7 +194,7 @@ class ReadonlyWrite(DetectorBase):
             esc = self._escalated.get("ip:" + (actor.ip or call.src.ip))
             if esc is None or call.ts > esc[2]:
                 return []
-            if login_form(call, ctx) is None:
+            if facts(call, ctx).login_form is None:
                 return []
             tok = issued_token(call)
             hit = _echoes(token_claims(tok), esc[1]) if tok else []
@@ -225,8 +222,8 @@ class ReadonlyWrite(DetectorBase):
             if hit:
                 why = f"the response echoes {', '.join(hit)}"
                 key = keys.get(hit[0], key)
-            elif caller_privileged(call, ctx):
-                fn = self._fn.get(ctx.__dict__.get("_aw_ek") or ep_key(ctx))
+            elif facts(call, ctx).caller_privileged:
+                fn = self._fn.get(facts(call, ctx).ep_key)
                 if fn is not None and fn[1] >= 1 and len(fn[0] - {actor.key}) <= self.few_regular:
                     why = "a function only privileged principals use, called with the escalated role"
             if not why:
@@ -256,7 +253,7 @@ class ReadonlyWrite(DetectorBase):
         if not params:
             return out
         ep = ctx.endpoint
-        kk = ctx.__dict__.get("_aw_kk") or kind_key(ctx)
+        kk = facts(call, ctx).kind_key
         kind = self._kind.get(kk)
         me = call.actor.key
         echo_doc: Any = _UNSET  # the response object, parsed when a field needs it
@@ -346,16 +343,15 @@ class ReadonlyWrite(DetectorBase):
         if resp is None or resp.status < 200 or resp.status >= 300:
             return
         actor = call.actor
-        d = ctx.__dict__
         if actor.jwt_claims:
             # only "any privileged success" and up to 9 regular principals are ever read
-            ek = d.get("_aw_ek") or ep_key(ctx)
+            ek = facts(call, ctx).ep_key
             fns = self._fn
             fn = fns.get(ek)
             if fn is not None:
                 fns.move_to_end(ek)
             if fn is None or not fn[1] or len(fn[0]) <= 8:
-                p = caller_privileged(call, ctx)
+                p = facts(call, ctx).caller_privileged
                 if p is not None:
                     if fn is None:
                         fn = [set(), 0]
@@ -370,7 +366,7 @@ class ReadonlyWrite(DetectorBase):
         doc = resp.json() if resp.body else None
         if not write and doc is None:
             return
-        kk = d.get("_aw_kk") or kind_key(ctx)
+        kk = facts(call, ctx).kind_key
         if kk[-1] == "|":
             return  # no noun: not an object endpoint
         kinds = self._kind

@@ -21,23 +21,37 @@ Nothing here depends on fixed paths: nouns come from the templates the
 discover stage learned. :class:`LRU` is the bounded dict every detector uses
 for keyed state.
 
-Per-call facts several detectors need are computed once and cached on the
-:class:`~apiward.model.context.Context` (``ctx.__dict__["_aw_..."]``): the
-endpoint key and kind key, the object references, the login-form verdict,
-whether the response issues a token, the caller's role verdict (also
-memoised per credential). Hot paths read those caches inline.
+Per-call facts several detectors need (endpoint and kind keys, object
+references, the login-form verdict, whether the response issues a token,
+the caller's role verdict) are computed once per call by
+:class:`apiward.detect.facts.Facts` from the functions here; detectors read
+them as ``facts(call, ctx).<name>``. Names detectors share (actor kinds,
+credential field names, role words, token keys) live in
+:mod:`apiward.detect.vocabulary`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict, deque
+from collections import deque
 from operator import itemgetter
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-from apiward.model.call import ApiCall
-from apiward.model.context import Context
+from apiward.detect.vocabulary import (
+    ID_HEADERS,
+    NEW_PASSWORD,
+    PAGE_PARAMS,
+    PASSWORD_NAMES,
+    ROLE_CLAIMS,
+    TOKEN_KEYS,
+    UID_CLAIMS,
+    USER_NAMES,
+    admin_word,
+)
+from apiward.learn.sketches import LRU
+from apiward.model.call import Actor, ApiCall
+from apiward.model.context import Context, EndpointRef, SensitiveHit
 
 __all__ = [
     "LRU",
@@ -46,63 +60,30 @@ __all__ = [
     "noun",
     "field_noun",
     "endpoint_noun",
-    "path_refs",
-    "request_refs",
+    "path_refs_of",
+    "request_refs_of",
+    "kind_key_of",
     "response_items",
     "response_ids",
     "login_fields",
     "privileged",
-    "caller_privileged",
-    "login_form",
+    "privileged_of",
     "digest",
     "ep_key",
-    "kind_key",
     "is_success",
     "is_denied",
     "TOKEN_KEYS",
     "has_token",
-    "issues_token",
     "PAGE_PARAMS",
     "issued_token",
     "presented_tokens",
     "token_claims",
     "Followups",
     "self_ids",
+    "split_sensitive",
+    "PII",
+    "OWNED",
 ]
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class LRU(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]
-    """A dict that forgets its least recently used keys beyond ``cap``.
-
-    ``get_or(key, factory)`` creates state lazily and marks it recent; it is
-    the only accessor the hot paths use. Pickles like a dict."""
-
-    def __init__(self, cap: int = 10_000) -> None:
-        super().__init__()
-        self.cap = cap
-
-    def __reduce__(self) -> Any:
-        return (self.__class__, (self.cap,), None, None, iter(self.items()))
-
-    def get_or(self, key: K, factory: Any) -> V:
-        v = self.get(key)
-        if v is None:
-            v = factory()
-            self[key] = v
-            if len(self) > self.cap:
-                self.popitem(last=False)
-        else:
-            self.move_to_end(key)
-        return v
-
-    def put(self, key: K, value: V) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        if len(self) > self.cap:
-            self.popitem(last=False)
 
 
 class Ring(deque):  # type: ignore[type-arg]
@@ -119,30 +100,23 @@ class Ring(deque):  # type: ignore[type-arg]
 
 
 def ep_key(ctx: Context) -> str:
-    """``ctx.endpoint.key``, computed once per call and shared by detectors."""
-    d = ctx.__dict__
-    k = d.get("_aw_ek")
-    if k is None:
-        k = d["_aw_ek"] = ctx.endpoint.key
-    return k
+    """``ctx.endpoint.key`` (through the call's facts when it has them)."""
+    f = ctx.facts
+    return f.ep_key if f is not None else ctx.endpoint.key  # type: ignore[no-any-return]
 
 
 _kind_keys: dict[str, str] = {}
 
 
-def kind_key(ctx: Context) -> str:
+def kind_key_of(endpoint: EndpointRef, ek: str) -> str:
     """``host|noun`` of the endpoint's last literal segment (the kind of
-    object it serves; ``host|`` for ``/``), interned per endpoint so hot
-    paths do not format it per call."""
-    ek = ctx.__dict__.get("_aw_ek") or ep_key(ctx)
+    object it serves; ``host|`` for ``/``), interned per endpoint key."""
     k = _kind_keys.get(ek)
     if k is None:
-        ep = ctx.endpoint
-        k = ep.host + "|" + endpoint_noun(ep.template)
+        k = endpoint.host + "|" + endpoint_noun(endpoint.template)
         if len(_kind_keys) >= 50_000:
             _kind_keys.clear()
         _kind_keys[ek] = k
-    ctx.__dict__["_aw_kk"] = k
     return k
 
 
@@ -282,43 +256,23 @@ def endpoint_noun(template: str) -> str:
     return _template_info(template)[0]
 
 
-def path_refs(ctx: Context) -> list[tuple[str, str]]:
-    """``(noun, value)`` for each id-like path parameter (cached on ``ctx``)."""
-    pp = ctx.endpoint.path_params
+def path_refs_of(endpoint: EndpointRef) -> list[tuple[str, str]]:
+    """``(noun, value)`` for each id-like path parameter."""
+    pp = endpoint.path_params
     if not pp:
         return []
-    d = ctx.__dict__
-    out = d.get("_aw_prefs")
-    if out is not None:
-        return out
-    params = _template_info(ctx.endpoint.template)[1]
-    out = []
-    for name, value in pp:
-        if id_like(value):
-            out.append((params.get(name) or noun(name), value))
-    d["_aw_prefs"] = out
-    return out
+    params = _template_info(endpoint.template)[1]
+    return [(params.get(name) or noun(name), value) for name, value in pp if id_like(value)]
 
 
 _first = itemgetter(0)
-_ID_HEADERS = frozenset(
-    {"x-user-id", "x-account-id", "x-customer-id", "x-tenant-id", "x-org-id", "x-organization-id", "x-owner-id", "x-member-id"}
-)
 
 
-def request_refs(call: ApiCall, ctx: Context) -> list[tuple[str, str, str]]:
+def request_refs_of(call: ApiCall, ctx: Context, prefs: list[tuple[str, str]]) -> list[tuple[str, str, str]]:
     """``(location, noun, value)`` for each object reference of a request:
-    id-like path parameters, id-named query parameters and top-level body
-    fields (``orderId=7``), and id headers (``x-account-id``). Cached on
-    ``ctx`` (detectors share it)."""
-    d = ctx.__dict__
-    cached = d.get("_aw_refs")
-    if cached is not None and cached[0] == call.id:
-        return cached[1]
-    out: list[tuple[str, str, str]] = []
-    if ctx.endpoint.path_params:
-        for n, v in path_refs(ctx):
-            out.append(("path", n, v))
+    id-like path parameters (``prefs``), id-named query parameters and
+    top-level body fields (``orderId=7``), and id headers (``x-account-id``)."""
+    out: list[tuple[str, str, str]] = [("path", n, v) for n, v in prefs]
     req = call.request
     if req.query:
         fc = _field_cache
@@ -335,11 +289,10 @@ def request_refs(call: ApiCall, ctx: Context) -> list[tuple[str, str, str]]:
                 fn = field_noun(k)
                 if fn and id_like(v):  # the bare "id" of a body is the object being written
                     out.append(("body", fn, str(v)))
-    if not _ID_HEADERS.isdisjoint(map(_first, req.headers)):  # the scan runs in C; id headers are rare
+    if not ID_HEADERS.isdisjoint(map(_first, req.headers)):  # the scan runs in C; id headers are rare
         for k, v in req.headers:
-            if k in _ID_HEADERS and id_like(v):
+            if k in ID_HEADERS and id_like(v):
                 out.append(("header", noun(k[2:-3]), v))
-    d["_aw_refs"] = (call.id, out)
     return out
 
 
@@ -373,25 +326,17 @@ def response_ids(doc: Any, cap: int = 500) -> tuple[list[str], bool]:
 
 # -- credentials ------------------------------------------------------------
 
-_PASSWORD_NAMES = frozenset({"password", "passwd", "pwd", "pass", "passphrase", "passcode", "userpassword", "user_password", "pin"})
-_USER_NAMES = (
-    "username", "user_name", "user", "login", "email", "mail", "emailaddress", "email_address",
-    "userid", "user_id", "account", "identifier", "phone", "name", "handle", "uid",
-)
-_NEW_PASSWORD = re.compile(r"new|old|current|confirm|repeat|verify|retype|again", re.IGNORECASE)
-
-
 _form_shapes: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[Any, ...]] | None] = {}
 
 
 def _form_shape(keys: tuple[Any, ...]) -> tuple[tuple[Any, ...], tuple[Any, ...]] | None:
     """For a body's field names: (password-like fields, user-like fields in
     preference order), or ``None`` when it can not be a credential pair."""
-    pwd = tuple(k for k in keys if isinstance(k, str) and k.lower() in _PASSWORD_NAMES)
-    if not pwd or any(isinstance(k, str) and _NEW_PASSWORD.search(k) for k in keys):
+    pwd = tuple(k for k in keys if isinstance(k, str) and k.lower() in PASSWORD_NAMES)
+    if not pwd or any(isinstance(k, str) and NEW_PASSWORD.search(k) for k in keys):
         return None
     lower = {k.lower(): k for k in keys if isinstance(k, str)}
-    users = tuple(lower[n] for n in _USER_NAMES if n in lower)
+    users = tuple(lower[n] for n in USER_NAMES if n in lower)
     return pwd, users
 
 
@@ -426,21 +371,6 @@ def login_fields(params: dict[str, Any]) -> tuple[str, str, str] | None:
     return None
 
 
-TOKEN_KEYS = frozenset(
-    {"token", "access_token", "accesstoken", "accessToken", "id_token", "idToken", "jwt", "auth_token", "authToken",
-     "session", "session_id", "sessionId", "sessiontoken", "sessionToken", "refresh_token", "refreshToken", "bearer"}
-)
-
-
-def issues_token(call: ApiCall, ctx: Context) -> bool:
-    """:func:`has_token`, once per call (cached on ``ctx``)."""
-    d = ctx.__dict__
-    r = d.get("_aw_tok")
-    if r is None:
-        r = d["_aw_tok"] = has_token(call)
-    return r  # type: ignore[no-any-return]
-
-
 def has_token(call: ApiCall) -> bool:
     """Whether a response hands out a credential: a token-named field (top
     level or one level down) or a ``Set-Cookie`` header."""
@@ -464,10 +394,6 @@ def has_token(call: ApiCall) -> bool:
 
 # -- roles ------------------------------------------------------------------
 
-_ROLE_CLAIMS = ("role", "roles", "scope", "scp", "groups", "group", "is_admin", "admin", "realm_access", "permissions", "authorities")
-_ADMIN_WORD = re.compile(r"admin|root|superuser|super_user|staff|operator|support|moderator|\bops\b|:write:all|all:", re.IGNORECASE)
-
-
 def _flatten(v: Any, out: list[str]) -> None:
     if isinstance(v, str):
         out.extend(v.replace(",", " ").split())
@@ -487,7 +413,7 @@ def roles(claims: dict[str, Any]) -> frozenset[str]:
     if not claims:
         return frozenset()
     out: list[str] = []
-    for c in _ROLE_CLAIMS:
+    for c in ROLE_CLAIMS:
         v = claims.get(c)
         if v is None:
             continue
@@ -505,55 +431,29 @@ def privileged(claims: dict[str, Any]) -> bool | None:
     r = roles(claims)
     if not r:
         return None
-    return any(_ADMIN_WORD.search(x) for x in r)
+    return any(admin_word(x) for x in r)
 
 
 _priv_by_token: dict[str, bool | None] = {}
 _UNSET: Any = object()
 
 
-def caller_privileged(call: ApiCall, ctx: Context) -> bool | None:
-    """:func:`privileged` of the caller's JWT claims, computed once per call
-    (cached on ``ctx``) and once per credential (keyed by ``token_id``, a
-    digest of the token, so the same token always has the same claims)."""
-    d = ctx.__dict__
-    p = d.get("_aw_priv", _UNSET)
-    if p is not _UNSET:
-        return p  # type: ignore[no-any-return]
-    actor = call.actor
+def privileged_of(actor: Actor) -> bool | None:
+    """:func:`privileged` of the actor's JWT claims, memoised per credential
+    (keyed by ``token_id``, a digest of the token: the same token always has
+    the same claims)."""
     claims = actor.jwt_claims
     if not claims:
-        p = None
-    else:
-        tid = actor.token_id
-        p = _priv_by_token.get(tid, _UNSET) if tid else _UNSET
-        if p is _UNSET:
-            p = privileged(claims)
-            if tid:
-                if len(_priv_by_token) >= 50_000:
-                    _priv_by_token.clear()
-                _priv_by_token[tid] = p
-    d["_aw_priv"] = p
-    return p  # type: ignore[return-value]
-
-
-def login_form(call: ApiCall, ctx: Context) -> tuple[str, str, str] | None:
-    """:func:`login_fields` of the request body, once per call (cached on
-    ``ctx``); ``None`` without a body or for reads."""
-    d = ctx.__dict__
-    r = d.get("_aw_login", _UNSET)
-    if r is not _UNSET:
-        return r  # type: ignore[no-any-return]
-    req = call.request
-    r = login_fields(req.params()) if req.body and req.method != "GET" else None
-    d["_aw_login"] = r
-    return r
-
-
-PAGE_PARAMS = frozenset(
-    {"page", "p", "pg", "offset", "skip", "start", "from", "cursor", "after", "before", "page_number", "pagenumber",
-     "pageNumber", "page[number]", "page[offset]", "page[cursor]", "since_id", "max_id", "starting_after", "next", "pageToken", "page_token", "continuation"}
-)
+        return None
+    tid = actor.token_id
+    p = _priv_by_token.get(tid, _UNSET) if tid else _UNSET
+    if p is _UNSET:
+        p = privileged(claims)
+        if tid:
+            if len(_priv_by_token) >= 50_000:
+                _priv_by_token.clear()
+            _priv_by_token[tid] = p
+    return p  # type: ignore[no-any-return]
 
 
 # -- sessions ---------------------------------------------------------------
@@ -610,7 +510,6 @@ def token_claims(token: str) -> dict[str, Any]:
     return doc if isinstance(doc, dict) else {}
 
 
-_UID_CLAIMS = ("uid", "user_id", "userId", "id", "uuid")
 
 
 def self_ids(call: ApiCall) -> list[str]:
@@ -620,7 +519,7 @@ def self_ids(call: ApiCall) -> list[str]:
     if not claims:
         return []
     out = []
-    for c in _UID_CLAIMS:
+    for c in UID_CLAIMS:
         v = claims.get(c)
         if v is not None and id_like(v):
             out.append(str(v))
@@ -687,3 +586,39 @@ class Followups:
             return None
         e[2] -= 1
         return e[0]
+
+
+# -- sensitive data -----------------------------------------------------------------
+
+_RESP_LOCS = frozenset({"response_body", "error_body"})
+_REQ_LOCS = frozenset({"request_body", "query", "path"})
+#: Personal-data classes, and those that identify one person (whose are they?).
+PII = frozenset({"email", "phone", "ssn", "credit_card", "card_cvv", "iban", "national_id", "date_of_birth", "address", "health"})
+OWNED = frozenset({"email", "phone", "ssn", "credit_card", "iban", "national_id"})
+
+
+def split_sensitive(hits: list[SensitiveHit]) -> tuple[list[Any], set[str], set[str], list[Any], set[str], list[str]]:
+    """One pass over a call's sensitive hits: (response hits, their classes,
+    personal value digests in the response, owned-class response hits, value
+    digests the request sent, owned-class value digests the request sent)."""
+    resp: list[Any] = []
+    classes: set[str] = set()
+    pii: set[str] = set()
+    owned: list[Any] = []
+    sent: set[str] = set()
+    req_owned: list[str] = []
+    for h in hits:
+        loc = h.location
+        if loc in _RESP_LOCS:
+            resp.append(h)
+            cls = h.cls
+            classes.add(cls)
+            if cls in OWNED:
+                owned.append(h)
+            if cls in PII and h.value_hash:
+                pii.add(h.value_hash)
+        elif loc in _REQ_LOCS and h.value_hash:
+            sent.add(h.value_hash)
+            if h.cls in OWNED:
+                req_owned.append(h.value_hash)
+    return resp, classes, pii, owned, sent, req_owned

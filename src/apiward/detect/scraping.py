@@ -37,7 +37,8 @@ from __future__ import annotations
 from typing import Any
 
 from apiward.detect.base import DetectorBase
-from apiward.detect.objects import LRU, PAGE_PARAMS, Ring, ep_key, path_refs, privileged
+from apiward.detect.facts import facts
+from apiward.detect.objects import LRU, PAGE_PARAMS, Ring, privileged
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -196,7 +197,7 @@ class ScrapingEnumeration(DetectorBase):
             out = self._score(call, ctx, scans, scan)
         else:
             out = []
-        if num < 0 and not big and call.actor.key + "|" + (ctx.__dict__.get("_aw_ek") or ep_key(ctx)) not in self._slow:
+        if num < 0 and not big and call.actor.key + "|" + facts(call, ctx).ep_key not in self._slow:
             return out  # no numeric id, no oversized page, no slow state: nothing to keep over days
         slow = self._score_slow(call, ctx, num, big, bool(out))
         if slow is not None:
@@ -229,7 +230,7 @@ class ScrapingEnumeration(DetectorBase):
         ``oversized_factor`` times the endpoint's usual size. Once flagged,
         each further call of the actor on the endpoint joins the finding."""
         actor = call.actor
-        k = actor.key + "|" + (ctx.__dict__.get("_aw_ek") or ep_key(ctx))
+        k = actor.key + "|" + facts(call, ctx).ep_key
         st = self._slow.get(k)
         if st is None or call.ts - st.start > self.slow_window_s:
             if num < 0 and not big:
@@ -290,11 +291,8 @@ class ScrapingEnumeration(DetectorBase):
         if st >= 500 or st < 200 or st == 401 or st == 403:
             return None
         oid = ""
-        d = ctx.__dict__
         if ep.path_params:
-            refs = d.get("_aw_prefs")
-            if refs is None:
-                refs = path_refs(ctx)
+            refs = facts(call, ctx).path_refs
             if refs:
                 oid = refs[-1][1]
         depth = size = 0
@@ -325,7 +323,7 @@ class ScrapingEnumeration(DetectorBase):
             return None
         num = int(oid) if oid and len(oid) <= 9 and oid.isdigit() else None
         big = False
-        ek = d.get("_aw_ek") or ep_key(ctx)
+        ek = facts(call, ctx).ep_key
         if req.query and not oid:
             typical = self._typical_size(ek, size)
             big = size >= self.oversized_factor * typical

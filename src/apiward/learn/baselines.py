@@ -45,7 +45,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from apiward.learn.parameters import Param, profiled_params, secret_name
+from apiward.detect.facts import facts
+from apiward.learn.parameters import Param, secret_name
 from apiward.learn.profiles import ValueProfile, value_features
 from apiward.learn.profiles import _cache as _features_cache  # read directly on the hot path
 from apiward.learn.sketches import LRU, CappedCounter, Distinct, LogHistogram, Moments, key_hash
@@ -245,13 +246,9 @@ class ActorStats:
 
 
 def endpoint_key(ctx: Context) -> str:
-    """``ctx.endpoint.key``, built once per call and cached on the context
-    (detectors and baselines all ask for it)."""
-    d = ctx.__dict__
-    k = d.get("_aw_ep_key")
-    if k is None:
-        k = d["_aw_ep_key"] = ctx.endpoint.key
-    return k
+    """``ctx.endpoint.key`` (through the call's facts when it has them)."""
+    f = ctx.facts
+    return f.ep_key if f is not None else ctx.endpoint.key  # type: ignore[no-any-return]
 
 
 class Baselines:
@@ -279,9 +276,13 @@ class Baselines:
         min_actors: int = 3,
         sample_after: int = 1000,
         sample_every: int = 4,
+        judge_after: int = 30,
+        trust_after: int = 200,
     ) -> None:
-        if min(max_endpoints, max_actors, max_params, min_actors, sample_after, sample_every) < 1:
+        if min(max_endpoints, max_actors, max_params, min_actors, sample_after, sample_every, judge_after) < 1:
             raise ValueError("Baselines limits must be >= 1")
+        self.judge_after = judge_after  # values a profile learns before it judges (the odd check of learn_one)
+        self.trust_after = trust_after  # an endpoint's calls during which every unflagged actor counts as support
         self.max_params = max_params
         self.min_actors = min_actors
         self.sample_after = sample_after
@@ -296,8 +297,8 @@ class Baselines:
         """Fold one call into endpoint, parameter and actor baselines."""
         self.calls += 1
         ref = ctx.endpoint
-        d = ctx.__dict__
-        ep_key = d.get("_aw_ep_key") or endpoint_key(ctx)
+        fx = facts(call, ctx)
+        ep_key = fx.ep_key
         ts = call.ts
         actor = call.actor
         actor_key = actor.key or actor.ip or "anonymous"
@@ -352,19 +353,27 @@ class Baselines:
 
         # Parameters: a profile learns every value until it has
         # ``sample_after``; then, on one call in ``sample_every``, each value
-        # (counted ``sample_every`` times when the call was scored, so counts
-        # stay unbiased estimates, and so do novelty rates), and on every
-        # call the values that score_params found not normal (new shapes,
-        # characters, kinds or enum values gain support at once; ``_aw_odd``
-        # on the context).
-        # New parameter names are always learned, so they never look unseen.
-        params = call.request.__dict__.get("_aw_pparams")
-        if params is None:
-            params = profiled_params(call, ref.path_params)
-        every = self.sample_every
-        sample = n % every == 0
-        odd = d.get("_aw_odd")  # None when the call was not scored
-        if params and (sample or odd is None or odd):
+        # (counted ``sample_every`` times, so counts and novelty rates stay
+        # unbiased estimates), and on every call the values that are not
+        # normal (new shapes, characters, kinds or enum values gain support
+        # at once: :meth:`_odd`, computed by scoring or here, so what is
+        # learned never depends on which detectors ran). New parameter
+        # names are always learned, so they never look unseen.
+        #
+        # What may teach (:mod:`apiward.learn.trust`): a call an attack
+        # finding rests on teaches nothing; an actor that is not an
+        # established, unflagged principal adds counts but no actor
+        # support once the endpoint is past ``trust_after`` calls, so a
+        # change becomes normal only when established principals make it.
+        params = fx.params
+        if params and not fx.flagged:
+            every = self.sample_every
+            sample = n % every == 0
+            odd = fx.odd
+            if odd is None:
+                odd = fx.odd = self._odd(ep, params, self.judge_after)
+            learn_all = {(o[0], o[1]) for o in odd} if odd else ()
+            support = ah if (fx.trusted or n <= self.trust_after) else None
             profiles = ep.params
             mature = self.sample_after
             for loc, name, value in params:
@@ -375,15 +384,12 @@ class Baselines:
                         continue
                     prof = profiles[(loc, name)] = ValueProfile(min_actors=self.min_actors)
                 elif prof.n >= mature:
-                    if odd and (loc, name) in odd:
-                        prof.learn(value, ah)
+                    if (loc, name) in learn_all:
+                        prof.learn(value, support)
                     elif sample:
-                        # Weighted only when scoring told normal values from
-                        # odd ones: a value seen once must count once for
-                        # the Good-Turing novelty estimates.
-                        prof.learn(value, ah, every if odd is not None else 1)
+                        prof.learn(value, support, every)
                     continue
-                prof.learn(value, ah)
+                prof.learn(value, support)
             if sample:
                 ep.sampled += 1
 
@@ -463,40 +469,63 @@ class Baselines:
         ep = stats if stats is not None else self.endpoints.get(endpoint_key(ctx))
         if ep is None or ep.calls < min_calls:
             return []
+        fx = facts(call, ctx)
         if params is None:
-            params = profiled_params(call, ctx.endpoint.path_params)
+            params = fx.params
         out: list[ParamScore] = []
+        odd = self._odd(ep, params, min_calls)
+        if fx.odd is None and min_calls == self.judge_after:
+            fx.odd = odd  # learn_one reuses it
+        profiles = ep.params
+        for loc, name, value, judge in odd:
+            if not judge:
+                continue
+            prof = profiles.get((loc, name))
+            if prof is None:
+                if len(profiles) < self.max_params:
+                    s = round(0.5 + 0.4 * ep.calls / (ep.calls + 100.0), 3)
+                    out.append((loc, name, value, s, ["unseen parameter"]))
+                continue
+            s, reasons = prof.score(value, min_n=min_calls, secret=secret_name(name))
+            if s > 0:
+                out.append((loc, name, value, s, reasons))
+        return out
+
+    def _odd(self, ep: EndpointStats, params: list[Param], min_calls: int) -> list[tuple[str, str, str, bool]]:
+        """``(location, name, value, judge)`` of the parameters a learner
+        must learn on every call: unseen or young (fewer than
+        ``sample_after`` values) profiles, and values a profile does not
+        find normal in every respect; ``judge`` says whether scoring should
+        look at it (unseen, or not normal once ``min_calls`` values were
+        learned). Headers are not judged."""
+        odd: list[tuple[str, str, str, bool]] = []
         profiles = ep.params
         cache = _features_cache
         mature = self.sample_after
-        odd: list[tuple[str, str]] = []  # for learn_one: what it must learn
         for loc, name, value in params:
             if loc == "header":
                 continue
             prof = profiles.get((loc, name))
             if prof is None:
-                odd.append((loc, name))
-                if len(profiles) < self.max_params:
-                    s = round(0.5 + 0.4 * ep.calls / (ep.calls + 100.0), 3)
-                    out.append((loc, name, value, s, ["unseen parameter"]))
+                odd.append((loc, name, value, True))
                 continue
-            if prof.n < mature:
-                odd.append((loc, name))
-                if prof.n < min_calls:
-                    continue
+            young = prof.n < mature
+            if young and prof.n < min_calls:
+                odd.append((loc, name, value, False))
+                continue
             if value in prof.ok:
+                if young:
+                    odd.append((loc, name, value, False))
                 continue
             f = cache.get(value)
             if f is None:
                 f = value_features(value)
             if f[5] in prof.values.full or prof.normal_memo(value, f, min_calls):
+                if young:
+                    odd.append((loc, name, value, False))
                 continue
-            odd.append((loc, name))
-            s, reasons = prof.score(value, min_n=min_calls, secret=secret_name(name))
-            if s > 0:
-                out.append((loc, name, value, s, reasons))
-        ctx.__dict__["_aw_odd"] = odd
-        return out
+            odd.append((loc, name, value, True))
+        return odd
 
     def __len__(self) -> int:
         return self.calls

@@ -125,32 +125,24 @@ def _flatten(value: Any, prefix: str, out: list[Param], depth: int) -> None:
             out.append(("body", name, _scalar(v)))
 
 
-def call_params(call: ApiCall, path_params: tuple[tuple[str, str], ...] = ()) -> list[Param]:
-    """The call's parameters, :data:`VALUE_HEADERS` included (cached on the
-    request after the first call)."""
-    d = call.request.__dict__
-    cached = d.get("_aw_params")
-    if cached is not None:
-        return cached
-    out = profiled_params(call, path_params)
+def call_params(call: ApiCall, path_params: tuple[tuple[str, str], ...] = (), *, base: list[Param] | None = None) -> list[Param]:
+    """The call's parameters, :data:`VALUE_HEADERS` included. ``base``: its
+    :func:`profiled_params` when the caller has them already (the call's
+    facts keep both, see :mod:`apiward.detect.facts`)."""
+    out = profiled_params(call, path_params) if base is None else base
     hdrs = [("header", k, v) for k, v in call.request.headers if k in VALUE_HEADERS]
     if hdrs:
         out = out + hdrs
         if len(out) > MAX_PARAMS:
             del out[MAX_PARAMS:]
-    d["_aw_params"] = out
     return out
 
 
 def profiled_params(call: ApiCall, path_params: tuple[tuple[str, str], ...] = ()) -> list[Param]:
     """The call's parameters other than headers, what per-parameter
-    profiles learn and judge (cached on the request after the first call).
-    Headers are left to who needs them (injection scans them in its own
-    pass), so this never walks the header list."""
+    profiles learn and judge. Headers are left to who needs them (injection
+    scans them in its own pass), so this never walks the header list."""
     req = call.request
-    cached = req.__dict__.get("_aw_pparams")
-    if cached is not None:
-        return cached
     out: list[Param] = [("path", k, v) for k, v in path_params] if path_params else []
     if req.query:
         out += [("query", k, v) for k, v in req.query]
@@ -168,5 +160,4 @@ def profiled_params(call: ApiCall, path_params: tuple[tuple[str, str], ...] = ()
         out += [("cookie", k, v) for k, v in req.cookies.items()]
     if len(out) > MAX_PARAMS:
         del out[MAX_PARAMS:]
-    req.__dict__["_aw_pparams"] = out
     return out

@@ -208,7 +208,7 @@ class _Categorical:
             self._rate_n = total
         return self._rate
 
-    def add(self, key: Any, actor: int, w: int = 1) -> None:
+    def add(self, key: Any, actor: int | None, w: int = 1) -> None:
         f = self.items.get(key)
         if f is None:
             if len(self.items) >= self.cap:
@@ -216,6 +216,8 @@ class _Categorical:
                 return
             f = self.items[key] = _Feature(self.support_cap)
         f.n += w
+        if actor is None:
+            return  # counted, but no actor vouches for it
         acts = f.actors.items
         if len(acts) < self.support_cap and actor not in acts:
             acts.append(actor)
@@ -284,8 +286,9 @@ class ValueProfile:
         self.ok: set[str] = set()
 
     # -- learning -------------------------------------------------------------
-    def learn(self, value: str, actor: int = 0, weight: int = 1) -> None:
-        """Fold one value in; ``actor`` is a stable hash of who sent it.
+    def learn(self, value: str, actor: int | None = 0, weight: int = 1) -> None:
+        """Fold one value in; ``actor`` is a stable hash of who sent it
+        (``None``: counted, but no actor vouches for its features).
         ``weight`` > 1 when the value stands for that many (a sampled normal
         value, see :class:`~apiward.learn.baselines.Baselines`): counts and
         moments grow by it, actor support by the one actor."""
@@ -293,7 +296,7 @@ class ValueProfile:
         kind, length, specials, shape, word, vh = f if f is not None else value_features(value)
         w = weight
         self.n += w
-        if self._need < self.min_actors:
+        if self._need < self.min_actors and actor is not None:
             self.actors.add(actor)
             a = len(self.actors)
             self._need = self.min_actors if a >= self.min_actors else max(1, a)

@@ -295,6 +295,17 @@ class LRU(OrderedDict[K, V]):
             self.move_to_end(key)
         return v
 
+    def get_or(self, key: K, factory: Any) -> V:
+        """The value at ``key`` marked recent, created with ``factory()``
+        when absent (state made lazily)."""
+        v = self.get(key)
+        if v is None:
+            v = factory()
+            self.put(key, v)
+        else:
+            self.move_to_end(key)
+        return v  # type: ignore[no-any-return]
+
     def __reduce__(self) -> Any:
         return (_rebuild_lru, (self.cap, self.evicted, list(self.items())))
 

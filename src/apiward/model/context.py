@@ -68,6 +68,14 @@ class Context(msgspec.Struct, kw_only=True, dict=True):
     inventory: Any = None
     baselines: Any = None
     new_endpoint: bool = False
+    #: Per-call facts shared by detectors and baselines
+    #: (:class:`apiward.detect.facts.Facts`, made on first use by ``facts(call, ctx)``).
+    facts: Any = None
+    #: Learners the pipeline shares between detectors (login history,
+    #: privileges...), by name; ``None`` outside a pipeline.
+    shared: Any = None
+    #: The pipeline's actor trust (:class:`apiward.learn.trust.Trust`), ``None`` outside one.
+    trust: Any = None
 
     def classes(self, location: str | None = None) -> set[str]:
         """Sensitive classes seen, optionally only at one location."""
