@@ -53,6 +53,7 @@ from typing import Any
 
 from apiward.detect.base import DetectorBase
 from apiward.detect.vocabulary import IDENTIFIED as _IDENTIFIED
+from apiward.learn.norms import Norms
 from apiward.detect.facts import facts
 from apiward.detect.objects import (
     LRU,
@@ -570,17 +571,19 @@ class Enumeration(DetectorBase):
         self.min_sequential = min_sequential
         self._walk: LRU[str, _Walk] = LRU(max_actors)
         self.privilege = PrivilegeTracker()
+        self.norms = Norms()
 
-    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+    def _track(self, call: ApiCall, ctx: Context) -> tuple[_Walk, str, str] | None:
+        """Add the call to its actor's walk over one object kind (once per
+        call); ``(walk, walk key, noun)`` or None when it names no object."""
         ep = ctx.endpoint
         if not ep.path_params:
-            return []
+            return None
         refs = facts(call, ctx).path_refs
         if not refs:
-            return []
-        actor = call.actor
+            return None
         noun, value = refs[-1]
-        wkey = f"{actor.key}|{ep.host}|{noun}"
+        wkey = f"{call.actor.key}|{ep.host}|{noun}"
         walks = self._walk
         walk = walks.get(wkey)
         if walk is None:
@@ -589,34 +592,66 @@ class Enumeration(DetectorBase):
         else:
             walks.move_to_end(wkey)
         ring = walk.ring
-        resp = call.response
-        st = resp.status if resp is not None else 0
+        if ring and ring[-1][3] == call.id:
+            return walk, wkey, noun
+        st = call.status
         ring.append((call.ts, value, st, call.id))
         walk.since += 1
-        if len(ring) < self.min_ids or walk.since < 4:
-            return []
-        walk.since = 0
-        horizon = call.ts - self.window_s
+        return walk, wkey, noun
+
+    def _window(self, walk: _Walk, now: float) -> tuple[list[Any], set[str], int, float, float]:
+        """The walk's calls within ``window_s``: (calls, distinct ids,
+        distinct ids denied or not found, miss ratio, consecutive ratio)."""
+        ring = walk.ring
+        horizon = now - self.window_s
         recent = list(ring) if ring[0][0] >= horizon else [r for r in ring if r[0] >= horizon]
         ids = {r[1] for r in recent}
-        if len(ids) < self.min_ids:
-            return []
-        miss = sum(1 for r in recent if r[2] == 404 or is_denied(r[2]) or r[2] == 410)
-        ratio = miss / len(recent)
+        missed = {r[1] for r in recent if r[2] == 404 or is_denied(r[2]) or r[2] == 410}
+        ratio = sum(1 for r in recent if r[2] == 404 or is_denied(r[2]) or r[2] == 410) / max(len(recent), 1)
         nums = sorted(int(i) for i in ids if i.isdigit())
         seq = 0.0
         if len(nums) >= self.min_ids:
             adj = sum(1 for a, b in zip(nums, nums[1:]) if b - a == 1)
             seq = adj / (len(nums) - 1)
+        return recent, ids, len(missed), ratio, seq
+
+    def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        got = self._track(call, ctx)
+        if got is None:
+            return []
+        walk, _, noun = got
+        ring = walk.ring
+        if len(ring) < self.min_ids or walk.since < 4:
+            return []
+        walk.since = 0
+        recent, ids, missed, ratio, seq = self._window(walk, call.ts)
+        if len(ids) < self.min_ids:
+            return []
         if ratio < self.min_miss_ratio and seq < self.min_sequential:
             return []
         if ratio < self.min_miss_ratio and self.privilege.caller(call, ctx):
             return []
+        # An actor stands out from what it and its peers do on this kind of
+        # object (a client whose normal work probes ids is not news).
+        actor = call.actor
+        ep = ctx.endpoint
+        scope = f"{ep.host}|{noun}"
+        norms_ev: dict[str, Any] = {}
+        if ratio >= self.min_miss_ratio:
+            out, norms_ev = self.norms.stands_out("missed_ids", scope, actor.key, missed, floor=self.min_ids * self.min_miss_ratio,
+                                                  calls=len(recent))
+            if not out and seq < self.min_sequential:
+                return []
+        if seq >= self.min_sequential and not norms_ev:
+            out, norms_ev = self.norms.stands_out("distinct_ids", scope, actor.key, len(ids), floor=self.min_ids, calls=len(recent))
+            if not out:
+                return []
         how = []
         if ratio >= self.min_miss_ratio:
             how.append(f"{ratio:.0%} denied/not found")
         if seq >= self.min_sequential:
             how.append(f"{seq:.0%} consecutive ids")
+        nums = sorted(int(i) for i in ids if i.isdigit())
         return [
             self.finding(
                 call,
@@ -630,6 +665,7 @@ class Enumeration(DetectorBase):
                     "id_range": [nums[0], nums[-1]] if nums else None,
                     "sample_ids": sorted(ids)[:20],
                     "window_s": self.window_s,
+                    "norms": norms_ev,
                 },
                 confidence=min(0.95, 0.5 + 0.3 * ratio + 0.2 * seq),
                 key=f"{self.id}|{actor.key}|{ep.host}|{noun}",
@@ -639,6 +675,28 @@ class Enumeration(DetectorBase):
         ]
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
+        """Learn privileged principals, and what each actor and its peers
+        normally reach per window on each kind of object (ids denied or not
+        found, distinct ids)."""
         if call.actor.kind in _IDENTIFIED:
             priv = self.privilege = self.privilege.shared(ctx)
             priv.learn_call(call, ctx)
+        fx = facts(call, ctx)
+        refs = fx.path_refs
+        if not refs:
+            return
+        learn_mode = ctx.mode == "learn"
+        noun = refs[-1][0]
+        if learn_mode:
+            self._track(call, ctx)  # scoring did not run
+        walk = self._walk.get(f"{call.actor.key}|{ctx.endpoint.host}|{noun}")
+        if walk is None or not walk.ring:
+            return
+        recent, ids, missed, _, _ = self._window(walk, call.ts)
+        trust = ctx.trust
+        akey = call.actor.key
+        flagged = fx.flagged or (trust is not None and trust.flagged(akey, call.ts))
+        scope = f"{ctx.endpoint.host}|{noun}"
+        window = int(call.ts // self.window_s)
+        self.norms.observe("missed_ids", scope, akey, missed, window=window, calls=len(recent), learn_mode=learn_mode, flagged=flagged)
+        self.norms.observe("distinct_ids", scope, akey, len(ids), window=window, calls=len(recent), learn_mode=learn_mode, flagged=flagged)

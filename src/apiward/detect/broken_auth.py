@@ -6,7 +6,7 @@ Looks at:
 - **unsigned tokens**: a JWT whose header says ``alg: none`` (any case) or
   whose signature segment is empty. Answered 2xx it is critical (the API
   skips verification, CWE-347); refused, it is a forgery attempt (medium);
-- **expired tokens accepted**: ``exp`` earlier than the call time minus
+- **expired tokens accepted** (an exposure of the endpoint): ``exp`` earlier than the call time minus
   ``leeway_s`` and a 2xx answer (CWE-613);
 - **tampered tokens**: one signature seen with two different payloads (the
   payload was edited and the old signature kept; CWE-347). Signatures are
@@ -21,7 +21,7 @@ Looks at:
   get 401 for *expired* tokens, which are left alone; a key rotation that
   refuses many fresh tokens at once (more than ``max_rejected`` in ten
   minutes) silences the signal until it passes;
-- **tokens in URLs**: credential-named query parameters (``access_token``,
+- **tokens in URLs** (an exposure: about the endpoint, not its callers): credential-named query parameters (``access_token``,
   ``id_token``, ``jwt``, ``api_key``, ...; CWE-598). The ambiguous name
   ``token`` is flagged only when its value is a JWT, or when the path is not
   a one-time-link flow: password reset, e-mail verification, invitations,
@@ -194,27 +194,25 @@ class BrokenAuthentication(DetectorBase):
         """An expired token accepted. Raised on every such call (each one is
         an access the API should have refused), so built directly, with the
         finding id cached per key (what :meth:`finding` would compute)."""
-        actor = call.actor
-        key = f"{self.id}|{actor.key}|expired"
+        ep = ctx.endpoint
+        key = f"{self.id}|{ep.key}|expired"
         fid = self._fids.get(key)
         if fid is None:
             if len(self._fids) >= 4096:
                 self._fids.clear()
             fid = self._fids[key] = finding_id(key)
-        ep = ctx.endpoint
         return Finding(
             id=fid,
             key=key,
             detector=self.id,
             title="Expired token accepted",
+            kind="exposure",  # the API's flaw: whoever presented the old token is not a suspect
             severity="high",
             confidence=0.9,
             owasp=self.owasp,
             attack=self.attack,
             tactic=self.tactic,
             cwe=self.cwe,
-            actor=actor.key,
-            actor_display=actor.display,
             service=ep.service,
             host=ep.host,
             endpoint=ep.name,
@@ -341,6 +339,7 @@ class BrokenAuthentication(DetectorBase):
                     severity="medium",
                     key=f"{self.id}|{ep.key}|url|{low}",
                     title="Credential in URL",
+                    kind="exposure",  # the endpoint takes credentials in its URL; its callers are not suspects
                 )
             )
             return

@@ -4,7 +4,8 @@ Looks at: the scheme and the presence of an Authorization header, an API key
 header, a session cookie or a password field. Cost: a few dictionary look-ups
 per call. False-positive assumptions: loopback and in-cluster hops behind a
 TLS-terminating proxy also travel as http; they are skipped when the peer
-address is loopback. Stateless.
+address is loopback. Stateless. Its findings are exposures: about the host
+that accepts credentials in cleartext, never about who sends them.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class CleartextCredentials(DetectorBase):
     attack = "T1040"
     tactic = "credential-access"
     cwe = "CWE-319"
+    kind = "exposure"  # the API takes credentials in cleartext; the callers are not suspects
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         req = call.request

@@ -45,6 +45,7 @@ from typing import Any
 
 from apiward.detect.base import DetectorBase
 from apiward.detect.vocabulary import IDENTIFIED as _IDENTIFIED
+from apiward.learn.norms import Norms
 from apiward.detect.facts import facts
 from apiward.detect.objects import LRU, PII, Ring
 from apiward.model.call import ApiCall
@@ -144,17 +145,34 @@ class SensitiveResponse(DetectorBase):
         self._owner: LRU[str, dict[str, int]] = LRU(max_values)
         self.sample_events = sample_events
         self._samples: LRU[str, int] = LRU(max_endpoints)
+        self.norms = Norms()
+        self._foreign: LRU[str, list[Any]] = LRU(max_harvests)
+
+    def _exposure(self, call: ApiCall, ctx: Context, *, what: str, summary: str, evidence: dict[str, Any], severity: str,
+                  title: str, cwe: str = "", confidence: float = 0.85) -> Finding | None:
+        """An exposure finding about the endpoint (no actor), reported with
+        the first ``sample_events`` events only."""
+        ep = ctx.endpoint
+        fx = facts(call, ctx)
+        if not self._sample(fx.ep_key, what):
+            return None
+        f = self.finding(call, ctx, summary=summary, evidence=evidence, confidence=confidence, severity=severity,
+                         key=f"{self.id}|{ep.key}|{what}", title=title, kind="exposure")
+        if cwe:
+            f.cwe = cwe
+        return f
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         resp = call.response
         if not ctx.sensitive or resp is None:
             return []
-        resp_hits, classes, pii, owned, sent, _ = facts(call, ctx).sensitive
+        fx = facts(call, ctx)
+        resp_hits, classes, pii, owned, sent, _ = fx.sensitive
         if not resp_hits:
             return []
         ep = ctx.endpoint
         st = resp.status
-        ek = facts(call, ctx).ep_key
+        ek = fx.ep_key
         e = self._ep.get(ek)
         if e is not None:
             self._cur = (call.id, e, ek)  # learn_one reuses the look-up
@@ -162,37 +180,30 @@ class SensitiveResponse(DetectorBase):
         actor = call.actor
         me = actor.key
         out: list[Finding] = []
-        # infrastructure leaks and stored secrets are endpoint design flaws: one
-        # finding per endpoint and kind with a few sample events, not every caller
+        # Exposures: what the endpoint gives away whoever asks (infrastructure
+        # leaks, stored secrets, a class it never returned before). About the
+        # endpoint, with a few sample events; the callers are not suspects.
         special = classes & _SPECIAL if not classes.isdisjoint(_SPECIAL) else ()
         for cls in classes & _LEAK_CLASSES if special else ():
-            if not self._sample(facts(call, ctx).ep_key, cls):
-                continue
-            f = self.finding(
-                call, ctx,
-                summary=f"{ep.name} answered {st} with a {cls.replace('_', ' ')}",
-                evidence={"kind": cls, "status": st, "fields": sorted({h.field for h in resp_hits if h.cls == cls})[:5]},
-                confidence=0.9, severity="medium", key=f"{self.id}|{ep.key}|{cls}",
+            f = self._exposure(
+                call, ctx, what=cls, summary=f"{ep.name} answered {st} with a {cls.replace('_', ' ')}",
+                evidence={"class": cls, "status": st, "fields": sorted({h.field for h in resp_hits if h.cls == cls})[:5]},
+                severity="medium", cwe=LEAKS[cls], confidence=0.9,
                 title="Stack trace or SQL error in a response" if cls in ("stack_trace", "sql_error") else "Internal details in a response",
             )
-            f.cwe = LEAKS[cls]
-            f.actor = f.actor_display = ""  # the endpoint's flaw, not the caller's deed
-            out.append(f)
+            if f is not None:
+                out.append(f)
         if st < 200 or st >= 300:
             return out
+        unauth = actor.kind not in _IDENTIFIED
         for cls in classes & ALWAYS_SECRET if special else ():
-            if not self._sample(facts(call, ctx).ep_key, cls):
-                continue
-            f = self.finding(
-                call, ctx,
-                summary=f"{ep.name} returns {cls.replace('_', ' ')} values",
-                evidence={"class": cls, "fields": sorted({h.field for h in resp_hits if h.cls == cls})[:10]},
-                confidence=0.9, severity="high", key=f"{self.id}|{ep.key}|{cls}",
-                title="Secrets in a response",
+            f = self._exposure(
+                call, ctx, what=cls, summary=f"{ep.name} returns {cls.replace('_', ' ')} values" + (" to unauthenticated callers" if unauth else ""),
+                evidence={"class": cls, "fields": sorted({h.field for h in resp_hits if h.cls == cls})[:10], "unauthenticated": unauth},
+                severity="critical" if unauth else "high", cwe="CWE-200", confidence=0.9, title="Secrets in a response",
             )
-            f.cwe = "CWE-200"
-            f.actor = f.actor_display = ""
-            out.append(f)
+            if f is not None:
+                out.append(f)
         if n >= self.warmup and not (self.rare == 0 and classes <= e.cls.keys()):  # type: ignore[union-attr]
             for cls in classes & _JUDGED:
                 seen = e.cls.get(cls, 0)  # type: ignore[union-attr]
@@ -201,20 +212,19 @@ class SensitiveResponse(DetectorBase):
                 got = e.cls_actors.get(cls)  # type: ignore[union-attr]
                 if got is not None and len(got - {me}) >= self.adapt_actors:
                     continue
-                out.append(
-                    self.finding(
-                        call, ctx,
-                        summary=f"{ep.name} returned {cls.replace('_', ' ')} to {actor.display}, which it does in {seen}/{n} responses",
-                        evidence={"class": cls, "endpoint_rate": round(seen / n, 4), "responses_learned": n,
-                                  "fields": sorted({h.field for h in resp_hits if h.cls == cls})[:10]},
-                        confidence=0.75 if cls in SECRETS else 0.65,
-                        severity="high" if cls in SECRETS else "medium",
-                        key=f"{self.id}|{me}|{ep.key}|new:{cls}",
-                    )
+                f = self._exposure(
+                    call, ctx, what=f"new:{cls}",
+                    summary=f"{ep.name} started returning {cls.replace('_', ' ')} values, which it did in {seen}/{n} responses before",
+                    evidence={"class": cls, "endpoint_rate": round(seen / n, 4), "responses_learned": n,
+                              "fields": sorted({h.field for h in resp_hits if h.cls == cls})[:10]},
+                    severity="high" if cls in SECRETS else "medium", confidence=0.75 if cls in SECRETS else 0.65,
+                    title="Sensitive data an endpoint did not return before",
                 )
+                if f is not None:
+                    out.append(f)
         if not owned and len(pii) < self.bulk_min:
             return out  # nothing anybody owns, not bulk
-        if facts(call, ctx).caller_privileged is True:
+        if fx.caller_privileged is True:
             return out
         # one pass over owned values: others' values received (harvest) and values a known other principal owns
         vals: set[str] = set()
@@ -244,32 +254,46 @@ class SensitiveResponse(DetectorBase):
                 norm = e.bulk_avg if e is not None else 0.0
                 adapted = e is not None and len(e.bulk_actors - {me}) >= self.adapt_actors
                 if len(pii) >= self.bulk_factor * max(norm, 1.0) and not adapted:
-                    out.append(
-                        self.finding(
-                            call, ctx,
-                            summary=f"{actor.display} received {len(pii)} distinct personal values in one response from {ep.name} (norm {norm:.1f})",
-                            evidence={"distinct_values": len(pii), "endpoint_norm": round(norm, 2),
-                                      "classes": sorted({h.cls for h in resp_hits if h.cls in PII})},
-                            confidence=0.7, severity="high", key=f"{self.id}|{me}|{ep.key}|bulk",
-                            title="Bulk personal data in one response",
+                    stands, nev = self.norms.stands_out("bulk_values", ek, me, len(pii), floor=self.bulk_min)
+                    if stands:
+                        out.append(
+                            self.finding(
+                                call, ctx,
+                                summary=f"{actor.display} received {len(pii)} distinct personal values in one response from {ep.name} (norm {norm:.1f})",
+                                evidence={"distinct_values": len(pii), "endpoint_norm": round(norm, 2), "norms": nev,
+                                          "classes": sorted({h.cls for h in resp_hits if h.cls in PII})},
+                                confidence=0.7, severity="high", key=f"{self.id}|{me}|{ep.key}|bulk",
+                                title="Bulk personal data in one response",
+                            )
                         )
-                    )
             if foreign and len(foreign) < self.bulk_min:
-                adapted = e is not None and len(e.foreign_actors - {me}) >= self.adapt_actors
-                if not adapted:
-                    who = sorted(set(foreign.values()))
+                who = self._track_foreign(call, ek, foreign)
+                stands, nev = self.norms.stands_out("foreign_owners", ek, me, len(who), floor=1, need_peers=True)
+                if stands:
                     out.append(
                         self.finding(
                             call, ctx,
-                            summary=f"{actor.display} received personal data of {len(who)} other principal(s) from {ep.name}",
-                            evidence={"owners": who[:10], "values": len(foreign),
+                            summary=f"{actor.display} received personal data of {len(who)} other principal(s) from {ep.name}, "
+                                    f"where its peers get their own",
+                            evidence={"owners": sorted(who)[:10], "values": len(foreign), "norms": nev,
                                       "classes": sorted({h.cls for h in resp_hits if h.value_hash in foreign})},
                             confidence=0.7, severity="high", key=f"{self.id}|{me}|{ep.key}|foreign",
                             title="Other principals' personal data in a response",
                         )
                     )
-                    if e is not None and len(e.foreign_actors) < 16:
-                        e.foreign_actors.add(me)
+                if e is not None and len(e.foreign_actors) < 16:
+                    e.foreign_actors.add(me)
+                if e is not None and len(e.foreign_actors) >= 2:
+                    # Several ordinary callers get others' personal data: the
+                    # endpoint's design (an exposure), not each caller's deed.
+                    f = self._exposure(
+                        call, ctx, what="foreign",
+                        summary=f"{ep.name} returns other principals' personal data to ordinary callers ({len(e.foreign_actors)} so far)",
+                        evidence={"callers": len(e.foreign_actors), "classes": sorted({h.cls for h in resp_hits if h.value_hash in foreign})},
+                        severity="high", cwe="CWE-213", title="Other principals' personal data returned to ordinary callers",
+                    )
+                    if f is not None:
+                        out.append(f)
         return out
 
     def _score_harvest(self, call: ApiCall, ctx: Context, vals: set[str]) -> Finding | None:
@@ -277,27 +301,28 @@ class SensitiveResponse(DetectorBase):
         ``harvest_window_s``, ``harvest_values`` distinct owned-class values
         (e-mail, phone, SSN, card, IBAN, national id) that are neither the
         caller's own nor in its own requests, from ``harvest_responses``
-        responses of one endpoint. Unauthenticated callers included (an
-        open endpoint serving records). Once flagged, each response that
-        adds values joins the finding."""
+        responses of one endpoint, authenticated or not; and more than the
+        actor itself and its peers collect from that endpoint while it is
+        normal (:class:`~apiward.learn.norms.Norms`: an endpoint that hands
+        everybody's records to every caller is an exposure, and only the
+        caller who takes far more than the others is harvesting). Once
+        flagged, each response that adds values joins the finding."""
         me = call.actor.key
-        k = me + "|" + facts(call, ctx).ep_key
-        hv = self._harvest.get(k)
-        if hv is None or call.ts - hv.start > self.harvest_window_s:
-            hv = _Harvest(call.ts)
-            self._harvest.put(k, hv)
-        new = vals - hv.values
-        if not new:
+        ek = facts(call, ctx).ep_key
+        hv = self._track_harvest(call, ek, vals)
+        if hv is None:
             return None
-        if len(hv.values) < 256:
-            hv.values |= new
-        hv.responses += 1
-        hv.ring.push(call.id)
         key = f"{self.id}|{me}|{ctx.endpoint.key}|harvest"
         if hv.flagged:
             return self.finding(call, ctx, summary=f"{call.actor.display} keeps collecting others' personal data from {ctx.endpoint.name} "
                                 f"({len(hv.values)} values so far)", evidence={}, confidence=0.7, severity="high", key=key)
         if len(hv.values) < self.harvest_values or hv.responses < self.harvest_responses:
+            return None
+        if self.norms.peers("harvest_values", ek)[0] < self.norms.min_peers and hv.responses < 2 * self.harvest_responses:
+            return None  # nobody to compare with yet: only a sustained, record-by-record collection counts
+        floor = self.harvest_values
+        stands, nev = self.norms.stands_out("harvest_values", ek, me, len(hv.values), floor=floor, calls=hv.responses)
+        if not stands:
             return None
         hv.flagged = True
         hours = (call.ts - hv.start) / 3600.0
@@ -306,10 +331,60 @@ class SensitiveResponse(DetectorBase):
             call, ctx,
             summary=f"{who} collected {len(hv.values)} personal values of others from {hv.responses} responses of {ctx.endpoint.name} over {hours:.1f}h",
             evidence={"distinct_values": len(hv.values), "responses": hv.responses, "hours": round(hours, 1),
-                      "authenticated": call.actor.kind in _IDENTIFIED},
+                      "authenticated": call.actor.kind in _IDENTIFIED, "norms": nev},
             confidence=0.75, severity="high", key=key, event_ids=list(hv.ring), first_seen=hv.start,
             title="Personal data harvested across responses",
         )
+
+    def _track_harvest(self, call: ApiCall, ek: str, vals: set[str]) -> _Harvest | None:
+        """Fold the others' values a response carried into the caller's
+        harvest on this endpoint (once per call); None when nothing new."""
+        k = call.actor.key + "|" + ek
+        hv = self._harvest.get(k)
+        if hv is None or call.ts - hv.start > self.harvest_window_s:
+            hv = _Harvest(call.ts)
+            self._harvest.put(k, hv)
+        elif hv.ring and hv.ring[-1] == call.id:
+            return hv
+        new = vals - hv.values
+        if not new:
+            return None
+        if len(hv.values) < 256:
+            hv.values |= new
+        hv.responses += 1
+        hv.ring.push(call.id)
+        return hv
+
+    def _track_foreign(self, call: ApiCall, ek: str, foreign: dict[str, str]) -> set[str]:
+        """The other principals whose data the caller received from this
+        endpoint in the current day (window), this call's included."""
+        k = call.actor.key + "|" + ek
+        day = int(call.ts // 86_400)
+        cur = self._foreign.get(k)
+        if cur is None or cur[0] != day:
+            cur = [day, set()]
+            self._foreign.put(k, cur)
+        owners: set[str] = cur[1]
+        if len(owners) < 64:
+            owners.update(foreign.values())
+        return owners
+
+    def _others_values(self, call: ApiCall, owned: list[Any], sent: set[str]) -> set[str]:
+        """Digests of owned-class values in the response that are neither
+        the caller's (by what it submitted or reads as its own) nor sent in
+        this very request."""
+        me = call.actor.key
+        owners = self._owner
+        vals: set[str] = set()
+        for h in owned:
+            vh = h.value_hash
+            if not vh or vh in sent:
+                continue
+            o = owners.get(vh)
+            if o is not None and me in o:
+                continue
+            vals.add(vh)
+        return vals
 
     def _sample(self, ekey: str, cls: str) -> bool:
         """Whether to report this endpoint-level flaw again (the first
@@ -372,6 +447,28 @@ class SensitiveResponse(DetectorBase):
         e.bulk_avg = 0.99 * e.bulk_avg + 0.01 * nb
         if nb >= self.bulk_min and len(e.bulk_actors) < 16:
             e.bulk_actors.add(me)
+        # norms: what this caller and its peers normally take from the endpoint
+        fx = facts(call, ctx)
+        learn_mode = ctx.mode == "learn"
+        trust = ctx.trust
+        flagged = fx.flagged or (trust is not None and trust.flagged(me, call.ts))
+        ek = fx.ep_key
+        if nb:
+            self.norms.observe("bulk_values", ek, me, nb, window=int(call.ts // 86_400), learn_mode=learn_mode, flagged=flagged)
+        if owned and ident and fx.caller_privileged is not True:
+            cur = self._foreign.get(me + "|" + ek)
+            day = int(call.ts // 86_400)
+            n_owners = len(cur[1]) if cur is not None and cur[0] == day else 0
+            self.norms.observe("foreign_owners", ek, me, n_owners, window=day, learn_mode=learn_mode, flagged=flagged)
+        if owned and fx.caller_privileged is not True:
+            _, _, _, _, sent, _ = fx.sensitive
+            hv = self._harvest.get(me + "|" + ek)
+            if learn_mode:
+                vals = self._others_values(call, owned, sent)
+                hv = self._track_harvest(call, ek, vals) if vals else hv
+            if hv is not None:
+                self.norms.observe("harvest_values", ek, me, len(hv.values), window=hv.start, calls=hv.responses,
+                                   learn_mode=learn_mode, flagged=flagged or hv.flagged)
         if not ident:
             return
         owners = self._owner

@@ -59,6 +59,8 @@ import zlib
 from typing import Any
 
 from apiward.detect.base import DetectorBase
+from apiward.detect.facts import facts
+from apiward.learn.norms import Norms
 from apiward.detect.objects import LRU, Ring
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
@@ -106,7 +108,7 @@ class _Recon:
     """One actor's reconnaissance counters over the current horizon."""
 
     __slots__ = ("start", "calls", "nf", "nf_paths", "probes", "probe_score", "solo", "methods", "unusual", "signals",
-                 "ring", "pending", "sample", "agent", "slow", "earlier", "emitted")
+                 "ring", "pending", "sample", "agent", "slow", "earlier", "emitted", "norms", "last")
 
     def __init__(self, ts: float) -> None:
         self.start = ts
@@ -126,12 +128,14 @@ class _Recon:
         self.slow: _Slow | None = None  # long-horizon counters, kept across horizons
         self.earlier: dict[str, Any] = {}  # signals of the previous horizon, if it was flagged
         self.emitted = ts  # when a finding last carried this actor's events
+        self.norms: dict[str, Any] = {}  # the norm comparisons behind its volume signals
+        self.last = ""  # id of the last call counted (each call counts once)
 
     def __getstate__(self) -> Any:
         return tuple(getattr(self, s) for s in self.__slots__)
 
     def __setstate__(self, s: Any) -> None:
-        self.slow, self.earlier, self.emitted = None, {}, 0.0  # absent from older states
+        self.slow, self.earlier, self.emitted, self.norms, self.last = None, {}, 0.0, {}, ""  # absent from older states
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)
 
@@ -217,6 +221,7 @@ class Scanning(DetectorBase):
         self._paths: dict[str, str] = {}  # path -> "" | secret | spec (a cache, not state)
         self._nf_rate = 0.02  # norm: EWMA of the not-found share of all calls
         self._seen = 0
+        self.norms = Norms()
 
     def __getstate__(self) -> dict[str, Any]:
         d = self.__dict__.copy()
@@ -249,6 +254,43 @@ class Scanning(DetectorBase):
         return hit
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        return self._step(call, ctx, judge=True)
+
+    def learn_one(self, call: ApiCall, ctx: Context) -> None:
+        """Learn what each actor and its peers normally reach (distinct
+        not-found paths, probe score, paths only it calls, slow probing)
+        per horizon. In ``learn`` mode scoring did not run, so the
+        counters are kept here first."""
+        if ctx.mode == "learn":
+            self._step(call, ctx, judge=False)
+        actor = call.actor
+        key = actor.key or actor.ip or call.src.ip
+        s = self._actors.get(key) if key else None
+        if s is None:
+            return
+        fx = facts(call, ctx)
+        trust = ctx.trust
+        flagged = fx.flagged or bool(s.signals) or (trust is not None and trust.flagged(key, call.ts))
+        learn_mode = ctx.mode == "learn"
+        host = ctx.endpoint.host
+        norms = self.norms
+        for stat, value in (("not_found_paths", len(s.nf_paths)), ("probe_score", s.probe_score), ("solo_paths", len(s.solo)),
+                            ("slow_probes", s.slow.refused if s.slow is not None else 0.0)):
+            if value:
+                norms.observe(stat, host, key, value, window=s.start, calls=s.calls, learn_mode=learn_mode, flagged=flagged)
+
+    def _beyond(self, stat: str, host: str, key: str, value: float, floor: float, s: _Recon) -> bool:
+        """Whether ``value`` stands out from the actor's own norm and its
+        peers' (:class:`~apiward.learn.norms.Norms`); the figures go to the
+        evidence."""
+        out, ev = self.norms.stands_out(stat, host, key, value, floor=floor, calls=s.calls)
+        if out:
+            s.norms[stat] = ev
+        return out
+
+    def _step(self, call: ApiCall, ctx: Context, *, judge: bool) -> list[Finding]:
+        """Keep the actor's counters for this call (once per call) and,
+        when ``judge``, decide whether it is scanning."""
         actor = call.actor
         key = actor.key or actor.ip or call.src.ip
         if not key:
@@ -272,6 +314,9 @@ class Scanning(DetectorBase):
             s.ring = old.ring  # the recent suspicious calls ride along with a later trigger
             s.emitted = old.emitted
             self._actors.put(key, s)
+        if s.last == call.id:
+            return []  # counted already
+        s.last = call.id
         s.calls += 1
         nf = st in _NOT_FOUND
         refused = st in _REFUSED
@@ -281,7 +326,8 @@ class Scanning(DetectorBase):
         new_signal = ""
         cap = self.set_cap
         ua = actor.user_agent or req.header("user-agent") or ""
-        if ua and (self._ua.get(ua) or (ua not in self._ua and self._scanner(ua))):
+        ep_host = ctx.endpoint.host
+        if judge and ua and (self._ua.get(ua) or (ua not in self._ua and self._scanner(ua))):
             suspicious = True
             if "scanner_agent" not in s.signals:
                 s.agent = ua[:120]
@@ -299,11 +345,12 @@ class Scanning(DetectorBase):
                     s.probe_score += 1.0 if kind == "secret" else 0.5
                     if len(s.sample) < 12:
                         s.sample.append(path)
-                    if s.probe_score >= self.min_probe_score and "probes" not in s.signals:
-                        new_signal = new_signal or "probes"
-                    if s.probe_score >= self.min_probe_score:
+                    if judge and s.probe_score >= self.min_probe_score and (
+                            "probes" in s.signals or self._beyond("probe_score", ep_host, key, s.probe_score, self.min_probe_score, s)):
+                        if "probes" not in s.signals:
+                            new_signal = new_signal or "probes"
                         s.signals["probes"] = len(s.probes)
-                if kind == "secret" and 200 <= st < 300 and "exposed_secret" not in s.signals:
+                if judge and kind == "secret" and 200 <= st < 300 and "exposed_secret" not in s.signals:
                     s.signals["exposed_secret"] = path[:200]
                     new_signal = "exposed_secret"
         if nf:
@@ -312,9 +359,10 @@ class Scanning(DetectorBase):
             if len(s.nf_paths) < cap:
                 s.nf_paths.add(zlib.crc32(path.encode("utf-8", "surrogatepass")))
             n = len(s.nf_paths)
-            if n >= self.min_not_found:
+            if judge and n >= self.min_not_found:
                 ratio = s.nf / s.calls
-                if ratio >= max(self.min_not_found_ratio, self.factor * self._nf_rate):
+                if ratio >= max(self.min_not_found_ratio, self.factor * self._nf_rate) and (
+                        "not_found_storm" in s.signals or self._beyond("not_found_paths", ep_host, key, n, self.min_not_found, s)):
                     if "not_found_storm" not in s.signals:
                         new_signal = new_signal or "not_found_storm"
                     s.signals["not_found_storm"] = {"distinct_paths": n, "ratio": round(ratio, 3), "norm": round(self._nf_rate, 4)}
@@ -325,7 +373,8 @@ class Scanning(DetectorBase):
             if rec is not None and rec.actors <= 1 and len(s.solo) < cap:
                 s.solo.add(zlib.crc32(ep.name.encode("utf-8", "surrogatepass")))
                 suspicious = True
-                if len(s.solo) >= self.min_unknown and s.nf * 2 >= s.calls:
+                if judge and len(s.solo) >= self.min_unknown and s.nf * 2 >= s.calls and (
+                        "unknown_paths" in s.signals or self._beyond("solo_paths", ep_host, key, len(s.solo), self.min_unknown, s)):
                     if "unknown_paths" not in s.signals:
                         new_signal = new_signal or "unknown_paths"
                     s.signals["unknown_paths"] = len(s.solo)
@@ -335,7 +384,7 @@ class Scanning(DetectorBase):
         sl.fresh += 1
         if nf or refused:
             probed = self._slow_probing(sl, ts, ctx.endpoint.name)
-            if probed == 2:
+            if probed == 2 and judge and ("slow_probing" in s.signals or self._beyond("slow_probes", ep_host, key, sl.refused, self.min_slow, s)):
                 suspicious = True
                 if "slow_probing" not in s.signals:
                     new_signal = new_signal or "slow_probing"
@@ -354,12 +403,12 @@ class Scanning(DetectorBase):
             unusual = method not in _COMMON_METHODS
             if unusual:
                 s.unusual += 1
-            if len(ms) >= self.min_methods or (unusual and s.unusual >= self.min_unusual):
+            if judge and (len(ms) >= self.min_methods or (unusual and s.unusual >= self.min_unusual)):
                 suspicious = True
                 if "method_fuzzing" not in s.signals:
                     new_signal = new_signal or "method_fuzzing"
                 s.signals["method_fuzzing"] = {"methods": sorted(ms), "unusual_calls": s.unusual}
-        if not suspicious:
+        if not suspicious or not judge:
             return []
         s.ring.push(call.id)
         if not s.signals:
@@ -413,6 +462,8 @@ class Scanning(DetectorBase):
             "probed_paths": s.sample,
             "only_actor_templates": len(s.solo),
         }
+        if s.norms:
+            evidence["norms"] = dict(s.norms)
         if trigger:
             evidence["trigger"] = trigger
         return self.finding(

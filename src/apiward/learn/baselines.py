@@ -320,6 +320,50 @@ class Baselines:
 
         endpoints = self.endpoints
         ep = endpoints.get(ep_key)
+        resp = call.response
+        status = resp.status if resp is not None else 0
+        if ep is None and fx.flagged:
+            # An attack on an endpoint nobody served before teaches nothing
+            # about the API: no endpoint, no host novelty (the next probe of
+            # it is as unseen as this one). The actor's behaviour still counts.
+            ep_name, eh = ref.name, key_hash(ep_key)
+        else:
+            ep = self._learn_endpoint(call, ref, fx, ep_key, ep, ah, ts)
+            ep_name, eh = ep.name, ep.hash
+
+        # Actor behaviour.
+        act.calls += 1
+        if ts > act.last_seen:
+            act.last_seen = ts
+        if status >= 400:
+            if status >= 500:
+                act.errors_5xx += 1
+            else:
+                act.errors_4xx += 1
+        act.endpoints.add(ep_name)
+        prev = act.prev_endpoint
+        if prev:
+            act.transitions.add(prev << 32 | eh)
+        act.prev_endpoint = eh
+        if ref.path_params:
+            objects = act.objects
+            for _, v in ref.path_params:
+                objects.add(key_hash(v))
+        minute = int(ts // 60)
+        if minute == act.minute:
+            m = act.minute_calls = act.minute_calls + 1
+            if m > act.max_per_minute:
+                act.max_per_minute = m
+        else:
+            act.minute = minute
+            act.minute_calls = 1
+            if act.max_per_minute < 1:
+                act.max_per_minute = 1
+        act.hours[minute // 60 % 24] += 1  # UTC hour
+
+    def _learn_endpoint(self, call: ApiCall, ref: Any, fx: Any, ep_key: str, ep: EndpointStats | None, ah: int, ts: float) -> EndpointStats:
+        """Endpoint, host and parameter baselines of one call."""
+        endpoints = self.endpoints
         hosts = self.hosts
         host = hosts.get(ref.host)
         if host is None:
@@ -341,13 +385,10 @@ class Baselines:
         ep.actors.add(ah)
         resp = call.response
         if resp is not None:
-            status = resp.status
-            ep.status.add(status)
+            ep.status.add(resp.status)
             size = resp.body_size
             ep.resp_size.add(size)
             ep.resp_sizes.add(size)
-        else:
-            status = 0
         if call.duration_ms is not None:
             ep.latency.add(call.duration_ms)
 
@@ -392,37 +433,7 @@ class Baselines:
                 prof.learn(value, support)
             if sample:
                 ep.sampled += 1
-
-        # Actor behaviour.
-        act.calls += 1
-        if ts > act.last_seen:
-            act.last_seen = ts
-        if status >= 400:
-            if status >= 500:
-                act.errors_5xx += 1
-            else:
-                act.errors_4xx += 1
-        act.endpoints.add(ep.name)
-        eh = ep.hash
-        prev = act.prev_endpoint
-        if prev:
-            act.transitions.add(prev << 32 | eh)
-        act.prev_endpoint = eh
-        if ref.path_params:
-            objects = act.objects
-            for _, v in ref.path_params:
-                objects.add(key_hash(v))
-        minute = int(ts // 60)
-        if minute == act.minute:
-            m = act.minute_calls = act.minute_calls + 1
-            if m > act.max_per_minute:
-                act.max_per_minute = m
-        else:
-            act.minute = minute
-            act.minute_calls = 1
-            if act.max_per_minute < 1:
-                act.max_per_minute = 1
-        act.hours[minute // 60 % 24] += 1  # UTC hour
+        return ep
 
     # -- queries ----------------------------------------------------------------------
     def endpoint_stats(self, endpoint_key: str) -> EndpointStats | None:
