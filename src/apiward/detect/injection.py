@@ -240,6 +240,11 @@ _DIAGNOSTIC = re.compile(
     r"|graphiql|console|__debug__|debug-?info|diagnostics?)(?:/|$)",
     re.I,
 )
+# A Host (authority) as RFC 9110 allows it: a DNS name or address and an
+# optional numeric port. Anything else (``localhost:8080.old``, spaces,
+# slashes, a suffix on the port) is a crafted request.
+_VALID_HOST = re.compile(r"(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})?)(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,62})?)*\.?(?::\d{1,5})?|\[[0-9A-Fa-f:.]+(?:%\w+)?\](?::\d{1,5})?")
+_host_ok: dict[str, bool] = {}
 _URLISH_NAMES = re.compile(r"url|uri|link|href|src|callback|webhook|redirect|return|next|dest|target|host|domain|site|endpoint|feed|image|avatar|proxy", re.I)
 
 _CMD_HINT = re.compile(r"[;&|`\n]|\$\(|/bin/|cmd\.exe|powershell|<!--|\(\s*['\"]|dir[+\s]", re.I)
@@ -543,6 +548,15 @@ class InjectionPayload(DetectorBase):
         req = call.request
         max_len = self.max_len
         signed: set[tuple[str, str]] | None = None
+        host = req.host
+        ok = _host_ok.get(host)
+        if ok is None:
+            ok = not host or len(host) <= 300 and _VALID_HOST.fullmatch(host) is not None
+            if len(_host_ok) >= 4096:
+                _host_ok.clear()
+            _host_ok[host] = ok
+        if not ok:
+            out.append(("probe", "header", "host", host[:200], {"matched": "malformed host", "cwe": "CWE-20"}, 0.8))
         path = req.path
         if _SAFE_PATH.fullmatch(path) and ".." not in path and "/." not in path:
             t = None
@@ -640,9 +654,10 @@ class InjectionPayload(DetectorBase):
             return None
         p = host.novelty
         conf = 0.75 - 5.0 * p
-        if "{" in path:
+        if "{" in path and ctx.mode != "detect":
             # A parameterised template the baselines lack is most often the
-            # templater merging paths it saw before, not a new endpoint.
+            # templater merging paths it saw before, not a new endpoint
+            # (frozen templates in detect mode never merge).
             conf -= 0.2
         conf = round(conf, 3)
         if conf <= 0.3:
