@@ -1,6 +1,6 @@
 """``anomaly.behaviour``: an actor's window of traffic is rare for all
 traffic, rare for the actor's peers and new for the actor itself (online
-Half-Space Trees, river, plus peer and per-actor references).
+Half-Space Trees (learn/hst.py), plus peer and per-actor references).
 
 Looks at: per actor, windows of up to ``window_events`` calls (a window also
 closes when the actor pauses ``window_s``): rate, endpoint and object

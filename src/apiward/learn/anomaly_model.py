@@ -1,5 +1,5 @@
 """The behaviour anomaly model: per-actor windows of traffic, scored by an
-online Half-Space Trees ensemble (river), calibrated to percentiles and
+online Half-Space Trees ensemble (:mod:`apiward.learn.hst`), calibrated to percentiles and
 explained by feature z-scores.
 
 Why windows: scoring every event with an ensemble costs tens of µs; the
@@ -44,7 +44,7 @@ import re
 from collections import deque
 from typing import Any
 
-from river import anomaly
+from apiward.learn.hst import HalfSpaceTrees
 
 __all__ = ["COUNT_FEATURES", "FEATURES", "RISK_FEATURES", "AnswerRates", "ActorProfile", "ActorWindow", "AnomalyModel", "FeatureStats", "peer_key", "special_ratio"]
 
@@ -437,7 +437,7 @@ class AnomalyModel:
     ) -> None:
         self.warmup = warmup
         self.alpha = alpha
-        self.hst = anomaly.HalfSpaceTrees(n_trees=n_trees, height=height, window_size=window_size, seed=seed, limits=dict(LIMITS))
+        self.hst = HalfSpaceTrees(tuple(FEATURES), n_trees=n_trees, height=height, window_size=window_size, seed=seed, limits=dict(LIMITS))
         self.learned = 0
         self._recent: deque[float] = deque(maxlen=reservoir)
         self._sorted: list[float] = []
@@ -478,52 +478,8 @@ class AnomalyModel:
 
     def score_learn(self, x: dict[str, float]) -> tuple[float, float]:
         """:meth:`score` and the trees' half of :meth:`learn` in one walk
-        down each tree (the same numbers as ``score(x)`` then
-        ``hst.learn_one(x)``); finish with ``learn(x, trees=False)``."""
-        hst = self.hst
-        nodes = getattr(hst, "_tree_nodes", None)
-        if not hst.trees or hst._first_window or nodes is None:
-            out = self.score(x)
-            hst.learn_one(x)
-            return out
-        size_limit = 0.1 * hst.window_size
-        height = hst.height
-        score = 0.0
-        for t in hst.trees:
-            node = t
-            dp = 1
-            s = 0.0
-            depth = 0
-            # score while the masses are large enough (as river's walk), then
-            # only count the window's mass on the rest of the path
-            while depth < height:
-                node.l_mass += 1
-                r = node.r_mass
-                s += r * dp
-                c = node.children
-                node = c[0] if x[node.feature] < node.threshold else c[1]
-                depth += 1
-                if r < size_limit:
-                    break
-                dp <<= 1
-            else:
-                s += node.r_mass * dp
-            while depth < height:
-                node.l_mass += 1
-                c = node.children
-                node = c[0] if x[node.feature] < node.threshold else c[1]
-                depth += 1
-            node.l_mass += 1
-            score += s
-        hst.counter += 1
-        if hst.counter == hst.window_size:
-            for ns in nodes:
-                for node in ns:
-                    node.r_mass = node.l_mass
-                    node.l_mass = 0
-            hst._first_window = False
-            hst.counter = 0
-        raw = float(1 - score / hst._max_score)
+        down each tree; finish with ``learn(x, trees=False)``."""
+        raw = self.hst.score_learn(x)
         if not self.warm:
             return raw, 0.0
         srt = self._sorted

@@ -194,12 +194,16 @@ class Distinct:
         return int(round(-self.M * math.log(zeros / self.M)))
 
     def __getstate__(self) -> tuple[Any, ...]:
-        # The bitmap as an int, as states were saved before.
-        return (self.items, int.from_bytes(self.bits, "little") if self.bits is not None else 0, self.exact)
+        return (self.items, bytes(self.bits) if self.bits is not None else b"", self.exact)
 
     def __setstate__(self, s: tuple[Any, ...]) -> None:
         self.items, bits, self.exact = s
-        self.bits = bytearray(bits.to_bytes(512, "little")) if self.items is None else None
+        if self.items is not None:
+            self.bits = None
+        elif isinstance(bits, int):  # states saved when the bitmap was an int
+            self.bits = bytearray(bits.to_bytes(512, "little"))
+        else:
+            self.bits = bytearray(bits[:512].ljust(512, b"\0"))
 
 
 class SmallSet:

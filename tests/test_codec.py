@@ -1,0 +1,67 @@
+"""The state codec: round trips apiward's state without pickle, refuses
+anything that is not apiward state, never runs code named by the data."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter, OrderedDict, defaultdict, deque
+
+import msgspec
+import pytest
+
+from apiward.detect.objects import Ring
+from apiward.learn.sketches import LRU, Distinct
+from apiward.model.finding import Finding
+from apiward.state import codec
+
+
+def test_round_trip_of_containers_scalars_and_apiward_objects() -> None:
+    lru: LRU[str, int] = LRU(3)
+    for k in "abcd":
+        lru.put(k, ord(k))
+    d = Distinct()
+    for i in range(200):
+        d.add(i * 7919)
+    rng = random.Random(5)
+    rng.random()
+    value = {
+        ("a", 1): {1, 2, 3}, "t": (1, (2, "x")), "big": 1 << 90, "neg": -(1 << 70), "f": frozenset({"x"}),
+        "od": OrderedDict(b=2, a=1), "c": Counter("hello"), "dd": defaultdict(list, {"k": [1]}),
+        "q": deque([1, 2], maxlen=5), "ring": Ring(4), "lru": lru, "distinct": d, "rng": rng,
+        "finding": Finding(detector="x.y", title="t", event_ids=["e1"]), "bytes": b"\x00\xff", "none": None,
+    }
+    value["ring"].extend([1, 2, 3, 4, 5])
+    back = codec.loads(codec.dumps(value))
+    assert back[("a", 1)] == {1, 2, 3} and back["t"] == (1, (2, "x")) and back["big"] == 1 << 90 and back["neg"] == -(1 << 70)
+    assert list(back["od"]) == ["b", "a"] and back["c"]["l"] == 2 and back["dd"]["new"] == [] and back["q"].maxlen == 5
+    assert type(back["ring"]) is Ring and list(back["ring"]) == [2, 3, 4, 5] and back["ring"].maxlen == 4
+    assert type(back["lru"]) is LRU and list(back["lru"]) == ["b", "c", "d"] and back["lru"].cap == 3 and back["lru"].evicted == 1
+    assert len(back["distinct"]) == len(d) and back["rng"].random() == rng.random()
+    assert back["finding"] == value["finding"] and back["bytes"] == b"\x00\xff" and back["none"] is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"x": ["os:system", {"t": ["echo pwned"]}]},  # a class outside apiward
+        {"x": ["builtins:eval", "1"]},
+        {"x": ["apiward.state.codec:CodecError", {"d": []}]},  # an exception class
+        {"x": ["apiward.state.codec:encode", None]},  # a function, not a class
+        {"o": ["collections:ChainMap", [], {"d": []}]},
+        {"dd": ["os.system", []]},
+        {"zz": 1},
+        {"a": 1, "b": 2},
+        {"i": "9" * 5000},
+        {"x": ["apiward.learn.sketches:Distinct", {"t": [None, "bad", 1]}]},
+    ],
+)
+def test_anything_else_is_refused_without_running_it(data) -> None:
+    with pytest.raises(codec.CodecError):
+        codec.loads(msgspec.msgpack.encode(data))
+
+
+def test_unsupported_objects_are_not_stored() -> None:
+    with pytest.raises(codec.CodecError):
+        codec.dumps({"f": lambda: 1})
+    with pytest.raises(codec.CodecError):
+        codec.dumps(defaultdict(lambda: 0))
