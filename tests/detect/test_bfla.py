@@ -102,3 +102,36 @@ def test_unknown_function_with_no_history_is_not_flagged():
     regular_traffic(s)
     s("GET", "/shop/new-feature", "/shop/new-feature", user="u3", claims={"role": "customer"}, json={})
     assert s.findings == []
+
+
+def test_a_customer_deleting_catalogue_items_only_staff_delete():
+    """No roles in tokens, no denials before: many customers read the
+    catalogue, two staff members edit and delete items; a customer deletes
+    three items (answered 204 by a vulnerable app) or tries (403)."""
+    det = AdminFunction()
+    s = Stream(det)
+    customers = [f"c{i}" for i in range(20)]
+    for rnd in range(6):
+        for c in customers:
+            s("GET", f"/api/items/{rnd + 1}", "/api/items/{id}", user=c, json={"id": rnd + 1})
+        for staff in ("staff1", "staff2"):
+            s("DELETE", f"/api/items/{100 + rnd}", "/api/items/{id}", user=staff, status=204)
+            s("PUT", f"/api/items/{200 + rnd}", "/api/items/{id}", user=staff, req_json={"price": 3}, json={"id": 200 + rnd})
+    assert s.findings == []
+    bad = [s("DELETE", f"/api/items/{i}", "/api/items/{id}", user="c7", status=204) for i in (1, 2, 3)]
+    fs = [f for f in s.findings if f.actor == "user:c7"]
+    assert fs and fs[0].owasp == "API5:2023" and bad[0].id in {e for f in fs for e in f.event_ids}
+    tried = s("DELETE", "/api/items/9", "/api/items/{id}", user="c8", status=403)
+    assert any(f.actor == "user:c8" and f.event_ids == [tried.id] for f in s.findings)
+    # orders: each customer reads its own, a few update theirs; another customer updating its order is no privilege
+    for i, c in enumerate(customers):
+        s("GET", f"/api/orders/{500 + i}", "/api/orders/{id}", user=c, json={"id": 500 + i})
+    for c in customers[:2]:
+        for _ in range(3):
+            s("PUT", f"/api/orders/{500 + customers.index(c)}", "/api/orders/{id}", user=c, req_json={"qty": 2}, json={"ok": True})
+    s("PUT", "/api/orders/515", "/api/orders/{id}", user="c15", req_json={"qty": 1}, json={"ok": True})
+    assert not [f for f in s.findings if "orders" in f.endpoint]
+    # a customer writing its own kind of thing (its cart) is nobody's privilege
+    for c in customers:
+        s("PUT", "/api/cart", "/api/cart", user=c, req_json={"items": [1]}, json={"ok": True})
+    assert not [f for f in s.findings if "cart" in f.endpoint]

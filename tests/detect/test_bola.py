@@ -262,3 +262,24 @@ def test_a_caller_profile_read_often_still_names_its_own_record():
     s("GET", "/api/v1/users/41", "/api/v1/users/{userId}", user="carol", json={"id": 41})
     s("GET", "/api/v1/users/42", "/api/v1/users/{userId}", user="carol", json={"id": 42})
     assert s.findings and set(s.findings[-1].evidence["owners"]) == {"user:alice", "user:bob"}
+
+
+def test_writing_another_users_record_by_naming_them_in_a_body_field():
+    """A "my record" endpoint where every user names themselves (owner or
+    username in the body); one account writes naming another user."""
+    det = CrossOwnerAccess()
+    s = Stream(det)
+    users = [f"user{i}" for i in range(8)]
+    for rnd in range(3):
+        for u in users:
+            s("PUT", "/api/notes/v2/mine", "/api/notes/v2/mine", user=u, req_json={"owner": u, "text": f"note {rnd}"}, json={"ok": True})
+    assert not [f for f in s.findings if "naming" in f.summary]
+    c = s("PUT", "/api/notes/v2/mine", "/api/notes/v2/mine", user="user3", req_json={"owner": "user5", "text": "pwned"}, json={"ok": True})
+    fs = [f for f in s.findings if "naming" in f.summary]
+    assert len(fs) == 1 and fs[0].actor == "user:user3" and fs[0].event_ids == [c.id] and fs[0].owasp == "API1:2023"
+    assert fs[0].evidence["victims"] == ["user:user5"] and fs[0].evidence["own_value"] == "user3"
+    # naming oneself again stays quiet; a field everyone fills with shared values is no "my record" field
+    s("PUT", "/api/notes/v2/mine", "/api/notes/v2/mine", user="user3", req_json={"owner": "user3", "text": "ok"}, json={"ok": True})
+    for i, u in enumerate(users * 2):
+        s("POST", "/api/tickets", "/api/tickets", user=u, req_json={"account": ["sales", "support"][i % 2]}, json={"id": i})
+    assert len([f for f in s.findings if "naming" in f.summary]) == 1

@@ -13,7 +13,11 @@ A 2xx by a principal not yet seen on the function is flagged when
 - the caller was denied on this function before and it is used by few
   principals (403 then success), or
 - several other principals were denied on it, few succeed, and no principal
-  is both denied and allowed there (which would mean object-level checks).
+  is both denied and allowed there (which would mean object-level checks), or
+- it writes (POST/PUT/PATCH/DELETE) a shared resource that many principals
+  read (GET on the same template, most objects read by several of them) but
+  only a few ever changed (staff editing the catalogue; each user's own
+  orders are not shared): also when the call is refused (an attempt, medium).
 
 "Few" is at most ``max(few_principals, admin_share * population)`` where the
 population is the number of identified principals seen. Admin-ish words in
@@ -46,6 +50,7 @@ from apiward.model.finding import Finding
 
 __all__ = ["AdminFunction"]
 
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ADMIN_PATH = re.compile(r"admin|manage|internal|staff|superuser|backoffice|console|debug|ops\b|sudo|impersonat|role|permission", re.IGNORECASE)
 
 
@@ -103,13 +108,66 @@ class AdminFunction(DetectorBase):
         self._seen: LRU[str, bool] = LRU(max_principals)
         self._denied_at: LRU[str, str] = LRU(max_principals)
         self._last_flag = ""
+        # host|template -> [principals that read it, {object id: its readers}] (capped)
+        self._readers: LRU[str, list[Any]] = LRU(max_functions)
 
     def _few(self) -> int:
         return max(self.few_principals, int(self.admin_share * len(self._seen)))
 
+    def _readers_key(self, ctx: Context) -> str:
+        ep = ctx.endpoint
+        return f"{ep.host}|{ep.template}"
+
+    def _privileged_write(self, call: ApiCall, ctx: Context, fn: _Fn | None) -> tuple[int, int] | None:
+        """``(writers, readers)`` when the call writes a shared resource that
+        only a few principals ever change: a write method on a template
+        that many principals read (GET 2xx) but at most ``_few()`` (and at
+        most a fifth as many) ever wrote successfully, ``min_calls`` times.
+        Staff editing the catalogue, moderators deleting posts."""
+        if call.request.method not in _WRITES or fn is None or fn.ok_calls < self.min_calls or not fn.ok:
+            return None
+        rd = self._readers.get(self._readers_key(ctx))
+        if rd is None:
+            return None
+        readers, objects = rd
+        n_read = len(readers)
+        n_ok = len(fn.ok)
+        # shared: most objects read there are read by several principals (a catalogue), not each by its owner (orders)
+        shared = len(objects) >= 5 and sum(1 for r in objects.values() if len(r) >= 2) >= 0.5 * len(objects)
+        if shared and n_read >= max(self.min_population, 5 * n_ok) and n_ok <= self._few() and call.actor.key not in fn.ok:
+            return n_ok, n_read
+        return None
+
+    def _attempt(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        """A denied call (401/403) on a privileged write function by a
+        principal that never used it: an attempt at the function."""
+        actor = call.actor
+        if actor.kind not in _IDENTIFIED or facts(call, ctx).caller_privileged is True:
+            return []
+        fn = self._fn.get(facts(call, ctx).ep_key)
+        pw = self._privileged_write(call, ctx, fn)
+        if pw is None or fn is None or actor.key in fn.denied and len(fn.denied) > self.few_principals:
+            return []  # many principals get refused there: the function works as designed, nobody stands out
+        ep = ctx.endpoint
+        return [
+            self.finding(
+                call, ctx,
+                summary=f"{actor.display} tried {ep.name} ({call.status}), a function only {pw[0]} of the {pw[1]} principals "
+                        f"reading this resource use",
+                evidence={"function": ep.name, "reasons": ["write on a shared resource only a few principals change"],
+                          "principals_allowed_before": sorted(fn.ok)[:10], "readers": pw[1], "status": call.status},
+                confidence=0.7, severity="medium", key=f"{self.id}|{actor.key}|{ep.key}",
+                title="Attempt at an admin-only function (BFLA)",
+            )
+        ]
+
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         resp = call.response
-        if resp is None or resp.status < 200 or resp.status >= 300:
+        if resp is None:
+            return []
+        if resp.status in (401, 403):
+            return self._attempt(call, ctx)
+        if resp.status < 200 or resp.status >= 300:
             return []
         st = resp.status
         actor = call.actor
@@ -145,6 +203,10 @@ class AdminFunction(DetectorBase):
         others_denied = len(fn.denied - fn.ok - {me})
         if others_denied >= 2 and few and fn.ok_calls >= self.min_calls:
             reasons.append(f"{others_denied} other principals were denied here; {n_ok} succeed")
+            conf = max(conf, 0.75)
+        pw = self._privileged_write(call, ctx, fn)
+        if pw is not None:
+            reasons.append(f"a write on a resource {pw[1]} principals read and only {pw[0]} ever changed")
             conf = max(conf, 0.75)
         if not reasons:
             return []
@@ -192,6 +254,22 @@ class AdminFunction(DetectorBase):
             return
         if st < 200 or st >= 300:
             return
+        if call.request.method == "GET":
+            rk = self._readers_key(ctx)
+            rd = self._readers.get(rk)
+            if rd is None:
+                rd = [set(), {}]
+                self._readers.put(rk, rd)
+            readers, objects = rd
+            if len(readers) < 256:
+                readers.add(me)
+            refs = facts(call, ctx).path_refs
+            if refs:
+                obj = objects.get(refs[-1][1])
+                if obj is None and len(objects) < 200:
+                    obj = objects[refs[-1][1]] = set()
+                if obj is not None and len(obj) < 4:
+                    obj.add(me)
         fns = self._fn
         fn = fns.get(ek)
         if fn is None:

@@ -107,6 +107,45 @@ class _Act:
         self.cross, self.events = s
 
 
+#: Body fields that name a principal (whose record a write is about).
+PRINCIPAL_FIELDS = frozenset({
+    "owner", "user", "username", "user_name", "userName", "login", "account", "account_name", "author", "member",
+    "created_by", "createdBy", "owner_name", "ownerName", "handle", "email", "user_email", "userEmail",
+})
+
+
+class _Self:
+    """One body field of one write endpoint: the value each caller names
+    there, and how often callers name themselves (their own first value)."""
+
+    __slots__ = ("mine", "selfs", "total")
+
+    def __init__(self) -> None:
+        self.mine: dict[str, str] = {}  # actor -> the value it named first (its own, if the field is a "my record" field)
+        self.selfs = 0
+        self.total = 0
+
+    def __getstate__(self) -> Any:
+        return (self.mine, self.selfs, self.total)
+
+    def __setstate__(self, s: Any) -> None:
+        self.mine, self.selfs, self.total = s
+
+
+def _principal_values(call: ApiCall) -> list[tuple[str, str]]:
+    """``(field, value)`` of top-level body fields that name a principal."""
+    req = call.request
+    if req.method not in ("POST", "PUT", "PATCH", "DELETE") or not req.body:
+        return []
+    params = req.params()
+    out = []
+    for k in PRINCIPAL_FIELDS.intersection(params):
+        v = params[k]
+        if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v):
+            out.append((k, str(v).strip().lower()))
+    return out
+
+
 class PrivilegeTracker:
     """Learns privileged principals from traffic: a principal that gets a 2xx
     on a function where at least ``min_denied`` other principals were denied
@@ -240,6 +279,8 @@ class CrossOwnerAccess(DetectorBase):
         self.own_listing_max = own_listing_max
         self._lists: LRU[str, dict[str, list[Any]]] = LRU(max_actors)  # actor -> {listing endpoint: [fingerprint, repeats]}
         self._single: dict[str, int] = {}  # endpoint -> single-object GET answers in a row
+        self._self: LRU[str, _Self] = LRU(20_000)  # write endpoint|field -> who names whom there
+        self.min_self_callers = 5
 
     def __setstate__(self, s: dict[str, Any]) -> None:
         self.__dict__.update(s)
@@ -247,6 +288,67 @@ class CrossOwnerAccess(DetectorBase):
             self._lists = LRU(self._act.cap)
         if "_single" not in s:
             self._single = {}
+        if "_self" not in s:
+            self._self, self.min_self_callers = LRU(20_000), 5
+
+    def _named_other(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        """A write naming another principal in a field where callers name
+        themselves: on an endpoint where at least ``min_self_callers``
+        principals each keep naming one value of their own, distinct from
+        the others' (a "my record" field: ``owner``, ``username``,
+        ``email``...), this caller names a
+        value another principal uses as its own. The API took it (2xx):
+        the caller wrote someone else's record."""
+        pv = _principal_values(call)
+        if not pv:
+            return []
+        me = call.actor.key
+        ek = facts(call, ctx).ep_key
+        out = []
+        for field, value in pv:
+            st = self._self.get(f"{ek}|{field}")
+            if st is None or len(st.mine) < self.min_self_callers or st.selfs < 0.9 * st.total:
+                continue
+            if len(set(st.mine.values())) < 0.8 * len(st.mine):
+                continue  # callers share values there (a team, a category): no one's own record
+            own = st.mine.get(me)
+            if own == value:
+                continue
+            victims = [a for a, v in st.mine.items() if v == value and a != me]
+            if not victims:
+                continue
+            if self.privilege.caller(call, ctx):
+                continue
+            out.append(
+                self.finding(
+                    call, ctx,
+                    summary=f"{call.actor.display} wrote {ctx.endpoint.name} naming {value!r} in {field!r}, the value "
+                            f"{len(victims)} other principal(s) name as their own (callers name themselves there)",
+                    evidence={"field": field, "named": value, "own_value": own, "victims": victims[:5],
+                              "callers_naming_themselves": st.selfs, "writes": st.total, "method": call.request.method,
+                              "status": call.status},
+                    confidence=0.85 if own else 0.7,
+                    key=f"{self.id}|{me}|{ek}|{field}",
+                )
+            )
+        return out
+
+    def _learn_named(self, call: ApiCall, ctx: Context) -> None:
+        pv = _principal_values(call)
+        if not pv or facts(call, ctx).flagged:
+            return
+        me = call.actor.key
+        ek = facts(call, ctx).ep_key
+        for field, value in pv:
+            st = self._self.get_or(f"{ek}|{field}", _Self)
+            own = st.mine.get(me)
+            if own is None:
+                if len(st.mine) < 512:
+                    st.mine[me] = value
+                own = value
+            st.total += 1
+            if own == value:
+                st.selfs += 1
 
     def _private(self, kind: _Kind | None, me: str) -> bool:
         """Whether a kind of object is private by the app's behaviour: most
@@ -295,12 +397,12 @@ class CrossOwnerAccess(DetectorBase):
         actor = call.actor
         if actor.kind not in _IDENTIFIED:
             return []
+        out: list[Finding] = self._named_other(call, ctx) if call.request.method != "GET" else []
         refs = facts(call, ctx).request_refs
         if not refs:
-            return []
+            return out
         me = actor.key
         host = ctx.endpoint.host
-        out: list[Finding] = []
         objs = self._obj
         for (loc, noun, value), okey in zip(refs, _obj_keys(host, refs)):
             entry = objs.get(okey)
@@ -409,6 +511,8 @@ class CrossOwnerAccess(DetectorBase):
         priv.learn_call(call, ctx)
         if st < 200 or st >= 300:
             return
+        if ep.method != "GET":
+            self._learn_named(call, ctx)
         host = ep.host
         refs = facts(call, ctx).request_refs
         mine = self._me.get(me)

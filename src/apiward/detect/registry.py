@@ -30,6 +30,7 @@ DETECTORS: dict[str, str] = {
     "data_exposure.sensitive_response": "apiward.detect.data_exposure:SensitiveResponse",
     "credentials.stuffing": "apiward.detect.credentials:Stuffing",
     "credentials.account_takeover": "apiward.detect.credentials:AccountTakeover",
+    "credentials.code_guessing": "apiward.detect.guessing:CodeGuessing",
     "scraping.enumeration": "apiward.detect.scraping:ScrapingEnumeration",
     "fake_accounts.signup_burst": "apiward.detect.fake_accounts:SignupBurst",
     "injection.payload": "apiward.detect.injection:InjectionPayload",
