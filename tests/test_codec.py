@@ -43,16 +43,19 @@ def test_round_trip_of_containers_scalars_and_apiward_objects() -> None:
 @pytest.mark.parametrize(
     "data",
     [
-        {"x": ["os:system", {"t": ["echo pwned"]}]},  # a class outside apiward
-        {"x": ["builtins:eval", "1"]},
-        {"x": ["apiward.state.codec:CodecError", {"d": []}]},  # an exception class
-        {"x": ["apiward.state.codec:encode", None]},  # a function, not a class
-        {"o": ["collections:ChainMap", [], {"d": []}]},
-        {"dd": ["os.system", []]},
-        {"zz": 1},
-        {"a": 1, "b": 2},
-        {"i": "9" * 5000},
-        {"x": ["apiward.learn.sketches:Distinct", {"t": [None, "bad", 1]}]},
+        [["os:system"], {"x": [0, 1, [{"t": ["echo pwned"]}]]}],  # a class outside apiward
+        [["builtins:eval"], {"x": [0, 2, "1"]}],
+        [["apiward.state.codec:CodecError"], {"x": [0, 0, {}]}],  # an exception class
+        [["apiward.state.codec:encode"], {"x": [0, 2, None]}],  # a function, not a class
+        [["collections:ChainMap"], {"o": [0, [], {"D": {}}]}],
+        [[], {"x": [3, 0, {}]}],  # a class index out of range
+        [[], {"dd": ["os.system", []]}],
+        [[], {"zz": 1}],
+        [[], {"a": 1, "b": 2}],
+        [[], {"i": "9" * 5000}],
+        [["apiward.learn.sketches:Distinct"], {"x": [0, 1, [None, "bad", 1]]}],
+        [[1, 2], 3],
+        {"not": "a record"},
     ],
 )
 def test_anything_else_is_refused_without_running_it(data) -> None:

@@ -91,11 +91,37 @@ def test_state_survives_restart(tmp_path: Path) -> None:
     pipe = Pipeline(tmp_path / "s", detectors=[CountingDetector()])
     pipe.process(calls(10))
     pipe.close()
-    again = Pipeline(tmp_path / "s")
+    again = Pipeline(tmp_path / "s", detectors=[CountingDetector()])
     assert len(again.inventory.endpoints) >= 1
-    assert again.detectors[0].learned == 10  # detector state came back
+    assert again.detectors[0].learned == 10  # detector state came back, by the detector's id
     # The known endpoint is not "unseen" any more after the restart.
     assert again.process(calls(3, start=10)) == []
+    assert not (tmp_path / "s" / "state.pkl").exists() and (tmp_path / "s" / "state.db").exists()
+
+
+def test_detectors_follow_the_configuration_at_every_start(tmp_path: Path) -> None:
+    """Disabled detectors stop, options apply, and a detector the state never
+    had (one an upgrade added) runs; the others keep what they learned."""
+    from apiward.config import load_settings
+
+    state = tmp_path / "s"
+    pipe = Pipeline(state)
+    pipe.process(calls(30))
+    pipe.close()
+    assert "injection.payload" in {d.id for d in pipe.detectors}
+    learned = next(d for d in pipe.detectors if d.id == "bola.enumeration")._walk
+    settings = load_settings(state_dir=state, disable_detectors=["injection.payload"],
+                             detector_options={"bola.enumeration": {"min_ids": 40}})
+    again = Pipeline(state, settings=settings)
+    ids = [d.id for d in again.detectors]
+    assert "injection.payload" not in ids and "bola.enumeration" in ids
+    enum = next(d for d in again.detectors if d.id == "bola.enumeration")
+    assert enum.min_ids == 40 and len(enum._walk) == len(learned)
+    # a state whose detector component is missing (a new detector): built fresh, runs
+    again.store.drop("detector:recon.scanning")
+    third = Pipeline(state)
+    assert next(d for d in third.detectors if d.id == "recon.scanning")._actors == {}
+    assert third.process(calls(5, start=100)) is not None
 
 
 def test_findings_and_incidents_reach_the_lake(tmp_path: Path) -> None:

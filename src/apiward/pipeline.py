@@ -45,7 +45,9 @@ from apiward.learn.trust import Trust
 from apiward.model.call import ApiCall
 from apiward.model.context import Context, EndpointRef
 from apiward.model.finding import SEVERITIES, Finding, severity_rank
+from apiward.learn.sketches import LRU
 from apiward.state import StateDir
+from apiward.state.parts import restore, state_of
 
 __all__ = ["Pipeline", "RunSummary", "MODES", "StageErrors"]
 
@@ -160,29 +162,22 @@ class Pipeline:
         self.lake.clean_temp()
         self.resolver = _make_resolver(self.settings, secret)
         self.classifier = _make_classifier(secret)
-        snap = self.state.load()
-        if snap is not None:
-            self.inventory: Inventory = snap["inventory"]
-            self.detectors: list[Detector] = snap["detectors"]
-            self.findings: dict[str, Finding] = snap["findings"]
-            self.progress: dict[str, int] = snap["progress"]
-            self.baselines: Any = snap.get("baselines")
-            self.totals: Counter[str] = snap.get("totals", Counter())
-            self.trust: Trust = snap.get("trust") or Trust()
-            self.shared: dict[str, Any] = snap.get("shared") or {}
-        else:
-            self.inventory = self._new_inventory()
-            self.detectors = build_detectors(
-                self.settings.detectors or None, self.settings.disable_detectors, self.settings.detector_options
-            )
-            self.findings = {}
-            self.progress = {}
-            self.baselines = self._new_baselines()
-            self.totals = Counter()
-            self.trust = Trust()
-            self.shared = {}
-        if detectors is not None:
-            self.detectors = detectors
+        self.store = self.state.open_store()
+        s = self.settings
+        store = self.store
+        self.inventory = restore(self._new_inventory(), store.load("inventory"))
+        self.baselines = restore(self._new_baselines(), store.load("baselines"))
+        self.trust = restore(Trust(), store.load("trust"))
+        self.shared: dict[str, Any] = store.load("shared") or {}
+        run = store.load("run") or {}
+        self.findings: LRU[str, Finding] = run.get("findings") or LRU(10_000_000)
+        self.progress: LRU[str, int] = run.get("progress") or LRU(1_000_000)
+        self.totals: Counter[str] = run.get("totals") or Counter()
+        self.detectors: list[Detector] = (
+            detectors if detectors is not None else build_detectors(s.detectors or None, s.disable_detectors, s.detector_options)
+        )
+        for det in self.detectors:
+            restore(det, store.load(f"detector:{getattr(det, 'id', type(det).__name__)}"))
         self._dirty_findings: set[str] = set()
         # Recent event ids per finding (in memory): a finding re-emitted
         # with a sliding window of events counts and links each event once.
@@ -443,27 +438,34 @@ class Pipeline:
             )
         return out
 
-    def checkpoint(self) -> None:
-        """Persist findings, incidents and the state snapshot (in that order)."""
+    def components(self) -> dict[str, dict[str, Any]]:
+        """Every stateful part by its component name in the state store."""
+        shared = tuple(self.shared.values())
+        comps: dict[str, dict[str, Any]] = {
+            "inventory": state_of(self.inventory),
+            "trust": state_of(self.trust),
+            "shared": dict(self.shared),
+            "run": {"findings": self.findings, "progress": self.progress, "totals": self.totals},
+        }
+        if self.baselines is not None:
+            comps["baselines"] = state_of(self.baselines)
+        for det in self.detectors:
+            comps[f"detector:{getattr(det, 'id', type(det).__name__)}"] = state_of(det, skip=shared)
+        return comps
+
+    def checkpoint(self) -> dict[str, int]:
+        """Persist findings and incidents to the lake, then what changed in
+        the state store (one transaction, after the lake files it covers).
+        Returns the store's counts (records written and deleted)."""
         if self._dirty_findings:
             incidents = self.incidents()
             # Findings are few: rewrite the day files that hold them whole.
             self.lake.replace_days("findings", findings_by_day(list(self.findings.values())))
             self.lake.replace_days("incidents", incidents_by_day(incidents))
             self._dirty_findings.clear()
-        self.state.save(
-            {
-                "inventory": self.inventory,
-                "detectors": self.detectors,
-                "findings": self.findings,
-                "progress": self.progress,
-                "baselines": self.baselines,
-                "totals": self.totals,
-                "trust": self.trust,
-                "shared": self.shared,
-            }
-        )
+        counts = self.store.save(self.components())
         self._last_checkpoint = time.monotonic()
+        return counts
 
     def _write_changes(self, key: str, flush: bool = False) -> None:
         rows = self.inventory.drain_changes(flush=flush)

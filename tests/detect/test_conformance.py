@@ -148,9 +148,15 @@ def test_findings_are_well_formed(det_id: str, contexts) -> None:
 
 @pytest.mark.parametrize("det_id", IDS)
 def test_runs_inside_the_pipeline_and_persists(det_id: str, tmp_path: Path) -> None:
+    """Saved in the state store and restored by id, a detector judges what
+    comes next exactly as the one that never stopped."""
     calls = stream()
+    half = len(calls) // 2
     pipe = Pipeline(tmp_path / "s", detectors=[detector_class(det_id)()])
-    pipe.process(calls)
-    pipe.close()
-    again = Pipeline(tmp_path / "s")
+    pipe.process(calls[:half])
+    pipe.checkpoint()
+    again = Pipeline(tmp_path / "s", detectors=[detector_class(det_id)()])
     assert type(again.detectors[0]).id == det_id
+    a = [(f.id, tuple(f.event_ids)) for f in pipe.process(calls[half:], batch_key="b2")]
+    b = [(f.id, tuple(f.event_ids)) for f in again.process(calls[half:], batch_key="b2")]
+    assert a == b

@@ -223,4 +223,4 @@ def test_wsgi_middleware_with_state_dir_feeds_the_pipeline_and_lake(tmp_path):
     rows = con.execute("SELECT request_id, source, status FROM calls ORDER BY request_id").fetchall()
     assert rows == [(f"p{i}", "wsgi", 200) for i in range(5)]
     assert con.execute("SELECT count(DISTINCT id) FROM calls").fetchone()[0] == 5
-    assert (tmp_path / "state" / "state.pkl").exists()
+    assert (tmp_path / "state" / "state.db").exists()

@@ -19,13 +19,14 @@ def load_snapshot(state: Path) -> dict[str, Any]:
     """The state snapshot, or a clear error when there is none."""
     from apiward.state import StateDir
 
-    if not state.exists() or not (state / "state.pkl").exists():
+    if not state.exists() or not ((state / "state.db").exists() or (state / "state.pkl").exists()):
         fail(f"no apiward state in {state}; run `apiward analyze FILE --state {state}` first or pass --state")
     try:
         snap = StateDir(state).load()
     except RuntimeError as exc:
         fail(str(exc))
-    assert snap is not None
+    if snap is None:
+        fail(f"no apiward state in {state}; run `apiward analyze FILE --state {state}` first or pass --state")
     return snap
 
 

@@ -110,7 +110,7 @@ def register(app: typer.Typer) -> None:
         if state is None:
             tmp = tempfile.mkdtemp(prefix="apiward-selftest-")
             state = Path(tmp)
-        elif (state / "state.pkl").exists() or (state / "selftest-state").exists():
+        elif (state / "state.db").exists() or (state / "selftest-state").exists():
             # A fresh pipeline each time: stale learned state would skew the figures.
             shutil.rmtree(state / "selftest-state", ignore_errors=True)
             shutil.rmtree(state / "selftest", ignore_errors=True)

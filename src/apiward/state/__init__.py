@@ -4,20 +4,19 @@ Layout::
 
     <state>/apiward.toml      optional config
     <state>/secret            key of the keyed digests (0600; never in the lake)
-    <state>/state.pkl         snapshot: inventory, detector state, findings, progress
+    <state>/state.db          the state store (SQLite): inventory, baselines, detectors, findings, progress
     <state>/lake/             the event lake (see apiward.lake.store)
     <state>/quarantine/       malformed input records: <file name>.bad.jsonl per source file
 
-The snapshot is written to a temporary file and renamed, so a crash (even
-kill -9) leaves either the old or the new snapshot, never half of one. It is
-a pickle of apiward's own objects, written and read only by apiward; nothing
-from inspected traffic is ever unpickled (traffic is data inside it).
+The store (:mod:`apiward.state.store`) writes keyed records in SQLite
+transactions, so a crash (even kill -9) leaves the last checkpoint whole;
+records are encoded without pickle (:mod:`apiward.state.codec`) and carry
+a MAC keyed with ``secret``.
 """
 
 from __future__ import annotations
 
 import os
-import pickle
 import secrets
 from pathlib import Path
 from typing import Any
@@ -64,21 +63,42 @@ class StateDir:
             tmp.unlink(missing_ok=True)
             return bytes.fromhex(p.read_text().strip())
 
-    def load(self) -> dict[str, Any] | None:
-        try:
-            with open(self.snapshot_path, "rb") as f:
-                snap = pickle.load(f)
-        except FileNotFoundError:
-            return None
-        if not isinstance(snap, dict) or snap.get("version") != SNAPSHOT_VERSION:
-            raise RuntimeError(f"{self.snapshot_path}: unsupported state snapshot; remove it to start afresh")
-        return snap
+    @property
+    def store_path(self) -> Path:
+        return self.root / "state.db"
 
-    def save(self, snap: dict[str, Any]) -> None:
-        snap = dict(snap, version=SNAPSHOT_VERSION)
-        tmp = self.snapshot_path.with_name(f".state.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(snap, f, protocol=pickle.HIGHEST_PROTOCOL)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.snapshot_path)
+    def open_store(self, *, readonly: bool = False) -> Any:
+        """The state store (:class:`apiward.state.store.StateStore`). A
+        snapshot from an apiward before the store (``state.pkl``) is refused
+        with a clear message: loading it would mean unpickling."""
+        from apiward import __version__
+        from apiward.state.store import StateError, StateStore
+
+        if self.snapshot_path.exists() and not self.store_path.exists():
+            raise StateError(
+                f"{self.snapshot_path}: a state snapshot from an older apiward (pickle). apiward no longer loads pickles, "
+                f"which could run code planted in a state directory. Move {self.snapshot_path.name} away (apiward then "
+                "starts learning afresh; the lake and findings on disk stay) or use a new state directory."
+            )
+        return StateStore(self.store_path, self.secret(), version=__version__, readonly=readonly)
+
+    def load(self) -> dict[str, Any] | None:
+        """What the commands that only read state need (inventory, findings),
+        rebuilt from the store without running anything; None when there is
+        no state."""
+        if not self.store_path.exists():
+            if self.snapshot_path.exists():
+                self.open_store()  # raises the clear message
+            return None
+        from apiward.discover.inventory import Inventory
+        from apiward.discover.templating import Templater
+        from apiward.learn.sketches import LRU
+        from apiward.state.parts import restore
+
+        store = self.open_store(readonly=True)
+        try:
+            inv = restore(Inventory(templater=Templater()), store.load("inventory"))
+            run = store.load("run") or {}
+        finally:
+            store.close()
+        return {"inventory": inv, "findings": run.get("findings") or LRU(1), "progress": run.get("progress") or {}}

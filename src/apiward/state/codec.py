@@ -1,41 +1,46 @@
 """A safe codec for apiward's own state objects: no pickle.
 
 State (baselines, inventory, templates, detectors' keyed records) is made of
-apiward's classes, containers and scalars. :func:`encode` turns such a graph
-into plain data (lists, scalars, and one-key tag maps), which msgspec writes
-as MessagePack; :func:`decode` rebuilds it. Unlike pickle, decoding never
-calls anything named by the data: the only classes it instantiates are
-apiward's own (``apiward.*`` modules, looked up by name and checked to be
-classes that are not exceptions), the containers listed below, and
-``random.Random`` (restored from its integer state). It creates them
-without running their constructors (``cls.__new__``) and restores their
-attributes through the class's own ``__setstate__`` or plain attribute
-assignment, as pickle's default does. A tampered record can at worst hold
-odd values; it can never run code.
+apiward's classes, containers and scalars. :func:`dumps` turns such a graph
+into MessagePack (via msgspec); :func:`loads` rebuilds it. Unlike pickle,
+decoding never calls anything named by the data: the only classes it
+instantiates are apiward's own (``apiward.*`` modules, looked up by name and
+checked to be classes that are not exceptions), the containers listed
+below, ``random.Random`` (restored from its integer state) and compiled
+regular expressions. It creates objects without running their constructors
+(``cls.__new__``) and restores their attributes through the class's own
+``__setstate__`` or plain attribute assignment, as pickle's default does. A
+tampered record can at worst hold odd values; it can never run code (and
+the state store refuses records whose MAC does not match).
 
-Tags (a dict with exactly one key is a tag; plain dicts are always
-encoded as the ``d`` tag, so no data dict is mistaken for one)::
+Format: ``[class names, value]``; class names are interned per record and
+referred to by index. A value is a scalar, a list, a string-keyed map, or a
+one-key tag map::
 
+    {"D": {str: v}}                   dict with string keys (any other map is a tag)
+    {"d": [[k, v], ...]}              dict with other keys
     {"t": [...]}                      tuple
     {"i": "123..."}                   an integer beyond 64 bits
     {"s": [...]}  {"f": [...]}        set, frozenset
-    {"d": [[k, v], ...]}              dict (keys of any encodable type)
     {"o": [cls, [[k, v]...], attrs]}  dict subclass (OrderedDict, Counter, LRU...)
     {"q": [cls, maxlen, [...], attrs]} deque subclass (deque, Ring)
     {"dd": [factory, [[k, v]...]]}    defaultdict with a whitelisted factory
-    {"x": [cls, state]}               an apiward object (its __getstate__)
+    {"x": [cls, 0, {str: v}]}         an apiward object whose state is a dict
+    {"x": [cls, 1, [...]]}            ... whose state is a tuple
+    {"x": [cls, 2, v]}                ... any other state
     {"m": [cls, data]}                a msgspec Struct
     {"r": [version, [ints], gauss]}   random.Random
+    {"re": [pattern, flags]}          a compiled regular expression
 
-Shared references inside one encoded value are not preserved (each
-occurrence is encoded); callers that share objects across records (the
-pipeline's shared trackers) record them once and re-link them on load.
+Shared references inside one value are not preserved (each occurrence is
+encoded); the state store keeps shared objects as components of their own.
 """
 
 from __future__ import annotations
 
 import importlib
 import random
+import re
 from collections import Counter, OrderedDict, defaultdict, deque
 from typing import Any
 
@@ -48,16 +53,19 @@ class CodecError(ValueError):
     """State data that does not decode into apiward's objects."""
 
 
-_SCALARS = (str, float, bool, bytes, type(None))
 _INT_MIN, _INT_MAX = -(1 << 63), (1 << 64) - 1
 _BUILTIN_DICTS: dict[str, type] = {"OrderedDict": OrderedDict, "Counter": Counter, "dict": dict}
-_BUILTIN_DEQUES: dict[str, type] = {"deque": deque}
 _FACTORIES: dict[str, Any] = {"list": list, "set": set, "int": int, "dict": dict, "float": float, "deque": deque}
 _classes: dict[str, type] = {}
+_names: dict[type, str] = {}
+_PLAIN = (str, float, bool, bytes, type(None))
 
 
 def _name(cls: type) -> str:
-    return f"{cls.__module__}:{cls.__qualname__}"
+    n = _names.get(cls)
+    if n is None:
+        n = _names[cls] = f"{cls.__module__}:{cls.__qualname__}"
+    return n
 
 
 def _class(name: str) -> type:
@@ -65,6 +73,8 @@ def _class(name: str) -> type:
     cls = _classes.get(name)
     if cls is not None:
         return cls
+    if not isinstance(name, str):
+        raise CodecError("malformed class name")
     mod, _, qual = name.partition(":")
     if not (mod == "apiward" or mod.startswith("apiward.")) or not qual or "<" in qual:
         raise CodecError(f"state names a class outside apiward: {name!r}")
@@ -81,124 +91,190 @@ def _class(name: str) -> type:
 
 
 def _attrs(obj: Any) -> dict[str, Any]:
+    """A container subclass's own attributes worth keeping: its
+    ``_codec_attrs()`` when it defines one (an LRU keeps its bound, not its
+    bookkeeping), else its ``__dict__``."""
+    hook = getattr(obj, "_codec_attrs", None)
+    if hook is not None:
+        return dict(hook())
     d = getattr(obj, "__dict__", None)
     return dict(d) if d else {}
 
 
-def encode(obj: Any) -> Any:
-    """Plain data for ``obj`` (see the module docstring for the tags)."""
-    t = type(obj)
-    if t in _SCALARS:
-        return obj
-    if t is int:
-        return obj if _INT_MIN <= obj <= _INT_MAX else {"i": str(obj)}
-    if t is list:
-        return [encode(x) for x in obj]
-    if t is dict:
-        return {"d": [[encode(k), encode(v)] for k, v in obj.items()]}
-    if t is tuple:
-        return {"t": [encode(x) for x in obj]}
-    if t is set:
-        return {"s": [encode(x) for x in obj]}
-    if t is frozenset:
-        return {"f": [encode(x) for x in obj]}
-    if isinstance(obj, msgspec.Struct):
-        return {"m": [_name(t), msgspec.to_builtins(obj, builtin_types=(bytes,))]}
-    if t is defaultdict:
-        fac = obj.default_factory
-        fname = next((n for n, f in _FACTORIES.items() if f is fac), None)
-        if fname is None:
-            raise CodecError(f"defaultdict with factory {fac!r} is not state")
-        return {"dd": [fname, [[encode(k), encode(v)] for k, v in obj.items()]]}
-    if isinstance(obj, dict):
-        return {"o": [t.__name__ if t.__name__ in _BUILTIN_DICTS and t.__module__ == "collections" else _name(t),
-                      [[encode(k), encode(v)] for k, v in obj.items()], encode(_attrs(obj))]}
-    if isinstance(obj, deque):
-        return {"q": ["deque" if t is deque else _name(t), obj.maxlen, [encode(x) for x in obj], encode(_attrs(obj))]}
-    if t is random.Random:
-        v, st, g = obj.getstate()
-        return {"r": [v, list(st), g]}
-    mod = t.__module__
-    if mod == "apiward" or mod.startswith("apiward."):
-        return {"x": [_name(t), encode(obj.__getstate__())]}
-    raise CodecError(f"{t.__module__}.{t.__qualname__} is not state apiward can store")
+class _Encoder:
+    """One record's encoding: class names interned; mappings whose ``id()``
+    is in ``shells`` written without their items (the state store keeps
+    those as records of their own)."""
+
+    __slots__ = ("names", "index", "shells")
+
+    def __init__(self, shells: frozenset[int] = frozenset()) -> None:
+        self.names: list[str] = []
+        self.index: dict[str, int] = {}
+        self.shells = shells
+
+    def cls(self, t: type) -> int:
+        n = _name(t) if not (t.__module__ == "collections" and t.__name__ in _BUILTIN_DICTS) else t.__name__
+        i = self.index.get(n)
+        if i is None:
+            i = self.index[n] = len(self.names)
+            self.names.append(n)
+        return i
+
+    def enc(self, obj: Any) -> Any:
+        t = type(obj)
+        if t in _PLAIN:
+            return obj
+        if t is int:
+            return obj if _INT_MIN <= obj <= _INT_MAX else {"i": str(obj)}
+        enc = self.enc
+        if t is list:
+            return [enc(x) for x in obj]
+        if t is dict:
+            for k in obj:
+                if type(k) is not str:
+                    return {"d": [[enc(k), enc(v)] for k, v in obj.items()]}
+            return {"D": {k: enc(v) for k, v in obj.items()}}
+        if t is tuple:
+            return {"t": [enc(x) for x in obj]}
+        if t is set:
+            return {"s": [enc(x) for x in obj]}
+        if t is frozenset:
+            return {"f": [enc(x) for x in obj]}
+        if isinstance(obj, msgspec.Struct):
+            return {"m": [self.cls(t), msgspec.to_builtins(obj, builtin_types=(bytes,))]}
+        if t is defaultdict:
+            fac = obj.default_factory
+            fname = next((n for n, f in _FACTORIES.items() if f is fac), None)
+            if fname is None:
+                raise CodecError(f"defaultdict with factory {fac!r} is not state")
+            return {"dd": [fname, [[enc(k), enc(v)] for k, v in obj.items()]]}
+        if isinstance(obj, dict):
+            items = [] if id(obj) in self.shells else [[enc(k), enc(v)] for k, v in obj.items()]
+            return {"o": [self.cls(t), items, enc(_attrs(obj))]}
+        if isinstance(obj, deque):
+            return {"q": [-1 if t is deque else self.cls(t), obj.maxlen, [enc(x) for x in obj], enc(_attrs(obj))]}
+        if t is random.Random:
+            v, st, g = obj.getstate()
+            return {"r": [v, list(st), g]}
+        if t is re.Pattern:
+            return {"re": [obj.pattern, obj.flags]}
+        mod = t.__module__
+        if mod == "apiward" or mod.startswith("apiward."):
+            st = obj.__getstate__()
+            ts = type(st)
+            if ts is dict and all(type(k) is str for k in st):
+                return {"x": [self.cls(t), 0, {k: enc(v) for k, v in st.items()}]}
+            if ts is tuple:
+                return {"x": [self.cls(t), 1, [enc(x) for x in st]]}
+            return {"x": [self.cls(t), 2, enc(st)]}
+        raise CodecError(f"{t.__module__}.{t.__qualname__} is not state apiward can store")
 
 
-def decode(data: Any) -> Any:
-    """The objects :func:`encode` described; raises :class:`CodecError`."""
-    t = type(data)
-    if t in _SCALARS or t is int:
-        return data
-    if t is list:
-        return [decode(x) for x in data]
-    if t is not dict or len(data) != 1:
-        raise CodecError(f"malformed state value of type {t.__name__}")
-    (tag, v), = data.items()
-    try:
-        if tag == "d":
-            return {decode(k): decode(x) for k, x in v}
-        if tag == "t":
-            return tuple(decode(x) for x in v)
-        if tag == "i":
-            if not isinstance(v, str) or len(v) > 100:
-                raise CodecError("bad integer")
-            return int(v)
-        if tag == "s":
-            return {decode(x) for x in v}
-        if tag == "f":
-            return frozenset(decode(x) for x in v)
-        if tag == "m":
-            return msgspec.convert(v[1], _class(v[0]))
-        if tag == "dd":
-            fac = _FACTORIES.get(v[0])
-            if fac is None:
-                raise CodecError(f"defaultdict factory {v[0]!r} is not allowed")
-            out: defaultdict[Any, Any] = defaultdict(fac)
-            for k, x in v[1]:
-                out[decode(k)] = decode(x)
-            return out
-        if tag == "o":
-            cls = _BUILTIN_DICTS.get(v[0]) or _class(v[0])
-            if not issubclass(cls, dict):
-                raise CodecError(f"{v[0]!r} is not a mapping")
-            base = OrderedDict if issubclass(cls, OrderedDict) else dict
-            obj = cls.__new__(cls)
-            base.__init__(obj)
-            _restore_attrs(obj, decode(v[2]))
-            put = base.__setitem__
-            for k, x in v[1]:
-                put(obj, decode(k), decode(x))
-            return obj
-        if tag == "q":
-            cls = _BUILTIN_DEQUES.get(v[0]) or _class(v[0])
-            if not issubclass(cls, deque):
-                raise CodecError(f"{v[0]!r} is not a deque")
-            maxlen = v[1]
-            if maxlen is not None and (not isinstance(maxlen, int) or maxlen < 0):
-                raise CodecError("bad deque bound")
-            obj = cls.__new__(cls)
-            deque.__init__(obj, (decode(x) for x in v[2]), maxlen)
-            _restore_attrs(obj, decode(v[3]))
-            return obj
-        if tag == "r":
-            r = random.Random()
-            r.setstate((v[0], tuple(int(i) for i in v[1]), v[2]))
-            return r
-        if tag == "x":
-            cls = _class(v[0])
-            obj = cls.__new__(cls)
-            state = decode(v[1])
-            setstate = getattr(obj, "__setstate__", None)
-            if setstate is not None:
-                setstate(state)
-            else:
-                _default_setstate(obj, state)
-            return obj
-    except CodecError:
-        raise
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
-        raise CodecError(f"malformed state value ({tag!r}): {type(exc).__name__}: {exc}") from None
-    raise CodecError(f"unknown state tag {tag!r}")
+class _Decoder:
+    __slots__ = ("names",)
+
+    def __init__(self, names: list[Any]) -> None:
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise CodecError("malformed class table")
+        self.names = names
+
+    def cls(self, i: Any) -> type:
+        if not isinstance(i, int) or not 0 <= i < len(self.names):
+            raise CodecError("bad class reference")
+        n = self.names[i]
+        return _BUILTIN_DICTS.get(n) or _class(n)
+
+    def dec(self, data: Any) -> Any:
+        t = type(data)
+        if t in _PLAIN or t is int:
+            return data
+        dec = self.dec
+        if t is list:
+            return [dec(x) for x in data]
+        if t is not dict or len(data) != 1:
+            raise CodecError(f"malformed state value of type {t.__name__}")
+        (tag, v), = data.items()
+        try:
+            if tag == "D":
+                return {k: dec(x) for k, x in v.items()}
+            if tag == "x":
+                cls = self.cls(v[0])
+                obj = cls.__new__(cls)
+                kind, payload = v[1], v[2]
+                if kind == 0:
+                    state: Any = {k: dec(x) for k, x in payload.items()}
+                elif kind == 1:
+                    state = tuple(dec(x) for x in payload)
+                else:
+                    state = dec(payload)
+                setstate = getattr(obj, "__setstate__", None)
+                if setstate is not None:
+                    setstate(state)
+                else:
+                    _default_setstate(obj, state)
+                return obj
+            if tag == "t":
+                return tuple(dec(x) for x in v)
+            if tag == "d":
+                return {dec(k): dec(x) for k, x in v}
+            if tag == "s":
+                return {dec(x) for x in v}
+            if tag == "f":
+                return frozenset(dec(x) for x in v)
+            if tag == "i":
+                if not isinstance(v, str) or len(v) > 100:
+                    raise CodecError("bad integer")
+                return int(v)
+            if tag == "m":
+                return msgspec.convert(v[1], self.cls(v[0]))
+            if tag == "o":
+                cls = self.cls(v[0])
+                if not issubclass(cls, dict):
+                    raise CodecError(f"{cls.__name__} is not a mapping")
+                base = OrderedDict if issubclass(cls, OrderedDict) else dict
+                obj = cls.__new__(cls)
+                base.__init__(obj)
+                _restore_attrs(obj, dec(v[2]))
+                put = base.__setitem__
+                for k, x in v[1]:
+                    put(obj, dec(k), dec(x))
+                init = getattr(obj, "_codec_init", None)
+                if init is not None:
+                    init()
+                return obj
+            if tag == "q":
+                cls = deque if v[0] == -1 else self.cls(v[0])
+                if not issubclass(cls, deque):
+                    raise CodecError(f"{cls.__name__} is not a deque")
+                maxlen = v[1]
+                if maxlen is not None and (not isinstance(maxlen, int) or maxlen < 0):
+                    raise CodecError("bad deque bound")
+                obj = cls.__new__(cls)
+                deque.__init__(obj, (dec(x) for x in v[2]), maxlen)
+                _restore_attrs(obj, dec(v[3]))
+                return obj
+            if tag == "dd":
+                fac = _FACTORIES.get(v[0])
+                if fac is None:
+                    raise CodecError(f"defaultdict factory {v[0]!r} is not allowed")
+                out: defaultdict[Any, Any] = defaultdict(fac)
+                for k, x in v[1]:
+                    out[dec(k)] = dec(x)
+                return out
+            if tag == "r":
+                r = random.Random()
+                r.setstate((v[0], tuple(int(i) for i in v[1]), v[2]))
+                return r
+            if tag == "re":
+                if not isinstance(v[0], (str, bytes)) or not isinstance(v[1], int):
+                    raise CodecError("bad pattern")
+                return re.compile(v[0], v[1] & ~re.UNICODE if isinstance(v[0], bytes) else v[1])
+        except CodecError:
+            raise
+        except (TypeError, ValueError, KeyError, IndexError, AttributeError, re.error) as exc:
+            raise CodecError(f"malformed state value ({tag!r}): {type(exc).__name__}: {exc}") from None
+        raise CodecError(f"unknown state tag {tag!r}")
 
 
 def _restore_attrs(obj: Any, attrs: Any) -> None:
@@ -223,13 +299,28 @@ def _default_setstate(obj: Any, state: Any) -> None:
         _restore_attrs(obj, slots)
 
 
+def encode(obj: Any, shells: frozenset[int] = frozenset()) -> list[Any]:
+    """``[class names, value]`` for ``obj``; mappings whose ``id()`` is in
+    ``shells`` are written without their items."""
+    e = _Encoder(shells)
+    body = e.enc(obj)
+    return [e.names, body]
+
+
+def decode(data: Any) -> Any:
+    """The objects :func:`encode` described; raises :class:`CodecError`."""
+    if not isinstance(data, list) or len(data) != 2:
+        raise CodecError("malformed state record")
+    return _Decoder(data[0]).dec(data[1])
+
+
 _enc = msgspec.msgpack.Encoder()
 _dec = msgspec.msgpack.Decoder()
 
 
-def dumps(obj: Any) -> bytes:
-    """``obj`` as MessagePack bytes."""
-    return _enc.encode(encode(obj))
+def dumps(obj: Any, shells: frozenset[int] = frozenset()) -> bytes:
+    """``obj`` as MessagePack bytes (``shells``: see :func:`encode`)."""
+    return _enc.encode(encode(obj, shells))
 
 
 def loads(data: bytes) -> Any:

@@ -1,0 +1,332 @@
+"""The state store: everything apiward learned, as keyed records in SQLite.
+
+One SQLite database (``<state>/state.db``, WAL mode, owner-only file
+permissions) holds a **component** per stateful part (the inventory, the
+baselines, each detector by its id, the trackers detectors share, actor
+trust, findings, per-file progress). A component is its root record (the
+object's attributes, see :mod:`apiward.state.codec`) plus one record per
+entry of each :class:`~apiward.learn.sketches.LRU` among its attributes
+(the keyed state: per endpoint, per actor, per object). A checkpoint writes,
+in one transaction, only the entries touched since the last one, the
+entries that left, and the roots whose bytes changed: its cost follows the
+traffic, not the size of what was learned.
+
+Records carry a keyed MAC (the install's secret): a record changed outside
+apiward is refused at load, with its component and key named. Nothing in a
+record can run code (no pickle; see the codec).
+
+Spilling: an LRU created with ``spill=True`` that grows past its cap (its
+share of the memory budget) writes its oldest entries here instead of
+forgetting them, and reads one back when it is used again.
+
+Schema: ``meta(key, value)`` (``schema``: :data:`SCHEMA`, ``apiward``
+version), ``roots(component, value, mac)``, ``entries(component, tbl, key,
+value, mac)``. A state from a newer schema is refused; older schemas are
+migrated by :data:`MIGRATIONS` (none yet).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from apiward.learn.sketches import LRU
+from apiward.state import codec
+
+__all__ = ["StateStore", "StateError", "SCHEMA"]
+
+SCHEMA = 2  # 1 was the pickle snapshot (state.pkl)
+#: schema version -> function(connection) upgrading it by one version
+MIGRATIONS: dict[int, Any] = {}
+
+
+class StateError(RuntimeError):
+    """A state directory apiward cannot use (newer schema, tampered record...)."""
+
+
+def _mac(secret: bytes, *parts: bytes) -> bytes:
+    h = hmac.new(secret, digestmod=hashlib.blake2b)
+    for p in parts:
+        h.update(len(p).to_bytes(4, "little"))
+        h.update(p)
+    return h.digest()[:16]
+
+
+class _Backing:
+    """Where one spilling LRU keeps the entries over its cap: the keys (in
+    memory) and the encoded values (in the store, or pending until the next
+    checkpoint)."""
+
+    __slots__ = ("store", "component", "tbl", "keys", "pending")
+
+    def __init__(self, store: StateStore, component: str, tbl: str) -> None:
+        self.store = store
+        self.component = component
+        self.tbl = tbl
+        self.keys: set[Any] = set()
+        self.pending: dict[Any, bytes] = {}
+
+    def has(self, key: Any) -> bool:
+        return key in self.keys
+
+    def spill(self, key: Any, value: Any) -> None:
+        self.keys.add(key)
+        self.pending[key] = codec.dumps(value)
+
+    def take(self, key: Any) -> Any:
+        """Read a spilled entry back (it returns to memory)."""
+        self.keys.discard(key)
+        raw = self.pending.pop(key, None)
+        if raw is None:
+            raw = self.store._read_entry(self.component, self.tbl, key)
+        return codec.loads(raw) if raw is not None else None
+
+    def clear(self) -> set[Any]:
+        gone, self.keys, self.pending = self.keys, set(), {}
+        return gone
+
+
+class StateStore:
+    """The SQLite store of one state directory (see the module docstring)."""
+
+    def __init__(self, path: Path | str, secret: bytes, *, version: str = "", readonly: bool = False) -> None:
+        self.path = Path(path)
+        self.secret = secret
+        self._root_macs: dict[str, bytes] = {}
+        self._tables: dict[tuple[str, str], LRU[Any, Any]] = {}
+        self._backings: dict[tuple[str, str], _Backing] = {}
+        if readonly:
+            # a reader beside a running writer (WAL: readers never block it)
+            self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
+            schema = self.meta("schema")
+            if schema is not None and int(schema) > SCHEMA:
+                raise StateError(f"{self.path}: state written by a newer apiward (schema {schema}); upgrade apiward")
+            return
+        new = not self.path.exists()
+        if new:
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+        else:
+            os.chmod(self.path, 0o600)
+        self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+        self.db.execute("CREATE TABLE IF NOT EXISTS roots (component TEXT PRIMARY KEY, value BLOB, mac BLOB)")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS entries (component TEXT, tbl TEXT, key BLOB, value BLOB, mac BLOB, "
+            "PRIMARY KEY (component, tbl, key)) WITHOUT ROWID"
+        )
+        for p in (self.path.with_name(self.path.name + "-wal"), self.path.with_name(self.path.name + "-shm")):
+            if p.exists():
+                os.chmod(p, 0o600)
+        schema = self.meta("schema")
+        if schema is None:
+            self.set_meta("schema", str(SCHEMA))
+            self.set_meta("apiward", version)
+        else:
+            v = int(schema)
+            if v > SCHEMA:
+                raise StateError(
+                    f"{self.path}: state written by a newer apiward ({self.meta('apiward') or 'unknown'}, schema {v}); "
+                    f"this apiward reads schema {SCHEMA} and older. Upgrade apiward or start a new state directory."
+                )
+            while v < SCHEMA:
+                step = MIGRATIONS.get(v)
+                if step is None:
+                    raise StateError(f"{self.path}: no migration from state schema {v} to {SCHEMA}; start a new state directory")
+                step(self.db)
+                v += 1
+                self.set_meta("schema", str(v))
+
+    # -- meta -------------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def components(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT component FROM roots ORDER BY component")]
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- reading ------------------------------------------------------------------------
+    def _check(self, raw: bytes, mac: bytes, *parts: bytes, where: str) -> None:
+        if not hmac.compare_digest(_mac(self.secret, *parts, raw), bytes(mac or b"")):
+            raise StateError(
+                f"{self.path}: state record {where} fails its integrity check (changed outside apiward, or the "
+                f"secret file was replaced); refusing to load it. Restore the state directory from a backup or start a new one."
+            )
+
+    def _read_entry(self, component: str, tbl: str, key: Any) -> bytes | None:
+        kb = codec.dumps(key)
+        row = self.db.execute("SELECT value, mac FROM entries WHERE component = ? AND tbl = ? AND key = ?", (component, tbl, kb)).fetchone()
+        if row is None:
+            return None
+        self._check(row[0], row[1], component.encode(), tbl.encode(), kb, where=f"{component}/{tbl}")
+        return bytes(row[0])
+
+    def load(self, component: str) -> dict[str, Any] | None:
+        """The component's attributes (its root), with each LRU filled from
+        its entries (the most recently written up to its cap; a spilling
+        LRU keeps the rest in the store), or None when it was never saved."""
+        row = self.db.execute("SELECT value, mac FROM roots WHERE component = ?", (component,)).fetchone()
+        if row is None:
+            return None
+        raw = bytes(row[0])
+        self._check(raw, row[1], component.encode(), where=component)
+        self._root_macs[component] = bytes(row[1])
+        try:
+            attrs = codec.loads(raw)
+        except codec.CodecError as exc:
+            raise StateError(f"{self.path}: state record {component}: {exc}") from None
+        if not isinstance(attrs, dict):
+            raise StateError(f"{self.path}: state record {component} is not a set of attributes")
+        for name, value in list(attrs.items()):
+            for tbl, lru in _tables_in(name, value):
+                self._fill(component, tbl, lru)
+        return attrs
+
+    def _fill(self, component: str, tbl: str, lru: LRU[Any, Any]) -> None:
+        rows = self.db.execute(
+            "SELECT key, value, mac FROM entries WHERE component = ? AND tbl = ?", (component, tbl)
+        ).fetchall()
+        cap = lru.cap
+        keep = rows if len(rows) <= cap or not lru.spill else rows[:cap]
+        # the order entries were written is lost; recency restarts with the load
+        for kb, vb, mac in keep:
+            kb, vb = bytes(kb), bytes(vb)
+            self._check(vb, mac, component.encode(), tbl.encode(), kb, where=f"{component}/{tbl}")
+            try:
+                OrderedDict.__setitem__(lru, codec.loads(kb), codec.loads(vb))
+            except codec.CodecError as exc:
+                raise StateError(f"{self.path}: state record {component}/{tbl}: {exc}") from None
+        if len(keep) < len(rows):
+            b = self._backing(component, tbl)
+            for kb, _, _ in rows[len(keep):]:
+                b.keys.add(codec.loads(bytes(kb)))
+            lru.backing = b
+        lru.dirty.clear()
+        lru.gone.clear()
+        self._tables[(component, tbl)] = lru
+
+    def _backing(self, component: str, tbl: str) -> _Backing:
+        b = self._backings.get((component, tbl))
+        if b is None:
+            b = self._backings[(component, tbl)] = _Backing(self, component, tbl)
+        return b
+
+    # -- writing --------------------------------------------------------------------------
+    def save(self, components: dict[str, dict[str, Any]], *, meta: dict[str, str] | None = None) -> dict[str, int]:
+        """Write what changed in ``components`` (name -> attributes) and
+        ``meta`` in one transaction. Returns the counts of entries written
+        and deleted and of roots rewritten."""
+        db = self.db
+        secret = self.secret
+        written = deleted = roots = 0
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for component, attrs in components.items():
+                cb = component.encode()
+                shells: set[int] = set()
+                for name, value in attrs.items():
+                    for tbl, lru in _tables_in(name, value):
+                        shells.add(id(lru))
+                        w, d = self._save_table(component, cb, tbl, lru)
+                        written += w
+                        deleted += d
+                raw = codec.dumps(attrs, frozenset(shells))
+                mac = _mac(secret, cb, raw)
+                if self._root_macs.get(component) != mac:
+                    db.execute("INSERT OR REPLACE INTO roots VALUES (?, ?, ?)", (component, raw, mac))
+                    self._root_macs[component] = mac
+                    roots += 1
+            for k, v in (meta or {}).items():
+                db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (k, v))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return {"entries_written": written, "entries_deleted": deleted, "roots_written": roots}
+
+    def _save_table(self, component: str, cb: bytes, tbl: str, lru: LRU[Any, Any]) -> tuple[int, int]:
+        db = self.db
+        secret = self.secret
+        key = (component, tbl)
+        if self._tables.get(key) is not lru:
+            # a table this store has not seen (new state, or the object was replaced): all of it
+            self._tables[key] = lru
+            db.execute("DELETE FROM entries WHERE component = ? AND tbl = ?", (component, tbl))
+            dirty: Any = list(OrderedDict.keys(lru))
+        else:
+            dirty = lru.dirty
+        if lru.spill and lru.backing is None:
+            lru.backing = self._backing(component, tbl)
+        tb = tbl.encode()
+        rows = []
+        get = OrderedDict.get
+        for k in dirty:
+            v = get(lru, k, _NONE)
+            if v is _NONE:
+                continue
+            kb = codec.dumps(k)
+            vb = codec.dumps(v)
+            rows.append((component, tbl, kb, vb, _mac(secret, cb, tb, kb, vb)))
+        b = self._backings.get(key)
+        if b is not None and b.pending:
+            for k, vb in b.pending.items():
+                kb = codec.dumps(k)
+                rows.append((component, tbl, kb, vb, _mac(secret, cb, tb, kb, vb)))
+            b.pending.clear()
+        if rows:
+            db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)", rows)
+        gone = lru.gone
+        if gone:
+            db.executemany("DELETE FROM entries WHERE component = ? AND tbl = ? AND key = ?",
+                           [(component, tbl, codec.dumps(k)) for k in gone])
+        n_gone = len(gone)
+        lru.dirty = set()
+        lru.gone = set()
+        return len(rows), n_gone
+
+    def drop(self, component: str) -> None:
+        """Forget a component (a detector that was removed)."""
+        self.db.execute("DELETE FROM roots WHERE component = ?", (component,))
+        self.db.execute("DELETE FROM entries WHERE component = ?", (component,))
+        self._root_macs.pop(component, None)
+
+    def size(self) -> dict[str, int]:
+        """Entries per component, for reports and benchmarks."""
+        return dict(self.db.execute("SELECT component, count(*) FROM entries GROUP BY component").fetchall())
+
+
+_NONE: Any = object()
+
+
+def _tables_in(name: str, value: Any) -> Iterator[tuple[str, LRU[Any, Any]]]:
+    """The LRUs kept as tables: a component's attributes, and the
+    attributes of apiward objects held directly in them (one level down:
+    a detector's tracker, the inventory's templater)."""
+    if isinstance(value, LRU):
+        yield name, value
+        return
+    t = type(value)
+    if not t.__module__.startswith("apiward.") or isinstance(value, (dict, list, tuple, set)):
+        return
+    get_state = getattr(value, "__getstate__", None)
+    st = get_state() if get_state is not None else None
+    if isinstance(st, tuple) and len(st) == 2 and isinstance(st[1], dict):
+        st = st[1]  # (None, slots) from object.__getstate__
+    if isinstance(st, dict):
+        for k, v in st.items():
+            if isinstance(v, LRU):
+                yield f"{name}.{k}", v

@@ -1,0 +1,99 @@
+"""The SQLite state store: keyed records, incremental checkpoints, spilling,
+integrity, schema versions, permissions."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from apiward.learn.baselines import Baselines
+from apiward.learn.sketches import LRU
+from apiward.model.context import Context, EndpointRef
+from apiward.state.store import SCHEMA, StateError, StateStore
+from apiward.testing import make_call
+
+SECRET = b"k" * 32
+
+
+def learned(n_endpoints: int = 30, calls: int = 600) -> Baselines:
+    b = Baselines()
+    for i in range(calls):
+        ep = EndpointRef(host="h", method="GET", template=f"/e{i % n_endpoints}")
+        b.learn_one(make_call("GET", f"/e{i % n_endpoints}?q={i % 7}", user=f"u{i % 40}", ts=1_764_000_000 + i), Context(endpoint=ep))
+    return b
+
+
+def test_round_trip_and_only_changed_records_are_written(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db", SECRET)
+    b = learned()
+    first = store.save({"baselines": vars(b)})
+    assert first["entries_written"] >= 30 + 40 and first["roots_written"] == 1
+    # one more call touches one endpoint, one actor, one host: a handful of records
+    ep = EndpointRef(host="h", method="GET", template="/e3")
+    b.learn_one(make_call("GET", "/e3?q=1", user="u5", ts=1_764_100_000), Context(endpoint=ep))
+    second = store.save({"baselines": vars(b)})
+    assert 1 <= second["entries_written"] <= 4
+    assert store.save({"baselines": vars(b)})["entries_written"] == 0
+    store.close()
+    again = StateStore(tmp_path / "state.db", SECRET)
+    attrs = again.load("baselines")
+    back = Baselines()
+    back.__dict__.update(attrs)
+    assert back.endpoint_stats("h|GET /e3").calls == b.endpoint_stats("h|GET /e3").calls
+    assert back.param_profile("h|GET /e3", "query", "q").n == b.param_profile("h|GET /e3", "query", "q").n
+    assert len(back.actors) == 40 and back.calls == b.calls
+
+
+def test_spilled_entries_come_back_when_used(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db", SECRET)
+    owners: LRU[str, dict] = LRU(10, spill=True)
+    comp = {"bola": {"owners": owners}}
+    store.save(comp)  # the table is known: evictions from now on spill
+    for i in range(100):
+        owners.put(f"obj{i}", {"alice": i})
+    assert len(dict.keys(owners)) == 10 and "obj3" in owners
+    assert owners.get("obj3") == {"alice": 3} and owners.evicted == 0  # read back, not forgotten
+    store.save(comp)
+    store.close()
+    again = StateStore(tmp_path / "state.db", SECRET)
+    attrs = again.load("bola")
+    lru = attrs["owners"]
+    assert lru.cap == 10 and lru.get("obj77") == {"alice": 77} and lru.get("obj5") == {"alice": 5}
+
+
+def test_a_tampered_record_is_refused(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db", SECRET)
+    store.save({"baselines": vars(learned(5, 50))})
+    store.close()
+    db = sqlite3.connect(tmp_path / "state.db")
+    key, = db.execute("SELECT key FROM entries LIMIT 1").fetchone()
+    db.execute("UPDATE entries SET value = x'81a178' WHERE key = ?", (key,))
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="integrity"):
+        StateStore(tmp_path / "state.db", SECRET).load("baselines")
+    # the same bytes under another install's secret are refused too
+    store2 = StateStore(tmp_path / "other.db", SECRET)
+    store2.save({"x": {"a": 1}})
+    store2.close()
+    with pytest.raises(StateError, match="integrity"):
+        StateStore(tmp_path / "other.db", b"z" * 32).load("x")
+
+
+def test_schema_from_a_newer_apiward_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db", SECRET, version="9.9")
+    store.set_meta("schema", str(SCHEMA + 1))
+    store.close()
+    with pytest.raises(StateError, match="newer apiward"):
+        StateStore(tmp_path / "state.db", SECRET)
+
+
+def test_state_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db", SECRET)
+    store.save({"x": {"a": 1}})
+    for p in tmp_path.iterdir():
+        assert stat.S_IMODE(os.stat(p).st_mode) & 0o077 == 0, p
