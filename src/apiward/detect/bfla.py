@@ -85,6 +85,7 @@ class AdminFunction(DetectorBase):
     attack = "T1078"
     tactic = "privilege-escalation"
     cwe = "CWE-285"
+    config_attrs = ("cap",)  # derived from constructor arguments: rebuilt from the configuration
 
     def __init__(
         self,

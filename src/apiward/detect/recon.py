@@ -182,6 +182,7 @@ class Scanning(DetectorBase):
     attack = "T1595"
     tactic = "reconnaissance"
     cwe = "CWE-200"
+    config_attrs = ("_slow_rate",)  # derived from constructor arguments: rebuilt from the configuration
 
     def __init__(
         self,

@@ -148,6 +148,7 @@ class ResourceAbuse(DetectorBase):
     attack = "T1499"
     tactic = "impact"
     cwe = "CWE-770"
+    config_attrs = ("log_ratio",)  # derived from constructor arguments: rebuilt from the configuration
     # the endpoint state score_one found for the call it scored (defaults
     # for states saved before these existed)
     _last_key = ""
