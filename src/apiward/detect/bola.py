@@ -269,12 +269,12 @@ class CrossOwnerAccess(DetectorBase):
         self.shared_principals = shared_principals
         self.max_cross_actors = max_cross_actors
         self.listing_cap = listing_cap
-        self._obj: LRU[str, dict[str, int]] = LRU(max_objects)
+        self._obj: LRU[str, dict[str, int]] = LRU(max_objects, spill=True)  # ownership outlives the cap: on disk
         self._kind: LRU[str, _Kind] = LRU(max_objects // 20 or 1)
         self._act: LRU[str, _Act] = LRU(max_actors)
         self.privilege = PrivilegeTracker()
         self._public: LRU[str, int] = LRU(20_000)
-        self._me: LRU[str, dict[str, str]] = LRU(max_actors)  # actor -> {noun: its own id}
+        self._me: LRU[str, dict[str, str]] = LRU(max_actors, spill=True)  # actor -> {noun: its own id}
         self._cross: tuple[str, set[str]] = ("", set())  # the call just scored and the foreign objects it touched
         self.own_listing_max = own_listing_max
         self._lists: LRU[str, dict[str, list[Any]]] = LRU(max_actors)  # actor -> {listing endpoint: [fingerprint, repeats]}

@@ -142,7 +142,7 @@ class SensitiveResponse(DetectorBase):
         self.bulk_factor = bulk_factor
         self.adapt_actors = adapt_actors
         self._ep: LRU[str, _Ep] = LRU(max_endpoints)
-        self._owner: LRU[str, dict[str, int]] = LRU(max_values)
+        self._owner: LRU[str, dict[str, int]] = LRU(max_values, spill=True)
         self.sample_events = sample_events
         self._samples: LRU[str, int] = LRU(max_endpoints)
         self.norms = Norms()

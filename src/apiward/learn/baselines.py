@@ -287,8 +287,8 @@ class Baselines:
         self.min_actors = min_actors
         self.sample_after = sample_after
         self.sample_every = sample_every
-        self.endpoints: LRU[str, EndpointStats] = LRU(max_endpoints)
-        self.actors: LRU[str, ActorStats] = LRU(max_actors)
+        self.endpoints: LRU[str, EndpointStats] = LRU(max_endpoints, spill=True)  # rarely called endpoints keep their baselines on disk
+        self.actors: LRU[str, ActorStats] = LRU(max_actors, spill=True)
         self.hosts: LRU[str, HostStats] = LRU(1000)
         self.calls = 0
 

@@ -392,6 +392,11 @@ class LRU(OrderedDict[K, V]):
             self.move_to_end(key)
         return v  # type: ignore[no-any-return]
 
+    def size(self) -> int:
+        """Entries known, in memory and spilled (``len`` counts memory only)."""
+        b = self.backing
+        return len(self) + (len(b.keys) if b is not None else 0)
+
     def _codec_attrs(self) -> dict[str, Any]:
         """What the state codec keeps besides the entries."""
         return {"cap": self.cap, "evicted": self.evicted, "spill": self.spill}

@@ -51,7 +51,7 @@ class Trust:
         self.min_span_s = min_span_s
         self.taint_s = taint_s
         # actor key -> [first seen, calls, latest flag time (or -inf)]
-        self._actors: LRU[str, list[float]] = LRU(max_actors)
+        self._actors: LRU[str, list[float]] = LRU(max_actors, spill=True)
 
     def observe(self, actor: str, ts: float) -> None:
         """Count one call of ``actor`` (after it was scored)."""
@@ -89,4 +89,4 @@ class Trust:
         return rec[1] >= self.min_calls and ts - rec[0] >= self.min_span_s and ts - rec[2] >= self.taint_s
 
     def __len__(self) -> int:
-        return len(self._actors)
+        return self._actors.size()

@@ -197,24 +197,28 @@ class StateStore:
         return attrs
 
     def _fill(self, component: str, tbl: str, lru: LRU[Any, Any]) -> None:
-        rows = self.db.execute(
-            "SELECT key, value, mac FROM entries WHERE component = ? AND tbl = ?", (component, tbl)
-        ).fetchall()
-        cap = lru.cap
-        keep = rows if len(rows) <= cap or not lru.spill else rows[:cap]
-        # the order entries were written is lost; recency restarts with the load
-        for kb, vb, mac in keep:
-            kb, vb = bytes(kb), bytes(vb)
-            self._check(vb, mac, component.encode(), tbl.encode(), kb, where=f"{component}/{tbl}")
-            try:
-                OrderedDict.__setitem__(lru, codec.loads(kb), codec.loads(vb))
-            except codec.CodecError as exc:
-                raise StateError(f"{self.path}: state record {component}/{tbl}: {exc}") from None
-        if len(keep) < len(rows):
+        """Give a loaded LRU its entries: all of them, or for a spilling LRU
+        only their keys (values are read when used: a start costs what the
+        keys cost, and state nobody touches again stays on disk)."""
+        if lru.spill:
             b = self._backing(component, tbl)
-            for kb, _, _ in rows[len(keep):]:
-                b.keys.add(codec.loads(bytes(kb)))
+            for (kb,) in self.db.execute("SELECT key FROM entries WHERE component = ? AND tbl = ?", (component, tbl)):
+                try:
+                    b.keys.add(codec.loads(bytes(kb)))
+                except codec.CodecError as exc:
+                    raise StateError(f"{self.path}: state record {component}/{tbl}: {exc}") from None
             lru.backing = b
+        else:
+            rows = self.db.execute("SELECT key, value, mac FROM entries WHERE component = ? AND tbl = ?", (component, tbl)).fetchall()
+            for kb, vb, mac in rows:
+                kb, vb = bytes(kb), bytes(vb)
+                self._check(vb, mac, component.encode(), tbl.encode(), kb, where=f"{component}/{tbl}")
+                try:
+                    OrderedDict.__setitem__(lru, codec.loads(kb), codec.loads(vb))
+                except codec.CodecError as exc:
+                    raise StateError(f"{self.path}: state record {component}/{tbl}: {exc}") from None
+            while len(lru) > lru.cap:
+                OrderedDict.popitem(lru, last=False)  # a smaller cap than when saved (a budget): the rest is forgotten
         lru.dirty.clear()
         lru.gone.clear()
         self._tables[(component, tbl)] = lru
@@ -267,6 +271,9 @@ class StateStore:
             self._tables[key] = lru
             db.execute("DELETE FROM entries WHERE component = ? AND tbl = ?", (component, tbl))
             dirty: Any = list(OrderedDict.keys(lru))
+            b = self._backings.get(key)
+            if b is not None and lru.backing is not b:
+                b.clear()
         else:
             dirty = lru.dirty
         if lru.spill and lru.backing is None:
