@@ -225,11 +225,17 @@ def run_inprocess(traffic: Path) -> tuple[list[dict[str, Any]], float]:
     """The discover stage's inventory, in this process, on the same file."""
     from apiward.discover.inventory import Inventory
 
+    from apiward.config import Settings
+
+    batch = Settings().batch_size  # the pipeline drains changes (and re-keys records) once per micro-batch
     inv = Inventory()
     t0 = time.perf_counter()
-    for call in open_calls(str(traffic)):
+    for i, call in enumerate(open_calls(str(traffic)), 1):
         ref = inv.resolve(call)
         inv.observe(call, ref, [])
+        if i % batch == 0:
+            inv.drain_changes()
+    inv.drain_changes()
     inv.drain_changes(flush=True)
     rows = [{"host": r.host, "method": r.method, "template": r.template, "calls": r.calls} for r in inv.records()]
     return rows, time.perf_counter() - t0

@@ -343,7 +343,7 @@ _KMV = 64  # k of the k-minimum-values distinct-count sketch
 _MEMBERS = 32  # values of a weak merge that keep their own subtree (a 33rd makes it open-ended)
 _SHADOW_NODES = 512  # nodes of those subtrees per parameter
 #: calls of a value at which its weak merge is decided again (counts over time)
-_RECHECK_AT = frozenset({3, 10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000})
+_RECHECK_AT = frozenset({3, 8, 16, 30, 64} | {1 << i for i in range(7, 21)})
 _RESP_MAX = 8  # response shapes kept per node
 _SHAPES_MAX = 8192  # response shapes tracked per host
 _SAMPLE = 5
@@ -639,6 +639,7 @@ class Templater:
         self._versions: dict[str, int] = {}
         self._route_version = 0
         self._splits = 0
+        self._host_calls = 0  # calls of the host being decided (scratch)
         #: the last splits: (reason, values)
         self._split_log: list[tuple[str, list[str]]] = []
 
@@ -670,6 +671,7 @@ class Templater:
         self.__dict__.setdefault("_versions", {})
         self.__dict__.setdefault("_route_version", 0)
         self.__dict__.setdefault("_splits", 0)
+        self.__dict__.setdefault("_host_calls", 0)
         self.__dict__.setdefault("_split_log", [])
         # state written before nodes had ``dirty`` and counted response shapes
         stack = list(self._roots.values())
@@ -1047,6 +1049,7 @@ class Templater:
                 depths = self._shape_depths.get(host, {})
                 self._specific_of[host] = frozenset(r for r, d in depths.items() if d.bit_count() <= 2)
             self._specific = self._specific_of[host]
+            self._host_calls = root.n
             m0 = self._merges
             for _ in range(3):
                 if not self._decide(root, "", "root", 0):
@@ -1070,11 +1073,9 @@ class Templater:
         for seg, ch in node.lit.items():
             if ch.dirty:
                 if _stem_shape(seg)[1] == "version" or seg.lower() in ("api", "rest", "services"):
-                    if parent_kind in ("literal", "param"):
-                        # /accounts/v2/{id}: what follows is still about accounts
-                        self._decide(ch, parent_text, parent_kind, depth + 1)
-                    else:
-                        self._decide(ch, seg, "version", depth + 1)
+                    # resource names follow a version, wherever it is; values
+                    # there need the evidence asked after the root
+                    self._decide(ch, seg, "version", depth + 1)
                 else:
                     self._decide(ch, seg, "literal", depth + 1)
         recheck = [suf for suf, ch in node.par.items()
@@ -1223,7 +1224,9 @@ class Templater:
         else:
             # after the root or a version: the API must have been exercised
             # well beyond these values before singletons say "open-ended"
-            need, open_ended = 8, node.n >= 3 * k and f1 * 10 >= 5 * n
+            # (or so many values, nearly all seen once, that no API has that
+            # many resource names there)
+            need, open_ended = 8, f1 * 10 >= 5 * n and (self._host_calls >= 3 * n or (k >= 24 and f1 * 10 >= 7 * n))
         if not is_leaves:
             need = max(need, 4)
         if k < need or not open_ended:
@@ -1257,7 +1260,13 @@ class Templater:
             checked, misses = _coverage_misses(nodes)
             if checked and len(misses) * 10 >= checked * _COVERAGE_VETO and len(misses) >= 2:
                 out, reason = [names[i] for i in misses], "coverage"
-            elif self._specific:
+            else:
+                # one value alone can contradict the merge when its miss is
+                # far beyond chance (a resource among values)
+                checked, misses = _coverage_misses(nodes, p_miss=_SPLIT_P)
+                if misses and len(misses) * 2 < checked:
+                    out, reason = [names[i] for i in misses], "coverage"
+            if not out and self._specific:
                 bad = _answer_outliers([_answers(x, self._specific) for x in nodes])
                 if bad:
                     out, reason = [names[i] for i in bad], "response-shapes"
@@ -1360,19 +1369,26 @@ class Templater:
     def _merge_numbered(self, node: _Node) -> None:
         """``page-3.atom``, ``page-17.atom``: a word and a number in one
         segment, the word fixed and the number varying, is a literal prefix
-        and a parameter (``page-{pageNumber}.atom``). Needs two distinct
-        numbers after the same lowercase word at one position; ids with a
-        code prefix (``INV-0042``, ``cus_8f3k``) are not of this form."""
+        and a parameter (``page-{pageNumber}.atom``). Value diversity
+        decides: the numbers vary (two distinct ones after the same lowercase
+        word) while the words do not (at most two words at the position);
+        when the words vary too (``amber-12``, ``cedar-7``, ``ember-3``) the
+        whole segment is one value (a slug) and is left to the other rules.
+        Ids with a code prefix (``INV-0042``, ``cus_8f3k``) are not of this
+        form."""
         groups: dict[str, list[str]] = {}
         for seg in node.lit:
             stem, suf = _split_suffix(seg)
-            m = _RE_NUMBERED.fullmatch(stem)
+            m = _RE_NUMBERED.fullmatch(stem) if "-" in stem else None
             if m is not None:
                 groups.setdefault(m.group(1) + _NUM + suf, []).append(seg)
+        if not groups:
+            return
+        words = {k.split(_NUM, 1)[0] for k in groups} | {k.split(_NUM, 1)[0] for k in node.lit if _NUM in k}
         for key, segs in groups.items():
             target = node.lit.get(key)
             if target is None:
-                if len(segs) < 2:
+                if len(segs) < 2 or len(words) > 2:
                     continue
                 target = node.lit[key] = _Node(_Param("numbered-segment", weak_ok=False))
                 target.param.evidence = {"prefix": key.split(_NUM, 1)[0], "distinct_numbers": len(segs)}  # type: ignore[union-attr]
@@ -1801,6 +1817,7 @@ def _answers(node: _Node, specific: frozenset[int], depth: int = 3, limit: int =
 _SPLITTABLE = frozenset({"sibling-structure", "leaf-cardinality", "cardinality", "joins-slot"})
 _COVERAGE_VETO = 3  # tenths of checked siblings missing common endpoints that veto a merge
 _COVERAGE_P = 0.01  # a miss this unlikely under "one parameter" counts
+_SPLIT_P = 1e-5  # ... and this unlikely splits one value out of a merge on its own
 
 
 def _profile(node: _Node, depth: int = 3, limit: int = 64) -> dict[tuple[Any, ...], int]:
@@ -1850,8 +1867,9 @@ def _coverage(nodes: list[_Node], cap: int = 48) -> tuple[int, int]:
     return checked, missing
 
 
-def _coverage_misses(nodes: list[_Node], cap: int = 48) -> tuple[int, list[int]]:
-    """As :func:`_coverage`, with the indices of the siblings that miss."""
+def _coverage_misses(nodes: list[_Node], cap: int = 48, p_miss: float = 0.01) -> tuple[int, list[int]]:
+    """As :func:`_coverage`, with the indices of the siblings that miss
+    (with chance below ``p_miss`` under "one parameter")."""
     profs = [_profile(n) for n in nodes[:cap]]
     if len(profs) < 2:
         return 0, []
@@ -1869,7 +1887,7 @@ def _coverage_misses(nodes: list[_Node], cap: int = 48) -> tuple[int, list[int]]
             continue
         checked += 1
         for k, c in total.items():
-            if k not in pr and (1.0 - c / rest) ** n < _COVERAGE_P and c < rest:
+            if k not in pr and (1.0 - c / rest) ** n < p_miss and c < rest:
                 misses.append(i)
                 break
     return checked, misses
@@ -1880,15 +1898,18 @@ _CLOSED_MIN_CALLS = 30  # ... and each of them is called again and again
 
 
 def _closed_set(nodes: list[_Node]) -> bool:
-    """Counts over time: a handful of siblings each called many times (and
-    no value called rarely) is a fixed set of names (pages, resources),
-    not values of a parameter, which keep bringing new, rarely repeated
-    values."""
+    """Counts over time: a handful of leaf siblings each called many times
+    (and no value called rarely) is a fixed set of names (pages, files,
+    actions), not values of a parameter, which keep bringing new, rarely
+    repeated values. Siblings with structure below them are left to the
+    structure, coverage and response evidence."""
     k = len(nodes)
     if k < 2 or k > _CLOSED_MAX:
         return False
-    counts = [x.n for x in nodes]
-    return min(counts) >= _CLOSED_MIN_CALLS and sum(counts) >= 2 * _CLOSED_MIN_CALLS * k
+    for x in nodes:
+        if x.n < _CLOSED_MIN_CALLS or x.lit or x.par:
+            return False  # values sharing structure below are values, however often called
+    return True
 
 
 def _answer_outliers(profiles: list[dict[tuple[str, ...], list[int]]], cap: int = 24) -> list[int]:
