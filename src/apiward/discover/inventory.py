@@ -771,8 +771,9 @@ class Inventory:
         whose templates changed since the last call are visited. Returns how
         many records moved."""
         templater = self.templater
+        templater.settle()
         versions = self._versions
-        changed = {h for h in {k[0] for k in self.endpoints} | {k[0] for k in self.probes}
+        changed = {h: templater.version(h) for h in {k[0] for k in self.endpoints} | {k[0] for k in self.probes}
                    if templater.version(h) != versions.get(h)}
         if not changed:
             return 0
@@ -822,8 +823,7 @@ class Inventory:
             rec = self.endpoints.get((host, method, now))
             if rec is not None:
                 self._fold_probe(rec, self.probes.pop(pkey))
-        for h in changed:
-            versions[h] = templater.version(h)
+        versions.update(changed)  # as of before the walk: a change during it is seen next time
         return moved
 
     def drain_changes(self, *, flush: bool = False) -> list[dict[str, Any]]:

@@ -643,6 +643,12 @@ class Templater:
         #: the last splits: (reason, values)
         self._split_log: list[tuple[str, list[str]]] = []
 
+    def settle(self) -> None:
+        """Decide now on any evidence not decided on yet (``resolve`` does
+        this lazily, amortised)."""
+        if self._new_nodes:
+            self._compile()
+
     def version(self, host: str) -> int:
         """Structure version of ``host``'s templates: it changes whenever a
         path seen before may now resolve to another template (a merge, a
@@ -1116,14 +1122,34 @@ class Templater:
         if weak_slot is not None:
             # a position already known to take words: a non-vocabulary word with
             # the slot's structure joins it
-            # (parameter positions count: the slot already shows values go here)
+            # (parameter positions count: the slot already shows values go here);
+            # so does a leaf word when the slot is clearly open-ended, the word
+            # gets no method the slot does not, and it is called no more than
+            # a value is (a fixed resource there is called again and again)
             slot_sig = _signature_keys(weak_slot, self._specific, params=True)
-            join = [s for s in cands if (node.lit[s].lit or node.lit[s].par or node.lit[s].resp)
-                    and _signature_keys(node.lit[s], self._specific, params=True) & slot_sig]
-            ok, resp_ev = self._answers_agree([node.lit[s] for s in join] + [weak_slot])
-            if join and ok:
-                self._merge(node, join, "joins-slot", {"slot_values": weak_slot.param.distinct(), **resp_ev})  # type: ignore[union-attr]
-            cands = [s for s in cands if s not in join]
+            sp = weak_slot.param
+            assert sp is not None
+            distinct = sp.distinct()
+            per_value = weak_slot.n / max(1, distinct)
+            slot_methods = weak_slot.ends.keys()
+            join = []
+            for x in cands:
+                ch = node.lit[x]
+                if ch.lit or ch.par or ch.resp:
+                    if _signature_keys(ch, self._specific, params=True) & slot_sig:
+                        join.append(x)
+                        continue
+                if (not ch.lit and not ch.par and distinct >= 8 and ch.ends and ch.ends.keys() <= slot_methods
+                        and ch.n <= max(3.0, 4 * per_value) and not _is_plural(_stem_shape(x)[0])):
+                    join.append(x)
+            if join:
+                ok, resp_ev = self._answers_agree([node.lit[x] for x in join] + [weak_slot])
+                if not ok:  # one by one
+                    join = [x for x in join if self._answers_agree([node.lit[x], weak_slot])[0]]
+                    ok = bool(join)
+                if ok:
+                    self._merge(node, join, "joins-slot", {"slot_values": distinct, **resp_ev})
+            cands = [x for x in cands if x not in join]
         with_sub = [s for s in cands if node.lit[s].lit or node.lit[s].par]
         plural_cands = [s for s in with_sub if _is_plural(_stem_shape(s)[0])]
         # /v1/payments, /rankings/schools: collection names, not values; but a
