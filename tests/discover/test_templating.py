@@ -651,7 +651,7 @@ def test_merge_split_when_a_value_misses_the_endpoints_the_others_reach():
         t.observe("GET", "h", f"/object/{w}/describe")
     early = {x[2] for x in t.templates()}
     assert "/object/{object}/describe" in early, early
-    for _ in range(20):
+    for _ in range(30):
         for w in words[:-1]:
             t.observe(rng.choice(["GET", "PUT", "DELETE"]), "h", f"/object/{w}/describe")
         for _ in range(3):

@@ -343,7 +343,7 @@ _KMV = 64  # k of the k-minimum-values distinct-count sketch
 _MEMBERS = 32  # values of a weak merge that keep their own subtree (a 33rd makes it open-ended)
 _SHADOW_NODES = 512  # nodes of those subtrees per parameter
 #: calls of a value at which its weak merge is decided again (counts over time)
-_RECHECK_AT = frozenset({3, 8, 16, 30, 64} | {1 << i for i in range(7, 21)})
+_RECHECK_AT = frozenset(1 << i for i in range(5, 21))
 _RESP_MAX = 8  # response shapes kept per node
 _SHAPES_MAX = 8192  # response shapes tracked per host
 _SAMPLE = 5
@@ -352,7 +352,8 @@ _SAMPLE = 5
 class _Param:
     """What one parameter position has seen: bounded."""
 
-    __slots__ = ("count", "shapes", "sample", "kmv", "rule", "evidence", "weak_ok", "forms", "members", "shadow_nodes")
+    __slots__ = ("count", "shapes", "sample", "kmv", "rule", "evidence", "weak_ok", "forms", "members", "shadow_nodes",
+                 "checked")
 
     def __init__(self, rule: str, weak_ok: bool) -> None:
         self.count = 0
@@ -369,6 +370,7 @@ class _Param:
         #: so that later evidence can split it; None: open-ended (irrevocable)
         self.members: dict[str, _Node] | None = None
         self.shadow_nodes = 0
+        self.checked = 0  # calls at the last split check (checks are spaced geometrically)
 
     def add(self, value: str, shape: str, n: int = 1) -> None:
         if self.count < _FORMS_OF and shape in _FORM_SHAPES:
@@ -693,6 +695,7 @@ class Templater:
             if n.param is not None and not hasattr(n.param, "members"):
                 n.param.members = None  # ... before merges could be split
                 n.param.shadow_nodes = 0
+                n.param.checked = 0
             if not hasattr(n, "fixed"):
                 n.fixed = None
             stack.extend(n.lit.values())
@@ -1085,7 +1088,8 @@ class Templater:
                 else:
                     self._decide(ch, seg, "literal", depth + 1)
         recheck = [suf for suf, ch in node.par.items()
-                   if ch.dirty and ch.param is not None and ch.param.members and ch.param.weak_ok]
+                   if ch.dirty and ch.param is not None and ch.param.members and ch.param.weak_ok
+                   and ch.n >= ch.param.checked + max(4, ch.param.checked >> 1)]
         for ch in node.par.values():
             if ch.dirty:
                 self._decide(ch, "", "param", depth + 1)
@@ -1274,6 +1278,7 @@ class Templater:
         if pn is None or pn.param is None or not pn.param.members:
             return
         p = pn.param
+        p.checked = pn.n
         members = p.members
         assert members is not None
         names = list(members)
