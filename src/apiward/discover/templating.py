@@ -852,9 +852,20 @@ class Templater:
                         fresh = True
                     child.param.add(stem, shape)  # type: ignore[union-attr]
                     adds.append((child.param, stem, shape))  # type: ignore[arg-type]
-                    if child.param.members is not None:  # type: ignore[union-attr]
-                        child.param.members = None  # type: ignore[union-attr]  # ids on sight: no split
-                        fresh = True
+                    members = child.param.members  # type: ignore[union-attr]
+                    if members is not None:  # a weak merge's values: each keeps its subtree
+                        m = members.get(seg)
+                        if m is None:
+                            if len(members) >= _MEMBERS:
+                                child.param.members = None  # type: ignore[union-attr]  # open-ended
+                            else:
+                                m = members[seg] = _Node()
+                                child.param.shadow_nodes += 1  # type: ignore[union-attr]
+                            fresh = True
+                        if m is not None:
+                            if shadows is None:
+                                shadows = []
+                            shadows.append((child.param, m, depth + 1))  # type: ignore[arg-type]
                     if steps is not None:
                         if suf or child.param.weak_ok:  # type: ignore[union-attr]
                             steps = None
@@ -1214,7 +1225,10 @@ class Templater:
             rest = [x for x in rest if not _is_plural(_stem_shape(x)[0])]
         leaves = [x for x in rest if not node.lit[x].lit and not node.lit[x].par]
         groups2: list[list[str]] = [leaves] if len(leaves) >= 2 else []
-        inner = [x for x in rest if x not in leaves]
+        # values with structure below them: after a value or a plural
+        # collection only (a fixed set of resources under a singular noun,
+        # /object/<resource>/{id}, looks open-ended while each is new)
+        inner = [x for x in rest if x not in leaves] if parent_kind == "param" or plural else []
         if len(inner) >= 2:
             parent_of = {x: x for x in inner}
             buckets = {}
@@ -1766,10 +1780,12 @@ def _stem_shape(seg: str) -> tuple[str, str]:
 
 def _collection_like(seg: str, node: _Node, parent_kind: str) -> bool:
     """``/v1/payments/{id}``: a plural noun (or any word right under the root
-    or a version) directly followed by an identifier names a collection."""
+    or a version, or one that is POSTed to) directly followed by an
+    identifier names a collection."""
     if not any(p.param is not None and not p.param.weak_ok for p in node.par.values()):
         return False
-    return parent_kind in ("root", "version") or _is_plural(_split_suffix(seg)[0])
+    # POST to it and ids below it: HTTP's create-in-a-collection, whatever the noun
+    return parent_kind in ("root", "version") or _is_plural(_split_suffix(seg)[0]) or "POST" in node.ends
 
 
 def _mergeable(stem: str, shape: str) -> bool:
