@@ -321,6 +321,9 @@ def response_shape(body: Any) -> int | None:
     return bits | kb
 
 
+#: the bit of a list answer (top level, or in a one-key envelope)
+_LIST_BIT = 1 << (zlib.crc32(b"[") % _SHAPE_BITS)
+
 #: key tuple -> key bits: one endpoint answers with the same keys again and again
 _key_bits: dict[tuple[Any, ...], int] = {}
 
@@ -1193,7 +1196,14 @@ class Templater:
         buckets: dict[Any, str] = {}
         # answering alike is evidence below a literal or a parameter; at the
         # top every collection may answer with the same list envelope
-        specific = frozenset() if top else self._specific
+        # (object answers still count after a version: a collection answers
+        # a list, one object of a parameter answers like its siblings;
+        # after a version only: right under the root a whole API's resources
+        # may answer with one generic object)
+        if parent_kind == "version":
+            specific = frozenset(r for r in self._specific if not r & _LIST_BIT)
+        else:
+            specific = frozenset() if top else self._specific
         for s in cands:
             ch = node.lit[s]
             keys = _signature_keys(ch, specific)
