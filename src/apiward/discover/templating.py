@@ -12,38 +12,56 @@ threshold:
   "weak" and need more evidence;
 - sibling structure: distinct weak values under the same prefix whose subtrees
   share literal segments (``/repos/alice/issues``, ``/repos/bob/issues``);
-- cardinality: how many distinct weak values a position has and how many were
-  seen only once (open-ended value sets keep producing singletons, a fixed set
-  of resource names does not);
-- parent context: after a plural collection noun (``users``) an identifier is
-  expected; after the root, ``api`` or a version more evidence is needed;
+- cardinality over time (Good-Turing): how many distinct weak values a
+  position has and how many were seen only once, for leaves and for values
+  with the same structure below them (``/builds/{id}/<slug>/{n}``): an
+  open-ended value set keeps producing singletons, a fixed set of resource
+  names does not;
+- parent context: after a plural collection noun (``users``) or a value an
+  identifier is expected; after the root, ``api`` or a version (wherever it
+  is) more evidence is needed; a literal POSTed to with ids below it is a
+  collection whatever its noun;
 - response shape (optional, :func:`response_shape` of 2xx JSON answers, per
   method): below a literal or a parameter, siblings whose subtrees answer
-  alike at the same relative place share evidence of one parameter; siblings
-  answering *unlike* (distinct schemas) are distinct resources and are never
-  merged by the weak rules. A shape answered at more than two path depths is
-  an envelope every endpoint shares (``{"data", "success"}``) and counts for
-  nothing; at the root or after a version answers are not positive evidence
-  (every collection may answer with the same list envelope);
+  alike at the same relative place share evidence of one parameter; after a
+  version, object (not list) answers count too; siblings answering *unlike*
+  (distinct schemas) are distinct resources and are never merged by the
+  weak rules. A shape answered at more than two path depths is an envelope
+  every endpoint shares (``{"data", "success"}``) and counts for nothing;
 - coverage: values of one parameter reach the same endpoints; siblings
   that are called often yet never reach endpoints common among the others
-  (``/object/usage/{id}`` only read, the rest also updated and deleted) are
-  distinct resources, and veto a weak merge (``coverage`` in the evidence);
+  are distinct resources, and veto a weak merge (``coverage`` in the evidence);
+- closed sets: a handful of leaf siblings each called again and again (30+
+  calls each) are fixed names (pages, files, actions), never values;
 - value forms: a strong parameter remembers the surface forms of its values
   (code prefix ``tm_``, mix of cases and digits); random ids that happen to
-  read as words (``tm_lrqibzdfIe4``, ``MULVXkz707``) join it by form;
-- a compound resource name (``payment-method-transaction-log``: 3-5
-  lowercase words, no title words) is a weak word, not a title on sight;
-  release numbers (``1.14.6``) are values below the top;
-- numbered segments: ``page-3.atom``, ``page-17.atom`` -> ``page-{pageNumber}.atom``
-  (a lowercase word, a dash and varying numbers at one position);
-- formats: ``Calls.json``/``Calls.csv`` -> ``Calls.{format}``; identifiers
+  read as words (``tm_lrqibzdfIe4``, ``MULVXkz707``) join it by form; a leaf
+  word joins an open-ended weak slot when it gets no method the slot does
+  not and is called no more than a value is;
+- a compound resource name (3-5 lowercase words, no title words) is a weak
+  word, not a title on sight; release numbers (``1.14.6``) are values below
+  the top;
+- numbered segments: a fixed word, a dash and varying numbers at one
+  position (``page-3``, ``page-17``) -> ``page-{pageNumber}``, when the
+  words there do not vary too (``amber-12``, ``cedar-7`` are slugs);
+- formats: one stem in several extensions -> ``stem.{format}``; identifiers
   with several extensions -> ``{id}.{format}``; names each in its own format
   keep the extension in the value (``{file}``);
 - literals that never merge: API versions (``v1``, ``v2beta1``, a date at the
-  root), common API vocabulary (``me``, ``search``, ``export``...), the
-  ``never_merge`` list; known routes (``add_routes`` or a call's ``route``)
-  always win, and ``overrides`` map a path glob to a fixed template.
+  root), common API vocabulary (``me``, ``search``, ``export``...), server
+  pages (``anadir.jsp``, ``index.php``: a script's file name is an endpoint),
+  the ``never_merge`` list; known routes (``add_routes`` or a call's
+  ``route``) always win, and ``overrides`` map a path glob to a fixed template;
+- parameter names come from the collection noun before the value; a
+  version segment never names one (``/accounts/v2/{accountId}``).
+
+Merges are undone when later evidence contradicts them: a merge made on weak
+evidence keeps each value's own subtree (calls, methods, answers below it)
+while it has at most 32 values; when the values turn out to be a closed set,
+or some of them miss the endpoints the others reach or answer unlike them,
+those values are split back out as literals (and stay literal there).
+:meth:`version` changes whenever seen paths may resolve otherwise, so that
+callers (the inventory) re-key their per-endpoint state.
 
 Every merge is recorded with its evidence (:meth:`Templater.explain`).
 
@@ -55,8 +73,9 @@ values, and names the walk's steps from a memo (naming depends on the steps
 only). Re-deciding
 structure (``_compile``) is amortised: it runs only after new structure or a
 new response shape appeared, at most once per ``nodes / 8`` observations, and
-only visits subtrees with something new. ~55k observe+resolve per second per
-core on the real-spec benchmark. Memory is bounded whatever the
+only visits subtrees with something new (and values of a splittable merge
+re-check it at 32, 64, 128... calls). About 30 µs per observe+resolve on the
+real-spec benchmark (``bench/templating.py``). Memory is bounded whatever the
 volume: strong values never create nodes; a position with more than
 ``max_children`` distinct literal children is forced to a parameter; each
 parameter keeps a small sample, shape counts and a k-minimum-values distinct
