@@ -150,31 +150,52 @@ def write_alt(tar: str, outdir: Path) -> tuple[Path, Path]:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env())
     if proc.returncode != 0:
         raise SystemExit(f"specgen_alt failed ({proc.returncode}): {proc.stderr[-2000:]}")
-    jsonls = sorted(outdir.rglob("*.jsonl"))
-    truths = sorted(p for p in outdir.rglob("*.json") if "truth" in p.name.lower())
-    if not jsonls or not truths:
-        raise SystemExit(f"specgen_alt wrote no traffic/ground truth under {outdir}: {sorted(outdir.rglob('*'))[:20]}")
-    return jsonls[0], truths[0]
+    truths = sorted(outdir.rglob("*.truth.json"))
+    if not truths:
+        raise SystemExit(f"specgen_alt wrote no ground truth under {outdir}: {sorted(outdir.rglob('*'))[:20]}")
+    meta = orjson.loads(truths[0].read_bytes())
+    traffic = truths[0].parent / meta.get("traffic_file", "traffic.jsonl")
+    return traffic, truths[0]
 
 
-def load_truth(truth_path: Path) -> dict[str, dict[str, Any]]:
+def _few_valued_of(tar: str) -> dict[tuple[str, str, str], bool]:
+    """(spec name, METHOD, spec path) -> has a path parameter of at most 3
+    values, read from the specs themselves (apiward's own spec reader)."""
+    from apiward.sim.specgen import iter_specs, load_endpoints
+
+    out: dict[tuple[str, str, str], bool] = {}
+    for name, spec in iter_specs(tar):
+        key = name.removeprefix("specs/").removesuffix(".json")
+        for e in load_endpoints(spec):
+            out[(key, e.method.upper(), e.path)] = e.few_valued
+    return out
+
+
+def load_truth(truth_path: Path, tar: str) -> dict[str, dict[str, Any]]:
     """host -> {"spec", "endpoints": [{"method", "path", "few_valued"}]}, from
-    either generator's ground-truth file."""
+    either generator's ground-truth file. The independent generator's file
+    lists ``endpoints`` with host, method and wire template (several specs
+    may share a host: the host is the unit, as for the templater)."""
     raw = orjson.loads(truth_path.read_bytes())
-    if isinstance(raw, dict) and "hosts" in raw:
-        raw = raw["hosts"]
     out: dict[str, dict[str, Any]] = {}
-    items = raw.items() if isinstance(raw, dict) else ((r.get("host"), r) for r in raw)
-    for host, v in items:
-        eps = v.get("endpoints") if isinstance(v, dict) else v
-        rows = []
-        for e in eps or []:
-            if isinstance(e, (list, tuple)):
-                e = {"method": e[0], "path": e[1]}
-            path = str(e.get("path") or e.get("template")).split("?", 1)[0].split("#", 1)[0] or "/"
-            rows.append({"method": str(e["method"]).upper(), "path": path,
-                         "few_valued": bool(e.get("few_valued", False))})
-        out[str(host)] = {"spec": (v.get("spec") if isinstance(v, dict) else None) or host, "endpoints": rows}
+    if isinstance(raw, dict) and isinstance(raw.get("endpoints"), list):
+        few = _few_valued_of(tar)
+        for e in raw["endpoints"]:
+            if not e.get("calls", 1):
+                continue
+            host = str(e["host"])
+            specs = e.get("specs") or [host]
+            spec_paths = e.get("spec_paths") or [e["path_template"]]
+            fv = any(few.get((sp, str(e["method"]).upper(), pth), False) for sp in specs for pth in spec_paths)
+            h = out.setdefault(host, {"spec": ",".join(sorted(set(specs)))[:60], "endpoints": []})
+            h["endpoints"].append({"method": str(e["method"]).upper(),
+                                   "path": str(e["path_template"]).split("?", 1)[0].split("#", 1)[0] or "/",
+                                   "few_valued": fv})
+        return out
+    for host, v in raw.items():  # our own: host -> {"spec", "endpoints"}
+        out[str(host)] = {"spec": v["spec"], "endpoints": [
+            {"method": str(e["method"]).upper(), "path": str(e["path"]).split("?", 1)[0].split("#", 1)[0] or "/",
+             "few_valued": bool(e.get("few_valued", False))} for e in v["endpoints"]]}
     return out
 
 
@@ -260,7 +281,6 @@ def score(rows: list[dict[str, Any]], truth: dict[str, dict[str, Any]], calls: d
             continue
         # which truth endpoint each call belongs to (most literal matching template)
         t_rx = [(e["method"], template_regex(e["path"]), len(_RE_PARAM.sub("", e["path"])), i) for i, e in enumerate(eps)]
-        got_traffic: set[int] = set()
         call_idx: list[int] = []
         for method, path in hcalls:
             best = None
@@ -268,12 +288,9 @@ def score(rows: list[dict[str, Any]], truth: dict[str, dict[str, Any]], calls: d
                 if m == method and rx.fullmatch(path) and (best is None or lits > best[0]):
                     best = (lits, i)
             call_idx.append(-1 if best is None else best[1])
-            if best is not None:
-                got_traffic.add(best[1])
         truth_keys: dict[tuple[str, str], list[int]] = {}
-        for i, e in enumerate(eps):
-            if i in got_traffic:
-                truth_keys.setdefault((e["method"], structure(e["path"])), []).append(i)
+        for i, e in enumerate(eps):  # (every endpoint listed received traffic)
+            truth_keys.setdefault((e["method"], structure(e["path"])), []).append(i)
         excl_keys = {k for k, idxs in truth_keys.items() if all(eps[i]["few_valued"] for i in idxs)}
         recovered = by_host.get(host, [])
         rec_keys = {(m, structure(t)) for m, t in recovered}
@@ -348,6 +365,7 @@ def main() -> int:
     ap.add_argument("--tar", default=str(DATA))
     ap.add_argument("--work", default="", help="directory for traffic and state (default: a temporary one)")
     ap.add_argument("--no-cost", action="store_true", help="skip the templating cost measurement")
+    ap.add_argument("--reuse", action="store_true", help="reuse the independent generator's output in --work")
     args = ap.parse_args()
     if not os.path.exists(args.tar):
         print(f"skip: {args.tar} not found (development data lives beside the checkout)")
@@ -362,6 +380,8 @@ def main() -> int:
         gdir = work / gen
         if gen == "specgen":
             traffic, truth_path = write_specgen(args.tar, gdir / "data", only)
+        elif (gdir / "data" / "traffic.truth.json").exists() and args.reuse:
+            traffic, truth_path = gdir / "data" / "traffic.jsonl", gdir / "data" / "traffic.truth.json"
         else:
             try:
                 import apiward.sim.specgen_alt  # noqa: F401  (only to know whether it is there)
@@ -369,10 +389,11 @@ def main() -> int:
                 print("alt: apiward.sim.specgen_alt is not installed on this branch; skipped")
                 continue
             traffic, truth_path = write_alt(args.tar, gdir / "data")
-        truth = load_truth(truth_path)
+        truth = load_truth(truth_path, args.tar)
         if only is not None:
-            keep = {host_of(n) for n in only} | only
-            truth = {h: v for h, v in truth.items() if h in keep or v["spec"] in keep}
+            keep = {host_of(n) for n in only}
+            names = {n.removeprefix("specs/").removesuffix(".json") for n in only}
+            truth = {h: v for h, v in truth.items() if h in keep or any(n in v["spec"] for n in names)}
         calls = read_calls(traffic)
         figs = {}
         modes = ["cli", "inprocess"] if args.mode == "both" else [args.mode]

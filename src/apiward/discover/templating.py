@@ -1063,6 +1063,8 @@ class Templater:
             return "version" if depth == 0 or top else "decimal"
         if shape == "date" and depth == 0:
             return "version"  # /2015-02-01/file-systems
+        if shape == "decimal" and depth == 0 and _RE_SHORT_DECIMAL.fullmatch(stem):
+            return "version"  # /2.0/files
         return shape
 
     def _overflow(self, node: _Node, seg: str, host: str = "") -> None:
@@ -1114,7 +1116,8 @@ class Templater:
         m = self._merges
         for seg, ch in node.lit.items():
             if ch.dirty:
-                if _stem_shape(seg)[1] == "version" or seg.lower() in ("api", "rest", "services"):
+                if _stem_shape(seg)[1] == "version" or seg.lower() in ("api", "rest", "services") or (
+                        parent_kind == "root" and _RE_SHORT_DECIMAL.fullmatch(seg)):
                     # resource names follow a version, wherever it is; values
                     # there need the evidence asked after the root
                     self._decide(ch, seg, "version", depth + 1)
@@ -1141,6 +1144,8 @@ class Templater:
     def _decide_here(self, node: _Node, parent_text: str, parent_kind: str, depth: int) -> None:
         fixed = node.fixed or ()
         cands = [s for s in node.lit if _mergeable(*_stem_shape(s)) and s not in self.never_merge and s not in fixed]
+        if len(cands) >= 2:
+            cands = _drop_namespaced(cands)
         if len(cands) < 2 and not (cands and node.par):
             return
         strong_sibling = any(p.param is not None and not p.param.weak_ok for p in node.par.values())
@@ -1775,7 +1780,7 @@ def _is_top_literal(seg: str) -> bool:
     """A literal after which resource names (not values) come: a version or ``api``."""
     got = _top_cache.get(seg)
     if got is None:
-        got = seg.lower() in _TOP_WORDS or _stem_shape(seg)[1] == "version"
+        got = seg.lower() in _TOP_WORDS or _stem_shape(seg)[1] == "version" or bool(_RE_SHORT_DECIMAL.fullmatch(seg))
         if len(_top_cache) > 100_000:
             _top_cache.clear()
         _top_cache[seg] = got
@@ -1783,6 +1788,7 @@ def _is_top_literal(seg: str) -> bool:
 
 
 _top_cache: dict[str, bool] = {}
+_RE_SHORT_DECIMAL = re.compile(r"\d{1,2}\.\d{1,2}")  # 2.0, 1.1: a version at the root
 
 
 def _segments(path: str, max_depth: int) -> list[str]:
@@ -1815,6 +1821,30 @@ def _collection_like(seg: str, node: _Node, parent_kind: str) -> bool:
         return False
     # POST to it and ids below it: HTTP's create-in-a-collection, whatever the noun
     return parent_kind in ("root", "version") or _is_plural(_split_suffix(seg)[0]) or "POST" in node.ends
+
+
+_RE_NAMESPACED = re.compile(r"([A-Za-z][A-Za-z0-9_]{2,})\.([a-z][a-z0-9]*(?:_[a-z0-9]+)+|[a-z]+[A-Z][A-Za-z]*)")
+
+
+def _drop_namespaced(cands: list[str]) -> list[str]:
+    """Procedure names in one namespace (``air_rest_services.get_download``,
+    ``air_rest_services.get_map``): siblings sharing the part before the
+    dot, with a compound word (``snake_case`` or ``camelCase``) after it,
+    are the procedures of an RPC-style API, fixed names, never values."""
+    prefixes: dict[str, int] = {}
+    for c in cands:
+        if "." in c:
+            m = _RE_NAMESPACED.fullmatch(c)
+            if m is not None:
+                prefixes[m.group(1)] = prefixes.get(m.group(1), 0) + 1
+    if not prefixes or max(prefixes.values()) < 2:
+        return cands
+    out = []
+    for c in cands:
+        m = _RE_NAMESPACED.fullmatch(c) if "." in c else None
+        if m is None or prefixes[m.group(1)] < 2:
+            out.append(c)
+    return out
 
 
 def _mergeable(stem: str, shape: str) -> bool:
@@ -1867,7 +1897,12 @@ def _signature_keys(node: _Node, specific: frozenset[int] = frozenset(), depth: 
     for suf in suffixes:
         n = len(suf)
         for i, tok in enumerate(suf):
-            if params or not tok.startswith("{}"):
+            if tok.startswith("{}"):
+                if params:
+                    keys.add((n, i, tok))
+            elif not _is_top_literal(tok):
+                # (a version or "api" below siblings says they are APIs of
+                # their own, /fitness/v1, /youtube/v3, not values)
                 keys.add((n, i, tok))
     return keys
 
