@@ -1228,14 +1228,15 @@ class Templater:
             specific = frozenset(r for r in self._specific if not r & _LIST_BIT)
         else:
             specific = frozenset() if top else self._specific
+        sigs: dict[str, set[Any]] = {}
         for s in cands:
             ch = node.lit[s]
-            keys = _signature_keys(ch, specific)
+            keys = sigs[s] = _signature_keys(ch, specific)
             for k in keys:
                 o = buckets.setdefault(k, s)
                 if o != s:
                     ra, rb = find(o), find(s)
-                    if ra != rb:
+                    if ra != rb and _alike(sigs[o], keys):
                         parent_of[ra] = rb
         groups: dict[str, list[str]] = {}
         for s in cands:
@@ -1905,6 +1906,14 @@ def _signature_keys(node: _Node, specific: frozenset[int] = frozenset(), depth: 
                 # their own, /fitness/v1, /youtube/v3, not values)
                 keys.add((n, i, tok))
     return keys
+
+
+def _alike(a: set[Any], b: set[Any]) -> bool:
+    """Do two siblings share most of their structure (half the keys of the
+    smaller)? Values of one parameter have the same endpoints below them;
+    different resources (or APIs) share a word or two at most."""
+    common = len(a & b)
+    return common * 2 >= min(len(a), len(b))
 
 
 def _answers(node: _Node, specific: frozenset[int], depth: int = 3, limit: int = 32) -> dict[tuple[str, ...], list[int]]:
