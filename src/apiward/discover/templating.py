@@ -232,6 +232,8 @@ def segment_shape(seg: str) -> str:
             return "wordnum"
         if _RE_DOTTED_VERSION.fullmatch(seg):
             return "version"
+        if len(seg) <= 4:
+            return "wordnum"  # G2M, x5c, b2b: too short to be an id on sight
         return "mixed"
     if _RE_DOTTED_VERSION.fullmatch(seg):
         return "semver"  # 1.14.6: literal at the root, a value elsewhere (on evidence)
@@ -1199,6 +1201,8 @@ class Templater:
         # are no collection names when most of their siblings are not plural
         if top or (len(plural_cands) < 8 and len(plural_cands) * 2 >= len(with_sub)):
             cands = [s for s in cands if s not in plural_cands]
+        if top:  # (also before anything was called below them)
+            cands = [s for s in cands if not _is_plural(_stem_shape(s)[0])]
         plural = parent_kind == "literal" and _is_plural(parent_text)
         if parent_kind == "literal":
             need = 2 if plural else 3
@@ -1824,14 +1828,15 @@ def _collection_like(seg: str, node: _Node, parent_kind: str) -> bool:
     return parent_kind in ("root", "version") or _is_plural(_split_suffix(seg)[0]) or "POST" in node.ends
 
 
-_RE_NAMESPACED = re.compile(r"([A-Za-z][A-Za-z0-9_]{2,})\.([a-z][a-z0-9]*(?:_[a-z0-9]+)+|[a-z]+[A-Z][A-Za-z]*)")
+_RE_NAMESPACED = re.compile(r"([A-Za-z][A-Za-z0-9_]{2,})\.([a-z][a-z0-9]*(?:_[a-z0-9]+)+|[a-z]+[A-Z][A-Za-z]*|[A-Z][A-Za-z0-9]+)")
 
 
 def _drop_namespaced(cands: list[str]) -> list[str]:
-    """Procedure names in one namespace (``air_rest_services.get_download``,
-    ``air_rest_services.get_map``): siblings sharing the part before the
-    dot, with a compound word (``snake_case`` or ``camelCase``) after it,
-    are the procedures of an RPC-style API, fixed names, never values."""
+    """Names in one namespace (``air_rest_services.get_download``,
+    ``air_rest_services.get_map``; ``Microsoft.Web``, ``Microsoft.Sql``):
+    siblings sharing the part before the dot, with a compound or
+    capitalised word after it, are the procedures of an RPC-style API or
+    the providers of a platform: fixed names, never values."""
     prefixes: dict[str, int] = {}
     for c in cands:
         if "." in c:
