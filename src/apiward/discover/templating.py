@@ -1235,7 +1235,10 @@ class Templater:
         sigs: dict[str, set[Any]] = {}
         for s in cands:
             ch = node.lit[s]
-            keys = sigs[s] = _signature_keys(ch, specific)
+            # a name directly followed by ids reads as a collection: answering
+            # alike (a generic object) is not enough, shared literal structure is
+            idc = any(p.param is not None and not p.param.weak_ok for p in ch.par.values())
+            keys = sigs[s] = _signature_keys(ch, frozenset() if idc else specific)
             for k in keys:
                 o = buckets.setdefault(k, s)
                 if o != s:
