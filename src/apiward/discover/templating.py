@@ -1262,8 +1262,9 @@ class Templater:
         # 2) cardinality: an open-ended set of values, leaves or siblings with
         # the same structure below (parameters included: /builds/{id}/<slug>/{n})
         rest = [x for x in cands if x not in merged]
-        if top:
-            # collection names are plural nouns; a value is rarely one
+        if top or parent_kind == "param":
+            # collection names (and sub-collections of an object) are plural
+            # nouns; a value is rarely one
             rest = [x for x in rest if not _is_plural(_stem_shape(x)[0])]
         leaves = [x for x in rest if not node.lit[x].lit and not node.lit[x].par]
         groups2: list[list[str]] = [leaves] if len(leaves) >= 2 else []
