@@ -251,7 +251,7 @@ def segment_shape(seg: str) -> str:
     return "other"
 
 
-_RE_CODE_ID = re.compile(r"(?=(?:[A-Z]*\d){2})[A-Z][A-Z0-9]+")
+_RE_CODE_ID = re.compile(r"(?=[A-Z0-9]*[A-Z])(?=(?:[A-Z]*\d){2})[A-Z0-9]+|(?=[A-Z0-9]*\d)[A-Z0-9]*\d[A-Z][A-Z0-9]*[A-Z0-9]")
 _RE_DOTTED = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)+")
 _RE_SEP = re.compile(r"[-_]")
 _RE_LOWER_RUN = re.compile(r"[a-z]+")
@@ -282,6 +282,8 @@ def _random_letters(word: str) -> bool:
     short = sum(1 for p in pieces if len(p) <= 2)
     if short >= 3 and short * 2 >= len(pieces):
         return True
+    if sum(1 for p in pieces if len(p) >= 2 and p.isupper()) >= 2:
+        return True  # XhvrYUCpgcxGVBLg: capitals in runs here and there, no acronym style
     lower_runs = _RE_LOWER_RUN.findall(word)
     return len(lower_runs) >= 2 and sum(map(len, lower_runs)) < 2.5 * len(lower_runs)
 
