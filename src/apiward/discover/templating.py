@@ -227,8 +227,8 @@ def segment_shape(seg: str) -> str:
     if "." in seg and _RE_DOTTED.fullmatch(seg) and not _RE_DOTTED_VERSION.fullmatch(seg):
         return "dotted"  # info.0, com.example.app, Microsoft.Web
     if has_digit and _RE_HAS_ALPHA.search(seg):
-        if len(seg) >= 5 and _RE_CODE_ID.fullmatch(seg):
-            return "mixed"  # FK364, MJKD17C4: capitals and 2+ digits, a code
+        if len(seg) >= 5 and (_RE_CODE_ID.fullmatch(seg) or _RE_CAPS_CODE.fullmatch(seg)):
+            return "mixed"  # FK364, MJKD17C4, VNWX1: capitals and digits, a code
         if _RE_WORDNUM.fullmatch(seg) or _readable(seg) or (
                 len(_RE_DIGITS.findall(seg)) == 1 and seg.lower() == seg and len(seg) >= 5):
             return "wordnum"
@@ -252,6 +252,7 @@ def segment_shape(seg: str) -> str:
 
 
 _RE_CODE_ID = re.compile(r"(?=[A-Z0-9]*[A-Z])(?=(?:[A-Z]*\d){2})[A-Z0-9]+|(?=[A-Z0-9]*\d)[A-Z0-9]*\d[A-Z][A-Z0-9]*[A-Z0-9]")
+_RE_CAPS_CODE = re.compile(r"[A-Z]{4,}\d+")
 _RE_DOTTED = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)+")
 _RE_SEP = re.compile(r"[-_]")
 _RE_LOWER_RUN = re.compile(r"[a-z]+")
