@@ -94,3 +94,28 @@ def test_inventory_spec_export_and_diff(tmp_path: Path) -> None:
     assert isinstance(changes, list)
     explain = json.loads(run("inventory", "--explain", "--format", "json", "--state", state, cwd=tmp_path).stdout)
     assert any(e["template"] == "/api/users/{userId}" for e in explain)
+
+
+def test_probes_stay_out_of_the_inventory_and_are_listed(tmp_path: Path) -> None:
+    calls = []
+    for i in range(30):
+        calls.append(make_call("GET", f"/api/users/{1000 + i}", user=f"user{i % 5}", ts=1_764_000_000 + i, json={"id": i, "n": "x"}))
+    scan = ["/.env", "/wp-login.php", "/admin/config", "/backup.tar.gz", "/api/v1/debug", "/server-status"]
+    for j, p in enumerate(scan * 2):
+        calls.append(make_call("GET", p, status=404, ts=1_764_000_100 + j, ip="198.51.100.23", user_agent="zgrab/0.x"))
+    calls.append(make_call("DELETE", "/api/users/1000", status=405, ts=1_764_000_200, ip="198.51.100.23"))
+    (tmp_path / "traffic.jsonl").write_bytes(b"\n".join(dumps(c) for c in calls) + b"\n")
+    state = str(tmp_path / "st")
+    run("analyze", "traffic.jsonl", "--state", state, "-q", cwd=tmp_path)
+
+    rows = json.loads(run("inventory", "--format", "json", "--state", state, cwd=tmp_path).stdout)
+    assert [(r["method"], r["template"]) for r in rows] == [("GET", "/api/users/{userId}")]
+    probes = json.loads(run("inventory", "--probes", "--format", "json", "--state", state, cwd=tmp_path).stdout)
+    by_path = {(p["method"], p["path"]): p for p in probes}
+    assert set(by_path) == {("GET", p) for p in scan} | {("DELETE", "/api/users/1000")}
+    env = by_path[("GET", "/.env")]
+    assert env["calls"] == 2 and env["statuses"] == {"404": 2} and env["first_seen"] < env["last_seen"]
+    assert env["actors"] and "198.51.100.23" in env["actors"][0]
+    assert by_path[("DELETE", "/api/users/1000")]["template"] == "/api/users/{userId}"
+    table = run("inventory", "--probes", "--state", state, cwd=tmp_path).stdout
+    assert "/.env" in table and "404x2" in table

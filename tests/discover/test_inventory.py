@@ -176,3 +176,113 @@ def test_sampled_out_calls_still_learn_new_top_level_fields() -> None:
     assert rec.learned == 4
     feed(inv, make_call("POST", "/orders", req_json={"sku": "a"}, json={"error": "x", "code": 1}, status=409, ts=12.0))
     assert rec.learned == 5 and 409 in rec.responses
+
+
+# -- probes, splits and template moves ------------------------------------------------
+
+
+def test_404_only_paths_are_probes_not_endpoints_and_do_not_reshape_templates() -> None:
+    import random
+
+    rng = random.Random(1)
+    inv = Inventory()
+    for _ in range(30):
+        feed(inv, make_call("GET", f"/users/{rng.randint(1, 10**6)}", ts=100.0))
+    before = inv.templater.templates()
+    scanner = ["/admin", "/.env", "/wp-login.php", "/backup.zip", "/phpmyadmin", "/server-status", "/config.json",
+               "/api/v1/debug", "/actuator/env", "/.git/config"]
+    for i, p in enumerate(scanner * 3):
+        feed(inv, make_call("GET", p, status=404, ts=200.0 + i, ip="198.51.100.9"))
+    # words one after another under /users (that would merge as values if learned from)
+    for w in ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]:
+        feed(inv, make_call("GET", f"/users/{w}/secret", status=404, ts=300.0, ip="198.51.100.9"))
+    feed(inv, make_call("DELETE", "/users/5", status=405, ts=301.0, ip="198.51.100.9"))
+    # never answered: a response object with status 0 (upstream failed)
+    feed(inv, make_call("GET", "/internal/metrics", status=0, ts=302.0, ip="198.51.100.9"))
+    assert inv.templater.templates() == before  # nothing learned from probes
+    assert {r["template"] for r in inv.rows()} == {"/users/{userId}"}
+    rows = {(r["method"], r["path"]): r for r in inv.probe_rows()}
+    assert rows[("GET", "/.env")]["calls"] == 3 and rows[("GET", "/.env")]["statuses"] == {"404": 3}
+    assert len(rows[("GET", "/.env")]["actors"]) == 1 and "198.51.100.9" in rows[("GET", "/.env")]["actors"][0]
+    assert rows[("GET", "/.env")]["first_seen"] and rows[("GET", "/.env")]["last_seen"]
+    assert ("DELETE", "/users/5") in rows and ("GET", "/internal/metrics") in rows
+    assert len(rows) == len(scanner) + 8 + 2
+    # a 404 on a served endpoint's template counts on that endpoint, not as a probe
+    feed(inv, make_call("GET", "/users/999999", status=404, ts=400.0))
+    rec = inv.endpoints[("api.example.com", "GET", "/users/{userId}")]
+    assert rec.statuses.get(404) == 1
+    assert ("GET", "/users/999999") not in {(r["method"], r["path"]) for r in inv.probe_rows()}
+
+
+def test_request_only_calls_are_served() -> None:
+    inv = Inventory()
+    feed(inv, make_call("GET", "/tienda1/index.jsp", status=None))
+    assert [r["template"] for r in inv.rows()] == ["/tienda1/index.jsp"]
+    assert inv.probe_rows() == []
+
+
+def test_a_probe_path_served_later_becomes_an_endpoint_with_its_calls() -> None:
+    inv = Inventory()
+    for i in range(3):
+        feed(inv, make_call("GET", "/reports/today", status=404, ts=10.0 + i))
+    assert inv.rows() == [] and len(inv.probe_rows()) == 1
+    feed(inv, make_call("GET", "/reports/today", status=200, ts=20.0))
+    (row,) = inv.rows()
+    assert row["template"] == "/reports/today" and row["calls"] == 4
+    assert row["statuses"] == {"200": 1, "404": 3}
+    assert inv.probe_rows() == []
+
+
+def test_split_merge_carries_each_records_calls_to_its_side_and_queues_moves() -> None:
+    inv = Inventory()
+    names = ["zarauz.jpg", "ogono.jpg", "castro.jpg"]
+    for n in names:  # one call each: looks like values
+        feed(inv, make_call("GET", f"/shop/photos/{n}", ts=1.0))
+    inv.templater.templates()  # decide now
+    inv.drain_changes()
+    merged = {r["template"] for r in inv.rows()}
+    assert any("{" in t for t in merged), merged
+    inv.drain_moves()
+    for i in range(60):  # then each called again and again, no new name: a fixed set
+        for j, n in enumerate(names):
+            feed(inv, make_call("GET", f"/shop/photos/{n}", ts=10.0 + i))
+            if j == 0:
+                feed(inv, make_call("GET", f"/shop/photos/{n}", ts=10.0 + i))
+    inv.drain_changes()
+    rows = {r["template"]: r for r in inv.rows()}
+    assert set(rows) == {f"/shop/photos/{n}" for n in names}, set(rows)
+    assert rows["/shop/photos/zarauz.jpg"]["calls"] == 121  # its own calls, not the others'
+    assert rows["/shop/photos/ogono.jpg"]["calls"] == 61
+    assert sum(r["calls"] for r in rows.values()) == 3 + 60 * 4
+    moves = inv.drain_moves()
+    assert {m[3] for m in moves} >= {f"/shop/photos/{n}" for n in names} - {next(iter(merged))}
+    assert all(m[0] == "api.example.com" and m[1] == "GET" and "{" in m[2] for m in moves)
+    assert inv.drain_moves() == []
+
+
+def test_frozen_detect_mode_learns_nothing() -> None:
+    inv = Inventory()
+    for i in range(5):
+        c = make_call("GET", f"/orders/{1000 + i}", ts=float(i))
+        inv.observe(c, inv.resolve(c), [])
+    before_templates = inv.templater.templates()
+    before = {k: r.calls for k, r in inv.endpoints.items()}
+    for w in ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"] * 3:
+        c = make_call("GET", f"/orders/{w}/items", ts=50.0)
+        ref = inv.resolve(c, learn=False)
+        assert inv.observe(c, ref, [], learn=False) is True  # unknown endpoint, reported, not added
+    c = make_call("GET", "/orders/77", status=404, ts=60.0)
+    assert inv.resolve(c, learn=False).template == "/orders/{orderId}"
+    assert not inv.observe(c, inv.resolve(c, learn=False), [], learn=False)
+    assert inv.templater.templates() == before_templates
+    assert {k: r.calls for k, r in inv.endpoints.items()} == before
+    assert inv.probe_rows() == []
+
+
+def test_probes_and_moves_survive_pickling() -> None:
+    inv = Inventory()
+    feed(inv, make_call("GET", "/.env", status=404))
+    inv._moved("h", "GET", "/a/b", "/a/{a}")
+    inv2 = pickle.loads(pickle.dumps(inv))
+    assert inv2.probe_rows() == inv.probe_rows()
+    assert inv2.drain_moves() == [("h", "GET", "/a/b", "/a/{a}")]

@@ -531,3 +531,157 @@ def test_resolve_right_after_observe_names_the_walk_as_a_fresh_resolve_would():
         assert got == t._resolve("api.test", p), p
         used += recorded
     assert used > 300
+
+
+# ---------------------------------------------------------------- real traffic: slugs, names, pages, splits
+
+
+def _slug(rng: random.Random) -> str:
+    words = ["amber", "cedar", "delta", "ember", "falcon", "maple", "harbor", "quartz", "nebula", "willow", "tiger",
+             "orbit", "lotus", "raven", "summit", "canyon"]
+    style = rng.randrange(3)
+    if style == 0:
+        return "-".join(rng.choice(words) for _ in range(rng.randint(1, 2))) + f"-{rng.randint(1, 99)}"
+    if style == 1:
+        return rng.choice(words) + str(rng.randint(1, 99))
+    return rng.choice(words) + rng.choice(words).capitalize()
+
+
+def test_slug_and_name_ids_with_few_calls_merge_after_a_version():
+    """``/notes/v2/alice7-todo-0``, ``/accounts/v2/bob12``: objects addressed
+    by names; each called once or twice, new ones keep coming."""
+    rng = random.Random(11)
+    t = Templater()
+    for i in range(120):
+        name = _slug(rng)
+        t.observe("GET", "h", f"/accounts/v2/{name}")
+        if i % 3 == 0:
+            t.observe("GET", "h", f"/notes/v2/{name}-todo-{i % 5}")
+    got = {x[2] for x in t.templates()}
+    assert got == {"/accounts/v2/{accountId}", "/notes/v2/{noteId}"} or got == {"/accounts/v2/{account}", "/notes/v2/{note}"}, got
+    # the version segment never names the parameter, the collection before it does
+    assert not any("{v2" in g for g in got)
+
+
+def test_version_segments_never_name_parameters():
+    t = learn(["/v2/8812", "/v2/17", "/api/v1/3", "/accounts/v2/55", "/accounts/v2/56", "/v1beta1/things/ab12cd34ef"])
+    for path in ("/v2/99", "/api/v1/7", "/accounts/v2/57"):
+        tmpl_ = tmpl(t, path)
+        assert "{" in tmpl_, tmpl_
+        name = tmpl_.rsplit("{", 1)[1].rstrip("}")
+        assert not name.lower().startswith(("v1", "v2", "api")), tmpl_
+    assert tmpl(t, "/accounts/v2/57") == "/accounts/v2/{accountId}"
+
+
+def test_random_token_ids_merge_on_sight():
+    rng = random.Random(4)
+    toks = ["".join(rng.choice(string.ascii_letters + string.digits) for _ in range(rng.randint(16, 24))) for _ in range(6)]
+    t = learn([f"/v1/sessions/{x}/events" for x in toks])
+    assert {x[2] for x in t.templates()} == {"/v1/sessions/{sessionId}/events"}
+
+
+def test_slug_values_below_a_parameter_with_a_parameter_below_them():
+    """``/builds/{id}/<slug>/{n}``: each slug's subtree holds only a
+    parameter, so no literal structure is shared; the open-ended count of
+    values (all singletons) is the evidence."""
+    rng = random.Random(8)
+    t = Templater()
+    for _ in range(30):
+        t.observe("DELETE", "h", f"/builds/{rng.randint(1, 10**6)}/{_slug(rng)}/{rng.randint(1, 10**6)}")
+    for _ in range(40):
+        t.observe("GET", "h", f"/builds/{rng.randint(1, 10**6)}/log")
+    got = {(x[1], x[2]) for x in t.templates()}
+    assert ("DELETE", "/builds/{buildId}/{param2}/{param3}") in got, got
+    assert ("GET", "/builds/{buildId}/log") in got
+
+
+def test_fixed_page_names_never_merge():
+    """CSIC-like web shop: a handful of ``.jsp`` pages under one folder, each
+    called again and again: pages, not values."""
+    rng = random.Random(2)
+    pages = ["anadir.jsp", "autenticar.jsp", "caracteristicas.jsp", "carrito.jsp", "entrar.jsp", "pagar.jsp",
+             "registro.jsp", "vaciar.jsp"]
+    t = Templater()
+    for _ in range(800):
+        t.observe(rng.choice(["GET", "POST"]), "shop", f"/tienda1/publico/{rng.choice(pages)}")
+    assert {x[2] for x in t.templates()} == {f"/tienda1/publico/{p}" for p in pages}
+
+
+def test_action_words_after_a_value_stay_literal():
+    rng = random.Random(6)
+    t = Templater()
+    for _ in range(200):
+        t.observe("POST", "h", f"/api/jobs/{rng.randint(1, 10**6)}/action/{rng.choice(['start', 'stop', 'retry'])}")
+        t.observe("GET", "h", f"/api/jobs/{rng.randint(1, 10**6)}")
+    got = {x[2] for x in t.templates()}
+    assert {"/api/jobs/{jobId}/action/start", "/api/jobs/{jobId}/action/stop", "/api/jobs/{jobId}/action/retry"} <= got, got
+    assert not any("{param" in g for g in got), got
+
+
+def test_bad_early_merge_is_split_when_counts_say_the_set_is_closed():
+    """The first calls make a few leaf names look like values (each seen
+    once); later each is called again and again and no new name comes: a
+    fixed set. The merge is undone and each name resolves to itself."""
+    names = ["zarauz.jpg", "ogono.jpg", "castro.jpg"]
+    t = Templater()
+    for n in names:
+        t.observe("GET", "h", f"/shop/imagenes/{n}")
+    early = {x[2] for x in t.templates()}
+    assert any("{" in e for e in early), early  # merged on the first evidence
+    for _ in range(100):
+        for n in names:
+            t.observe("GET", "h", f"/shop/imagenes/{n}")
+            t.resolve("GET", "h", f"/shop/imagenes/{n}")
+    assert {x[2] for x in t.templates()} == {f"/shop/imagenes/{n}" for n in names}
+    assert t._splits >= 1
+    # and it stays split
+    for n in names:
+        t.observe("GET", "h", f"/shop/imagenes/{n}")
+    assert tmpl(t, "/shop/imagenes/castro.jpg") == "/shop/imagenes/castro.jpg"
+
+
+def test_merge_split_when_a_value_misses_the_endpoints_the_others_reach():
+    """Values of one parameter reach the same endpoints; a sibling merged
+    with them early that is called often yet never gets the methods the
+    others get is a resource of its own: it is split out, the rest stays."""
+    rng = random.Random(9)
+    t = Templater()
+    words = ["bravo2", "charlie3", "delta4", "echo5", "foxtrot6", "golf7", "hotel8", "india9", "usage"]
+    for w in words:  # early: one call each, they look like values of a slot
+        t.observe("GET", "h", f"/object/{w}/describe")
+    early = {x[2] for x in t.templates()}
+    assert "/object/{object}/describe" in early, early
+    for _ in range(30):
+        for w in words[:-1]:
+            t.observe(rng.choice(["GET", "PUT", "DELETE"]), "h", f"/object/{w}/describe")
+        for _ in range(3):
+            t.observe("GET", "h", "/object/usage/describe")
+        t.resolve("GET", "h", "/object/usage/describe")
+    got = {x[2] for x in t.templates()}
+    assert got == {"/object/usage/describe", "/object/{object}/describe"}, got
+    assert ("coverage", ["usage"]) in t._split_log
+
+
+def test_replay_keeps_value_subtrees_in_step_with_fresh_walks():
+    """Values of a weak merge count into their own subtrees whether the
+    walk is replayed or fresh."""
+    rnd = random.Random(12)
+    names = ["alice", "bob", "carol", "dave", "erin"]
+    replayed, fresh = Templater(), Templater()
+    for i in range(2000):
+        p = f"/repos/{rnd.choice(names)}/issues" if i % 2 else f"/repos/{rnd.choice(names)}/pulls/{rnd.randrange(3)}"
+        for t in (replayed, fresh):
+            t.observe("GET", "api.test", p)
+        fresh._walks.clear()
+        assert replayed.resolve("GET", "api.test", p) == fresh.resolve("GET", "api.test", p)
+    assert _state(replayed) == _state(fresh)
+    assert replayed.templates() == fresh.templates()
+
+
+def test_frozen_resolve_does_not_learn():
+    t = learn(["/users/1", "/users/2", "/users/3"])
+    before = t.templates()
+    for i in range(50):
+        t.resolve("GET", "api.test", f"/things/{i}/sub")
+    assert t.templates() == before
+    assert tmpl(t, "/users/77") == "/users/{userId}"

@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
         fmt: Annotated[str, typer.Option("--format", "-f", help="table, json or csv.")] = "table",
         explain: Annotated[bool, typer.Option("--explain", help="Print the templater's evidence for every path parameter.")] = False,
         changes: Annotated[bool, typer.Option("--changes", help="Print the change log (new endpoints and fields, type changes, quiet endpoints).")] = False,
+        probes: Annotated[bool, typer.Option("--probes", help="List probe paths: only ever answered 404/405 or not answered; never endpoints.")] = False,
         details: Annotated[bool, typer.Option("--details", help="JSON only: include parameters and body schemas.")] = False,
         owners: Annotated[Path | None, typer.Option("--owners", help="Owners file (TOML/YAML) mapping host/path globs to teams.")] = None,
         service: Annotated[str | None, typer.Option("--service", help="Only this service.")] = None,
@@ -88,6 +89,21 @@ def register(app: typer.Typer) -> None:
             else:
                 cols = ["host", "template", "param", "rule", "cardinality", "count", "sample"]
                 render(cols, [tuple(r.get(c) for c in cols) for r in rows], fmt)
+            return
+        if probes:
+            prow = inv.probe_rows(service) if hasattr(inv, "probe_rows") else []
+            if fmt == "json":
+                _dump_json(prow)
+                return
+            cols = ["host", "method", "path", "resolves to", "calls", "statuses", "first seen", "last seen", "actors"]
+            render(cols, [
+                (r["host"], r["method"], r["path"], r["template"], r["calls"],
+                 ",".join(f"{k}x{v}" for k, v in r["statuses"].items()), _short(r["first_seen"]),
+                 _short(r["last_seen"]), ", ".join(r["actors"][:3]) + (f" (+{len(r['actors']) - 3})" if len(r["actors"]) > 3 else ""))
+                for r in prow], fmt)
+            dropped = getattr(inv, "probes_dropped", 0)
+            if fmt == "table" and dropped:
+                out.print(f"[dim]{dropped} more probe calls not kept (max_probes reached)[/]")
             return
         if changes:
             entries = inv.changes.entries()

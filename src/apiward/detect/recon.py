@@ -16,7 +16,8 @@ Looks at, per actor over a tumbling ``horizon_s`` of virtual time:
   not-found ratio against ``factor`` times the norm (the running not-found
   ratio of all traffic);
 - templates only this actor ever called (the inventory's distinct-actor
-  count is 1), i.e. probing of undocumented or unknown paths;
+  count is 1, or a probe path, never served, that only it sent), i.e.
+  probing of undocumented or unknown paths;
 - method fuzzing: distinct methods other than GET and POST on one path
   (``min_methods``), and methods outside the usual REST set (TRACE,
   PROPFIND, DEBUG, TRACK...);
@@ -371,7 +372,13 @@ class Scanning(DetectorBase):
         inv = ctx.inventory
         if inv is not None and (nf or st == 0 or st >= 400 or ctx.new_endpoint):
             rec = inv.endpoints.get((ep.host, ep.method, ep.template))
-            if rec is not None and rec.actors <= 1 and len(s.solo) < cap:
+            if rec is not None:
+                solo = rec.actors <= 1
+            else:  # never served: the inventory keeps it as a probe path
+                probes = getattr(inv, "probes", None)
+                pr = probes.get((ep.host, ep.method, call.request.path)) if probes else None
+                solo = pr is not None and len(pr.actors) <= 1
+            if solo and len(s.solo) < cap:
                 s.solo.add(zlib.crc32(ep.name.encode("utf-8", "surrogatepass")))
                 suspicious = True
                 if judge and len(s.solo) >= self.min_unknown and s.nf * 2 >= s.calls and (

@@ -16,8 +16,28 @@ sampled: every call until an endpoint has ``learn_first`` calls, then one in
 top-level body field, and every call while a change on the endpoint is open
 (to count the distinct actors exercising it).
 
+Probes: a call answered 404 or 405, or never answered (status 0 with a
+response object: a live capture whose upstream failed), says nothing about
+what the server serves. It is resolved against the templates learned so far
+but never teaches the templater, and when it does not land on a served
+endpoint it is kept apart, in :attr:`Inventory.probes` (per host, method
+and path: counts, statuses, first/last seen, the actors that sent it), not
+as an endpoint. A served call on the same path later promotes it. Calls
+without any response (request-only sources such as raw HTTP dumps) count
+as served.
+
+Template moves: when the templater merges paths into a template, or splits
+a merge that later evidence contradicts, endpoint records are re-keyed
+(merged records absorb one another; a split record is partitioned by the
+concrete paths it saw, its learned state going to the side that got most of
+its calls). Every move is queued as ``(host, method, old_template,
+new_template)`` (a split queues one per side); :meth:`Inventory.drain_moves`
+hands them over so that other per-endpoint state (baselines, detectors) can
+be re-keyed the same way.
+
 Bounded memory: per endpoint, capped parameter sets, capped schema trees
-(``max_nodes``), capped sensitive-field map and a capped actor sample.
+(``max_nodes``), capped sensitive-field map, a capped actor sample and at
+most ``PATHS_KEPT`` concrete paths; at most ``max_probes`` probe paths.
 """
 
 from __future__ import annotations
@@ -38,7 +58,8 @@ try:  # written by the sensitive-data helper
 except ImportError:  # pragma: no cover
     COMPLIANCE = {}
 
-__all__ = ["Inventory", "EndpointRecord", "service_of", "STATUSES", "PARAM_LOCATIONS"]
+__all__ = ["Inventory", "EndpointRecord", "ProbeRecord", "service_of", "is_probe", "STATUSES", "PARAM_LOCATIONS",
+           "PROBE_STATUSES"]
 
 STATUSES = ("documented", "shadow", "zombie", "orphan", "unknown")
 PARAM_LOCATIONS = ("path", "query", "header", "cookie")
@@ -67,6 +88,18 @@ OWNER_LABEL_PREFIXES = ("app.kubernetes.io/", "team", "owner", "squad", "app", "
 MAX_SENSITIVE = 500
 MAX_STATUSES = 24
 ACTOR_SAMPLE = 256
+PATHS_KEPT = 16  # concrete paths counted per endpoint (to partition it if its template splits)
+PROBE_ACTORS = 16
+#: statuses that say the path is not served: not found, method not allowed,
+#: and 0 (a response object without an answer: the upstream failed)
+PROBE_STATUSES = frozenset({0, 404, 405})
+
+
+def is_probe(call: ApiCall) -> bool:
+    """Was ``call`` answered 404/405 or never answered? (No response at all,
+    as from request-only sources, is not a probe.)"""
+    resp = call.response
+    return resp is not None and resp.status in PROBE_STATUSES
 
 
 def service_of(call: ApiCall) -> str:
@@ -119,7 +152,7 @@ class EndpointRecord:
         "service", "host", "method", "template", "calls", "learned", "first_seen", "last_seen", "statuses",
         "auth_schemes", "unauth_2xx", "unauth_sensitive", "sensitive", "actors", "_actor_sample", "public_calls",
         "params", "request", "responses", "schemes", "namespace", "workload_service", "labels", "status",
-        "spec_path", "deprecated", "sample_ids", "path_sample", "quiet", "change", "watch",
+        "spec_path", "deprecated", "sample_ids", "path_sample", "quiet", "change", "watch", "paths",
     )
 
     def __init__(self, service: str, host: str, method: str, template: str) -> None:
@@ -154,6 +187,8 @@ class EndpointRecord:
         self.quiet = False
         self.change: Change | None = None  # the open new_endpoint change
         self.watch: list[Change] = []  # open changes on this endpoint
+        #: concrete path -> calls, for the first ``PATHS_KEPT`` paths (a split partitions by them)
+        self.paths: dict[str, int] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}
@@ -161,6 +196,8 @@ class EndpointRecord:
     def __setstate__(self, state: dict[str, Any]) -> None:
         for k in self.__slots__:
             setattr(self, k, state.get(k))
+        if self.paths is None:  # written before paths were counted
+            self.paths = {self.path_sample: self.calls} if self.path_sample else {}
 
     @property
     def name(self) -> str:
@@ -236,6 +273,89 @@ class EndpointRecord:
         for i in other.sample_ids:
             if len(self.sample_ids) < 3 and i not in self.sample_ids:
                 self.sample_ids.append(i)
+        for p, n in other.paths.items():
+            if p in self.paths or len(self.paths) < PATHS_KEPT:
+                self.paths[p] = self.paths.get(p, 0) + n
+
+    def split_off(self, template: str, calls: int, paths: dict[str, int]) -> "EndpointRecord":
+        """A new record for the part of this one that turned out to be another
+        endpoint (``calls`` of its calls, on ``paths``): counters move in
+        proportion; learned parameters and schemas stay here (they were
+        learned mostly from the larger part)."""
+        part = EndpointRecord(self.service, self.host, self.method, template)
+        share = calls / self.calls if self.calls else 0.0
+        part.calls = calls
+        part.first_seen, part.last_seen = self.first_seen, self.last_seen
+        for st, n in self.statuses.items():
+            moved = round(n * share)
+            if moved:
+                part.statuses[st] = moved
+                self.statuses[st] = n - moved
+        for sc, n in self.auth_schemes.items():
+            moved = round(n * share)
+            if moved:
+                part.auth_schemes[sc] = moved
+                self.auth_schemes[sc] = n - moved
+        part.unauth_2xx = round(self.unauth_2xx * share)
+        self.unauth_2xx -= part.unauth_2xx
+        part.public_calls = round(self.public_calls * share)
+        self.public_calls -= part.public_calls
+        part._actor_sample = set(self._actor_sample)
+        part.actors = self.actors
+        part.schemes = set(self.schemes)
+        part.namespace, part.workload_service, part.labels = self.namespace, self.workload_service, dict(self.labels)
+        part.status, part.quiet = self.status, self.quiet
+        part.path_sample = max(paths, key=paths.__getitem__) if paths else self.path_sample
+        part.paths = dict(paths)
+        for p in paths:
+            self.paths.pop(p, None)
+        self.calls -= calls
+        if self.path_sample in paths and self.paths:
+            self.path_sample = max(self.paths, key=self.paths.__getitem__)
+        return part
+
+
+class ProbeRecord:
+    """A path that was only ever answered 404/405 or not answered (see the
+    module docstring): kept apart from the served endpoints."""
+
+    __slots__ = ("host", "method", "path", "template", "calls", "statuses", "first_seen", "last_seen", "actors")
+
+    def __init__(self, host: str, method: str, path: str, template: str) -> None:
+        self.host = host
+        self.method = method
+        self.path = path
+        self.template = template  # what it resolved to when first seen
+        self.calls = 0
+        self.statuses: dict[int, int] = {}
+        self.first_seen = 0.0
+        self.last_seen = 0.0
+        self.actors: list[str] = []  # the first ``PROBE_ACTORS`` actors
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for k in self.__slots__:
+            setattr(self, k, state.get(k))
+
+    def add(self, ts: float, status: int, actor: str) -> None:
+        self.calls += 1
+        self.statuses[status] = self.statuses.get(status, 0) + 1
+        if not self.first_seen or (ts and ts < self.first_seen):
+            self.first_seen = ts
+        if ts > self.last_seen:
+            self.last_seen = ts
+        if actor and len(self.actors) < PROBE_ACTORS and actor not in self.actors:
+            self.actors.append(actor)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "host": self.host, "method": self.method, "path": self.path, "template": self.template,
+            "calls": self.calls, "statuses": {str(k): v for k, v in sorted(self.statuses.items())},
+            "first_seen": _iso(self.first_seen), "last_seen": _iso(self.last_seen),
+            "actors": list(self.actors),
+        }
 
 
 class Inventory:
@@ -250,7 +370,9 @@ class Inventory:
     counts as new; ``change_window``: seconds of event time a change stays
     open counting actors; ``api_change_actors``: distinct actors that make a
     change an API change rather than a deviation; ``quiet_after``: seconds
-    without calls before an endpoint is logged as gone quiet.
+    without calls before an endpoint is logged as gone quiet;
+    ``max_probes``: probe paths kept (see the module docstring; more are
+    counted in ``probes_dropped``).
     """
 
     def __init__(
@@ -268,6 +390,7 @@ class Inventory:
         change_window: float = 3600.0,
         api_change_actors: int = 5,
         quiet_after: float = 7 * 86400.0,
+        max_probes: int = 10_000,
     ) -> None:
         self.templater = templater if templater is not None else Templater()
         self.endpoints: dict[tuple[str, str, str], EndpointRecord] = {}
@@ -287,11 +410,18 @@ class Inventory:
         self.clock = 0.0  # latest event time seen
         self.warm = warmup_calls <= 0
         self._last_quiet_check = 0.0
-        self._consolidated_at = -1
         # last spec diff (see apiward.discover.specdiff.apply)
         self.spec_source = ""
         self.spec_diffed_at = 0.0
         self.orphans: list[dict[str, Any]] = []
+        #: (host, method, path) -> paths only answered 404/405 or not at all
+        self.probes: dict[tuple[str, str, str], ProbeRecord] = {}
+        self.max_probes = max_probes
+        self.probes_dropped = 0
+        #: template moves and splits not yet drained: (host, method, old, new)
+        self._moves: list[tuple[str, str, str, str]] = []
+        #: the templater's per-host structure version when records were last re-keyed
+        self._versions: dict[str, int] = {}
         self._ipcache: dict[str, bool] = {}
         #: (service, host, method, template) -> the ref of calls without path parameters
         self._refs: dict[tuple[str, str, str, str], EndpointRef] = {}
@@ -308,6 +438,11 @@ class Inventory:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_refs", {})
+        self.__dict__.setdefault("probes", {})
+        self.__dict__.setdefault("max_probes", 10_000)
+        self.__dict__.setdefault("probes_dropped", 0)
+        self.__dict__.setdefault("_moves", [])
+        self.__dict__.setdefault("_versions", {})
 
     # -- per call ---------------------------------------------------------------
     def resolve(self, call: ApiCall, *, learn: bool = True) -> EndpointRef:
@@ -321,6 +456,8 @@ class Inventory:
         route = wl.route
         resp = call.response
         shape = None
+        if learn and resp is not None and resp.status in PROBE_STATUSES:
+            learn = False  # says nothing about what is served
         if learn and resp is not None and resp.body and not route and 200 <= resp.status < 300:
             # a cheap signature of the JSON answer (parsed once, cached on the
             # message): siblings answering alike are values of one parameter
@@ -367,6 +504,10 @@ class Inventory:
             return rec is None
         ts = call.ts
         actor = call.actor.key or call.actor.ip or call.src.ip
+        resp = call.response
+        if rec is None and resp is not None and resp.status in PROBE_STATUSES:
+            self._probe(call, ref, actor)
+            return False
         self.total += 1
         if ts > self.clock:
             self.clock = ts
@@ -375,13 +516,24 @@ class Inventory:
         if not self.warm and (self.total >= self.warmup_calls or self.clock - self.start >= self.warmup_seconds):
             self.warm = True
         new = rec is None
+        path = call.request.path
         if rec is None:
             rec = self.endpoints[key] = EndpointRecord(ref.service, ref.host, ref.method, ref.template)
             rec.first_seen = ts
-            rec.path_sample = call.request.path
+            rec.path_sample = path
             if self.warm:
                 rec.change = self.changes.add(ts, "new_endpoint", ref.host, rec.name, actor=actor)
                 rec.watch.append(rec.change)
+            if self.probes:
+                pr = self.probes.pop((ref.host, ref.method, path), None)
+                if pr is not None:  # served after all
+                    self._fold_probe(rec, pr)
+        paths = rec.paths
+        c = paths.get(path)
+        if c is not None:
+            paths[path] = c + 1
+        elif len(paths) < PATHS_KEPT:
+            paths[path] = 1
         # counters -------------------------------------------------------------
         rec.calls += 1
         if ts < rec.first_seen:
@@ -389,7 +541,6 @@ class Inventory:
         if ts > rec.last_seen:
             rec.last_seen = ts
         rec.quiet = False
-        resp = call.response
         st = resp.status if resp is not None else 0
         statuses = rec.statuses
         c = statuses.get(st)
@@ -452,6 +603,50 @@ class Inventory:
         if learn:
             self._learn(rec, call, ref, hits, actor)
         return new
+
+    # -- probes ------------------------------------------------------------------
+    def _probe(self, call: ApiCall, ref: EndpointRef, actor: str) -> None:
+        req = call.request
+        key = (ref.host, ref.method, req.path)
+        pr = self.probes.get(key)
+        if pr is None:
+            if len(self.probes) >= self.max_probes:
+                self.probes_dropped += 1
+                return
+            pr = self.probes[key] = ProbeRecord(ref.host, ref.method, req.path, ref.template)
+        resp = call.response
+        pr.add(call.ts, resp.status if resp is not None else 0, actor)
+
+    @staticmethod
+    def _fold_probe(rec: EndpointRecord, pr: ProbeRecord) -> None:
+        """A probe path that turned out to be served: its calls join the endpoint."""
+        rec.calls += pr.calls
+        for st, n in pr.statuses.items():
+            rec.statuses[st] = rec.statuses.get(st, 0) + n
+        if pr.first_seen and (not rec.first_seen or pr.first_seen < rec.first_seen):
+            rec.first_seen = pr.first_seen
+        rec.last_seen = max(rec.last_seen, pr.last_seen)
+        if pr.path in rec.paths or len(rec.paths) < PATHS_KEPT:
+            rec.paths[pr.path] = rec.paths.get(pr.path, 0) + pr.calls
+
+    def probe_rows(self, service: str | None = None) -> list[dict[str, Any]]:
+        """Probe paths (never served), most called first."""
+        rows = [pr.row() for pr in self.probes.values() if service is None or _host_service(pr.host) == service]
+        rows.sort(key=lambda r: (-r["calls"], r["host"], r["path"], r["method"]))
+        return rows
+
+    def drain_moves(self) -> list[tuple[str, str, str, str]]:
+        """Template moves and splits since the last drain, as ``(host, method,
+        old_template, new_template)``, oldest first: re-key per-endpoint state
+        kept elsewhere the same way (a split yields one entry per side, the
+        side that kept the record's learned state first). The queue is
+        bounded (the oldest 10,000 are kept)."""
+        out, self._moves = self._moves, []
+        return out
+
+    def _moved(self, host: str, method: str, old: str, new: str) -> None:
+        if len(self._moves) < 10_000:
+            self._moves.append((host, method, old, new))
 
     # -- schema learning (sampled) -------------------------------------------------
     def _on_new(self, path: str, node: Any) -> None:
@@ -567,42 +762,76 @@ class Inventory:
 
     # -- batches -------------------------------------------------------------------
     def consolidate(self) -> int:
-        """Merge records whose literal paths the templater has since turned
-        into a template (``/repos/alice/issues`` into
-        ``/repos/{repo}/issues``); returns how many were merged."""
-        merged = 0
+        """Re-key records whose paths the templater now templates otherwise:
+        literal paths merged into a template (``/repos/alice/issues`` into
+        ``/repos/{repo}/issues``) join its record; a record whose paths now
+        resolve to several templates (a merge split by later evidence) is
+        partitioned by the paths it counted (:meth:`EndpointRecord.split_off`).
+        Probe paths that now resolve to a served endpoint join it. Only hosts
+        whose templates changed since the last call are visited. Returns how
+        many records moved."""
+        templater = self.templater
+        templater.settle()
+        versions = self._versions
+        changed = {h: templater.version(h) for h in {k[0] for k in self.endpoints} | {k[0] for k in self.probes}
+                   if templater.version(h) != versions.get(h)}
+        if not changed:
+            return 0
+        moved = 0
         for key in list(self.endpoints):
+            if key[0] not in changed:
+                continue
             rec = self.endpoints.get(key)
-            if rec is None or not rec.path_sample:
+            if rec is None:
                 continue
             host, method, template = key
+            paths = rec.paths or ({rec.path_sample: rec.calls} if rec.path_sample else {})
+            groups: dict[str, dict[str, int]] = {}
             try:
-                now, _ = self.templater.resolve(method, host, rec.path_sample)
+                for p, n in paths.items():
+                    groups.setdefault(templater.resolve(method, host, p)[0], {})[p] = n
             except Exception:  # a templater bug must not lose the inventory
                 continue
-            if now == template:
+            if not groups or (len(groups) == 1 and template in groups):
                 continue
-            del self.endpoints[key]
-            target = self.endpoints.get((host, method, now))
-            if target is None:
-                rec.template = now
-                self.endpoints[(host, method, now)] = rec
-            else:
-                target.absorb(rec)
-                if rec.change is not None and not rec.change.drained:
-                    rec.change.close()
-                    rec.change.drained = True  # the endpoint was not new after all
-            merged += 1
-        return merged
+            # the side with most of the counted calls keeps the record
+            order = sorted(groups, key=lambda t: -sum(groups[t].values()))
+            parts = [(t, rec.split_off(t, sum(groups[t].values()), groups[t])) for t in order[1:]]
+            if order[0] != template:
+                del self.endpoints[key]
+                rec.template = order[0]
+                parts.insert(0, (order[0], rec))
+            for t, part in parts:
+                self._moved(host, method, template, t)
+                moved += 1
+                target = self.endpoints.get((host, method, t))
+                if target is None:
+                    self.endpoints[(host, method, t)] = part
+                else:
+                    target.absorb(part)
+                    if part.change is not None and not part.change.drained:
+                        part.change.close()
+                        part.change.drained = True  # the endpoint was not new after all
+        for pkey in list(self.probes):
+            host, method, path = pkey
+            if host not in changed:
+                continue
+            try:
+                now = templater.resolve(method, host, path)[0]
+            except Exception:
+                continue
+            rec = self.endpoints.get((host, method, now))
+            if rec is not None:
+                self._fold_probe(rec, self.probes.pop(pkey))
+        versions.update(changed)  # as of before the walk: a change during it is seen next time
+        return moved
 
     def drain_changes(self, *, flush: bool = False) -> list[dict[str, Any]]:
         """Changes closed since the last drain, as lake rows (``ts, kind,
         host, endpoint, field, detail``; write them with
         :func:`apiward.discover.changes.changes_table`). ``flush`` closes
         every open change (call it when a run ends)."""
-        if self._consolidated_at != len(self.endpoints) or flush:
-            self.consolidate()
-            self._consolidated_at = len(self.endpoints)
+        self.consolidate()
         now = self.clock
         if flush or now - self._last_quiet_check >= 3600.0:
             self._last_quiet_check = now

@@ -12,38 +12,56 @@ threshold:
   "weak" and need more evidence;
 - sibling structure: distinct weak values under the same prefix whose subtrees
   share literal segments (``/repos/alice/issues``, ``/repos/bob/issues``);
-- cardinality: how many distinct weak values a position has and how many were
-  seen only once (open-ended value sets keep producing singletons, a fixed set
-  of resource names does not);
-- parent context: after a plural collection noun (``users``) an identifier is
-  expected; after the root, ``api`` or a version more evidence is needed;
+- cardinality over time (Good-Turing): how many distinct weak values a
+  position has and how many were seen only once, for leaves and for values
+  with the same structure below them (``/builds/{id}/<slug>/{n}``): an
+  open-ended value set keeps producing singletons, a fixed set of resource
+  names does not;
+- parent context: after a plural collection noun (``users``) or a value an
+  identifier is expected; after the root, ``api`` or a version (wherever it
+  is) more evidence is needed; a literal POSTed to with ids below it is a
+  collection whatever its noun;
 - response shape (optional, :func:`response_shape` of 2xx JSON answers, per
   method): below a literal or a parameter, siblings whose subtrees answer
-  alike at the same relative place share evidence of one parameter; siblings
-  answering *unlike* (distinct schemas) are distinct resources and are never
-  merged by the weak rules. A shape answered at more than two path depths is
-  an envelope every endpoint shares (``{"data", "success"}``) and counts for
-  nothing; at the root or after a version answers are not positive evidence
-  (every collection may answer with the same list envelope);
+  alike at the same relative place share evidence of one parameter; after a
+  version, object (not list) answers count too; siblings answering *unlike*
+  (distinct schemas) are distinct resources and are never merged by the
+  weak rules. A shape answered at more than two path depths is an envelope
+  every endpoint shares (``{"data", "success"}``) and counts for nothing;
 - coverage: values of one parameter reach the same endpoints; siblings
   that are called often yet never reach endpoints common among the others
-  (``/object/usage/{id}`` only read, the rest also updated and deleted) are
-  distinct resources, and veto a weak merge (``coverage`` in the evidence);
+  are distinct resources, and veto a weak merge (``coverage`` in the evidence);
+- closed sets: a handful of leaf siblings each called again and again (30+
+  calls each) are fixed names (pages, files, actions), never values;
 - value forms: a strong parameter remembers the surface forms of its values
   (code prefix ``tm_``, mix of cases and digits); random ids that happen to
-  read as words (``tm_lrqibzdfIe4``, ``MULVXkz707``) join it by form;
-- a compound resource name (``payment-method-transaction-log``: 3-5
-  lowercase words, no title words) is a weak word, not a title on sight;
-  release numbers (``1.14.6``) are values below the top;
-- numbered segments: ``page-3.atom``, ``page-17.atom`` -> ``page-{pageNumber}.atom``
-  (a lowercase word, a dash and varying numbers at one position);
-- formats: ``Calls.json``/``Calls.csv`` -> ``Calls.{format}``; identifiers
+  read as words (``tm_lrqibzdfIe4``, ``MULVXkz707``) join it by form; a leaf
+  word joins an open-ended weak slot when it gets no method the slot does
+  not and is called no more than a value is;
+- a compound resource name (3-5 lowercase words, no title words) is a weak
+  word, not a title on sight; release numbers (``1.14.6``) are values below
+  the top;
+- numbered segments: a fixed word, a dash and varying numbers at one
+  position (``page-3``, ``page-17``) -> ``page-{pageNumber}``, when the
+  words there do not vary too (``amber-12``, ``cedar-7`` are slugs);
+- formats: one stem in several extensions -> ``stem.{format}``; identifiers
   with several extensions -> ``{id}.{format}``; names each in its own format
   keep the extension in the value (``{file}``);
 - literals that never merge: API versions (``v1``, ``v2beta1``, a date at the
-  root), common API vocabulary (``me``, ``search``, ``export``...), the
-  ``never_merge`` list; known routes (``add_routes`` or a call's ``route``)
-  always win, and ``overrides`` map a path glob to a fixed template.
+  root), common API vocabulary (``me``, ``search``, ``export``...), server
+  pages (``anadir.jsp``, ``index.php``: a script's file name is an endpoint),
+  the ``never_merge`` list; known routes (``add_routes`` or a call's
+  ``route``) always win, and ``overrides`` map a path glob to a fixed template;
+- parameter names come from the collection noun before the value; a
+  version segment never names one (``/accounts/v2/{accountId}``).
+
+Merges are undone when later evidence contradicts them: a merge made on weak
+evidence keeps each value's own subtree (calls, methods, answers below it)
+while it has at most 32 values; when the values turn out to be a closed set,
+or some of them miss the endpoints the others reach or answer unlike them,
+those values are split back out as literals (and stay literal there).
+:meth:`version` changes whenever seen paths may resolve otherwise, so that
+callers (the inventory) re-key their per-endpoint state.
 
 Every merge is recorded with its evidence (:meth:`Templater.explain`).
 
@@ -55,8 +73,9 @@ values, and names the walk's steps from a memo (naming depends on the steps
 only). Re-deciding
 structure (``_compile``) is amortised: it runs only after new structure or a
 new response shape appeared, at most once per ``nodes / 8`` observations, and
-only visits subtrees with something new. ~55k observe+resolve per second per
-core on the real-spec benchmark. Memory is bounded whatever the
+only visits subtrees with something new (and values of a splittable merge
+re-check it at 32, 64, 128... calls). About 30 µs per observe+resolve on the
+real-spec benchmark (``bench/templating.py``). Memory is bounded whatever the
 volume: strong values never create nodes; a position with more than
 ``max_children`` distinct literal children is forced to a parameter; each
 parameter keeps a small sample, shape counts and a k-minimum-values distinct
@@ -208,11 +227,15 @@ def segment_shape(seg: str) -> str:
     if "." in seg and _RE_DOTTED.fullmatch(seg) and not _RE_DOTTED_VERSION.fullmatch(seg):
         return "dotted"  # info.0, com.example.app, Microsoft.Web
     if has_digit and _RE_HAS_ALPHA.search(seg):
+        if len(seg) >= 5 and (_RE_CODE_ID.fullmatch(seg) or _RE_CAPS_CODE.fullmatch(seg)):
+            return "mixed"  # FK364, MJKD17C4, VNWX1: capitals and digits, a code
         if _RE_WORDNUM.fullmatch(seg) or _readable(seg) or (
                 len(_RE_DIGITS.findall(seg)) == 1 and seg.lower() == seg and len(seg) >= 5):
             return "wordnum"
         if _RE_DOTTED_VERSION.fullmatch(seg):
             return "version"
+        if len(seg) <= 4:
+            return "wordnum"  # G2M, x5c, b2b: too short to be an id on sight
         return "mixed"
     if _RE_DOTTED_VERSION.fullmatch(seg):
         return "semver"  # 1.14.6: literal at the root, a value elsewhere (on evidence)
@@ -228,6 +251,8 @@ def segment_shape(seg: str) -> str:
     return "other"
 
 
+_RE_CODE_ID = re.compile(r"(?=[A-Z0-9]*[A-Z])(?=(?:[A-Z]*\d){2})[A-Z0-9]+|(?=[A-Z0-9]*\d)[A-Z0-9]*\d[A-Z][A-Z0-9]*[A-Z0-9]")
+_RE_CAPS_CODE = re.compile(r"[A-Z]{4,}\d+")
 _RE_DOTTED = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)+")
 _RE_SEP = re.compile(r"[-_]")
 _RE_LOWER_RUN = re.compile(r"[a-z]+")
@@ -258,6 +283,8 @@ def _random_letters(word: str) -> bool:
     short = sum(1 for p in pieces if len(p) <= 2)
     if short >= 3 and short * 2 >= len(pieces):
         return True
+    if sum(1 for p in pieces if len(p) >= 2 and p.isupper()) >= 2:
+        return True  # XhvrYUCpgcxGVBLg: capitals in runs here and there, no acronym style
     lower_runs = _RE_LOWER_RUN.findall(word)
     return len(lower_runs) >= 2 and sum(map(len, lower_runs)) < 2.5 * len(lower_runs)
 
@@ -321,6 +348,9 @@ def response_shape(body: Any) -> int | None:
     return bits | kb
 
 
+#: the bit of a list answer (top level, or in a one-key envelope)
+_LIST_BIT = 1 << (zlib.crc32(b"[") % _SHAPE_BITS)
+
 #: key tuple -> key bits: one endpoint answers with the same keys again and again
 _key_bits: dict[tuple[Any, ...], int] = {}
 
@@ -340,6 +370,10 @@ def shapes_alike(a: int, b: int, threshold: float = 0.7) -> bool:
 # --------------------------------------------------------------------------- tree
 
 _KMV = 64  # k of the k-minimum-values distinct-count sketch
+_MEMBERS = 32  # values of a weak merge that keep their own subtree (a 33rd makes it open-ended)
+_SHADOW_NODES = 512  # nodes of those subtrees per parameter
+#: calls of a value at which its weak merge is decided again (counts over time)
+_RECHECK_AT = frozenset(1 << i for i in range(5, 21))
 _RESP_MAX = 8  # response shapes kept per node
 _SHAPES_MAX = 8192  # response shapes tracked per host
 _SAMPLE = 5
@@ -348,7 +382,8 @@ _SAMPLE = 5
 class _Param:
     """What one parameter position has seen: bounded."""
 
-    __slots__ = ("count", "shapes", "sample", "kmv", "rule", "evidence", "weak_ok", "forms")
+    __slots__ = ("count", "shapes", "sample", "kmv", "rule", "evidence", "weak_ok", "forms", "members", "shadow_nodes",
+                 "checked")
 
     def __init__(self, rule: str, weak_ok: bool) -> None:
         self.count = 0
@@ -360,6 +395,12 @@ class _Param:
         self.weak_ok = weak_ok
         #: surface forms of the first values (see :func:`_form`) -> count
         self.forms: dict[Any, int] = {}
+        #: a merge made on weak evidence keeps each value's own subtree (calls,
+        #: methods, answers below it) while it has at most ``_MEMBERS`` values,
+        #: so that later evidence can split it; None: open-ended (irrevocable)
+        self.members: dict[str, _Node] | None = None
+        self.shadow_nodes = 0
+        self.checked = 0  # calls at the last split check (checks are spaced geometrically)
 
     def add(self, value: str, shape: str, n: int = 1) -> None:
         if self.count < _FORMS_OF and shape in _FORM_SHAPES:
@@ -433,7 +474,7 @@ class _Param:
 class _Node:
     """A trie node: literal children by segment, parameter children by suffix."""
 
-    __slots__ = ("lit", "par", "n", "ends", "param", "resp", "dirty")
+    __slots__ = ("lit", "par", "n", "ends", "param", "resp", "dirty", "fixed")
 
     def __init__(self, param: _Param | None = None) -> None:
         self.lit: dict[str, _Node] = {}
@@ -445,6 +486,8 @@ class _Node:
         self.resp: dict[int, int] | None = None
         #: something new below since the last decision (else it is skipped)
         self.dirty = True
+        #: literal children split out of a merge: evidence says they are fixed
+        self.fixed: set[str] | None = None
 
 
 def _absorb(dst: _Node, src: _Node) -> None:
@@ -473,6 +516,56 @@ def _absorb(dst: _Node, src: _Node) -> None:
             if d.param is not None and ch.param is not None:
                 d.param.merge(ch.param)
             _absorb(d, ch)
+
+
+def _clone(node: _Node) -> _Node:
+    """A deep copy of a subtree's structure and counters (parameters' value
+    statistics are shared: they only describe, never route)."""
+    c = _Node(node.param)
+    c.n = node.n
+    c.ends = dict(node.ends)
+    c.resp = dict(node.resp) if node.resp else None
+    c.lit = {s: _clone(ch) for s, ch in node.lit.items()}
+    c.par = {s: _clone(ch) for s, ch in node.par.items()}
+    return c
+
+
+def _size(node: _Node) -> int:
+    return 1 + sum(_size(c) for c in node.lit.values()) + sum(_size(c) for c in node.par.values())
+
+
+def _subtract(dst: _Node, src: _Node) -> None:
+    """Take ``src``'s calls (one value's own subtree) out of ``dst`` (the
+    merged subtree they were counted into): a split."""
+    dst.n -= src.n
+    dst.dirty = True
+    for m, c in src.ends.items():
+        left = dst.ends.get(m, 0) - c
+        if left > 0:
+            dst.ends[m] = left
+        else:
+            dst.ends.pop(m, None)
+    if src.resp and dst.resp:
+        for r, c in src.resp.items():
+            left = dst.resp.get(r, 0) - c
+            if left > 0:
+                dst.resp[r] = left
+            else:
+                dst.resp.pop(r, None)
+    for seg, ch in src.lit.items():
+        d = dst.lit.get(seg)
+        if d is None:  # merged below: the parameter took it
+            d = dst.par.get(_split_suffix(seg)[1]) or dst.par.get("")
+        if d is not None:
+            _subtract(d, ch)
+    for suf, ch in src.par.items():
+        d = dst.par.get(suf)
+        if d is not None:
+            _subtract(d, ch)
+    for k in [k for k, ch in dst.lit.items() if ch.n <= 0]:
+        del dst.lit[k]
+    for k in [k for k, ch in dst.par.items() if ch.n <= 0]:
+        del dst.par[k]
 
 
 def _count_nodes(node: _Node) -> int:
@@ -574,6 +667,26 @@ class Templater:
         #: only), with the compile count then: resolve names it without walking
         self._last: tuple[tuple[str, str], list[Any], list[str], int] | None = None
         self._compiles = 0
+        #: per host: bumped whenever a merge or split changes how seen paths resolve
+        self._versions: dict[str, int] = {}
+        self._route_version = 0
+        self._splits = 0
+        self._host_calls = 0  # calls of the host being decided (scratch)
+        #: the last splits: (reason, values)
+        self._split_log: list[tuple[str, list[str]]] = []
+
+    def settle(self) -> None:
+        """Decide now on any evidence not decided on yet (``resolve`` does
+        this lazily, amortised)."""
+        if self._new_nodes:
+            self._compile()
+
+    def version(self, host: str) -> int:
+        """Structure version of ``host``'s templates: it changes whenever a
+        path seen before may now resolve to another template (a merge, a
+        split, new known routes). Cheap: callers re-key their state only
+        when it moved (see :meth:`Inventory.consolidate`)."""
+        return self._versions.get(host, 0) + self._route_version
 
     # ----------------------------------------------------------------- pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -593,6 +706,11 @@ class Templater:
         self._walks = {}
         self._last = None
         self.__dict__.setdefault("_compiles", 0)
+        self.__dict__.setdefault("_versions", {})
+        self.__dict__.setdefault("_route_version", 0)
+        self.__dict__.setdefault("_splits", 0)
+        self.__dict__.setdefault("_host_calls", 0)
+        self.__dict__.setdefault("_split_log", [])
         # state written before nodes had ``dirty`` and counted response shapes
         stack = list(self._roots.values())
         while stack:
@@ -604,6 +722,12 @@ class Templater:
                 n.resp = None
             if n.param is not None and not hasattr(n.param, "forms"):
                 n.param.forms = {}  # state written before values' forms were kept
+            if n.param is not None and not hasattr(n.param, "members"):
+                n.param.members = None  # ... before merges could be split
+                n.param.shadow_nodes = 0
+                n.param.checked = 0
+            if not hasattr(n, "fixed"):
+                n.fixed = None
             stack.extend(n.lit.values())
             stack.extend(n.par.values())
 
@@ -615,6 +739,7 @@ class Templater:
             t = normalize_route(r)
             if t not in table:
                 table[t] = _Route(t)
+        self._route_version += 1
         self._route_cache.clear()
         self._cache.clear()
         self._walks.clear()
@@ -662,6 +787,7 @@ class Templater:
             r = table.get(t)
             if r is None:
                 r = table[t] = _Route(t)
+                self._route_version += 1
                 self._cache.clear()
                 self._route_cache.clear()
                 self._walks.clear()
@@ -674,13 +800,23 @@ class Templater:
         if hit is not None:
             # seen before and the tree kept its structure: the walk would take
             # the same nodes and add the same values; replay its counters
-            walked, adds = hit
+            walked, adds, leaves, sh_walked, roots = hit
             for n in walked:
                 n.n += 1
+            for n in sh_walked:
+                n.n += 1
+            recheck = False
+            for n in roots:
+                if n.n in _RECHECK_AT:
+                    recheck = True
+            if recheck:  # counts over time are evidence too: decide again
+                self._new_nodes += 1
+                for n in walked:
+                    n.dirty = True
             for p, v, sh in adds:
                 p.add(v, sh)
             self._last = None
-            self._observed(method, host, walked, walked[-1], response_shape, False)
+            self._observed(method, host, walked, walked[-1], response_shape, False, leaves)
             return
         root = self._roots.get(host)
         if root is None:
@@ -696,7 +832,9 @@ class Templater:
         replayable = True  # same nodes and adds next time, unless the tree changes
         steps: list[Any] | None = []  # what resolve would walk (see _name_walk), None: something else
         values: list[str] = []
-        for depth, seg in enumerate(_segments(path, self.max_depth)):
+        segs = _segments(path, self.max_depth)
+        shadows: list[tuple[_Param, _Node, int]] | None = None  # (weak param, value's subtree, next segment)
+        for depth, seg in enumerate(segs):
             child = node.lit.get(seg)
             if child is not None:
                 if steps is not None:
@@ -744,6 +882,20 @@ class Templater:
                         fresh = True
                     child.param.add(stem, shape)  # type: ignore[union-attr]
                     adds.append((child.param, stem, shape))  # type: ignore[arg-type]
+                    members = child.param.members  # type: ignore[union-attr]
+                    if members is not None:  # a weak merge's values: each keeps its subtree
+                        m = members.get(seg)
+                        if m is None:
+                            if len(members) >= _MEMBERS:
+                                child.param.members = None  # type: ignore[union-attr]  # open-ended
+                            else:
+                                m = members[seg] = _Node()
+                                child.param.shadow_nodes += 1  # type: ignore[union-attr]
+                            fresh = True
+                        if m is not None:
+                            if shadows is None:
+                                shadows = []
+                            shadows.append((child.param, m, depth + 1))  # type: ignore[arg-type]
                     if steps is not None:
                         if suf or child.param.weak_ok:  # type: ignore[union-attr]
                             steps = None
@@ -756,10 +908,26 @@ class Templater:
                             pc.param.weak_ok or pc.param.form_match(stem)):
                         child = pc
                         steps = None
-                        if not pc.param.weak_ok:
+                        pp = pc.param
+                        if not pp.weak_ok:
                             replayable = False  # joined by form: decided per call
-                        pc.param.add(stem, shape)
-                        adds.append((pc.param, stem, shape))
+                        pp.add(stem, shape)
+                        adds.append((pp, stem, shape))
+                        members = pp.members
+                        if members is not None:
+                            m = members.get(seg)
+                            if m is None:
+                                if len(members) >= _MEMBERS:
+                                    pp.members = None  # open-ended: no split any more
+                                    fresh = True
+                                else:
+                                    m = members[seg] = _Node()
+                                    pp.shadow_nodes += 1
+                                    fresh = True
+                            if m is not None:
+                                if shadows is None:
+                                    shadows = []
+                                shadows.append((pp, m, depth + 1))
                     else:
                         child = node.lit[seg] = _Node()
                         self._nodes += 1
@@ -770,27 +938,96 @@ class Templater:
                         if len(node.lit) > self.max_children:
                             replayable = False
                             steps = None
-                            self._overflow(node, seg)
+                            self._overflow(node, seg, host)
                             child = node.lit.get(seg) or node.par.get(suf) or child
             node = child
             node.n += 1
             walked.append(node)
             top = seg if node.param is None else ""  # decided lazily: _is_top_literal(top)
+        leaves: list[_Node] = []
+        sh_walked: list[_Node] = []
+        roots: list[_Node] = []
+        if shadows is not None:
+            for pp, m, start in shadows:
+                if pp.members is None:
+                    continue
+                m.n += 1
+                roots.append(m)
+                if m.n in _RECHECK_AT:
+                    self._new_nodes += 1
+                    fresh = True
+                sh = self._shadow(pp, m, segs, start, adds)
+                if sh is None:
+                    fresh = True
+                    continue
+                walked_sh, created = sh
+                sh_walked.append(m)
+                sh_walked.extend(walked_sh)
+                leaves.append(walked_sh[-1] if walked_sh else m)
+                fresh = fresh or created
+            if fresh:
+                replayable = False
         self._last = None if steps is None else (key, steps, values, self._compiles)
         if fresh:
             self._walks.clear()  # new structure: earlier walks may go elsewhere now
         if replayable and key in self._cache:  # resolved before: likely to come again
             if len(self._walks) >= self.cache_size:
                 self._walks.clear()
-            self._walks[key] = (walked, adds)
-        self._observed(method, host, walked, node, response_shape, fresh)
+            self._walks[key] = (walked, adds, leaves, sh_walked, roots)
+        self._observed(method, host, walked, node, response_shape, fresh, leaves)
+
+    def _shadow(self, p: _Param, member: _Node, segs: list[str], start: int,
+                adds: list[tuple[_Param, str, str]]) -> tuple[list[_Node], bool] | None:
+        """Follow the rest of a path in one value's own subtree of a weak
+        parameter (see ``_Param.members``): literal segments as literals,
+        strong-shaped ones as parameters. None when the parameter's subtrees
+        grew past their bound (it is then open-ended: never split)."""
+        out: list[_Node] = []
+        created = False
+        cur = member
+        for seg in segs[start:]:
+            nxt = cur.lit.get(seg)
+            if nxt is None:
+                stem, suf = _stem_shape(seg)[0], _split_suffix(seg)[1]
+                shape = _stem_shape(seg)[1]
+                if shape in STRONG:
+                    nxt = cur.par.get(suf)
+                    if nxt is None:
+                        nxt = cur.par[suf] = _Node(_Param("shape", weak_ok=False))
+                        nxt.param.evidence = {"shape": shape}  # type: ignore[union-attr]
+                        p.shadow_nodes += 1
+                        created = True
+                    nxt.param.add(stem, shape)  # type: ignore[union-attr]
+                    adds.append((nxt.param, stem, shape))  # type: ignore[arg-type]
+                else:
+                    if p.shadow_nodes >= _SHADOW_NODES:
+                        p.members = None
+                        return None
+                    nxt = cur.lit[seg] = _Node()
+                    p.shadow_nodes += 1
+                    created = True
+            nxt.n += 1
+            out.append(nxt)
+            cur = nxt
+        return out, created
 
     def _observed(self, method: str, host: str, walked: list[_Node], node: _Node,
-                  response_shape: int | None, fresh: bool) -> None:
-        """The end of ``observe``: count the method and response shape at the leaf."""
+                  response_shape: int | None, fresh: bool, leaves: list[_Node] | None = None) -> None:
+        """The end of ``observe``: count the method and response shape at the
+        leaf (and at the leaves of the values' own subtrees, ``leaves``)."""
         if not node.ends:
             fresh = True
         node.ends[method] = node.ends.get(method, 0) + 1
+        if leaves:
+            for lf in leaves:
+                lf.ends[method] = lf.ends.get(method, 0) + 1
+                if response_shape:
+                    r = response_shape | (_method_tags.get(method) or _method_tag(method))
+                    resp = lf.resp
+                    if resp is None:
+                        resp = lf.resp = {}
+                    if r in resp or len(resp) < _RESP_MAX:
+                        resp[r] = resp.get(r, 0) + 1
         if response_shape:
             # one endpoint answers per method: keep the method with the shape
             response_shape |= _method_tags.get(method) or _method_tag(method)
@@ -834,11 +1071,14 @@ class Templater:
             return "version" if depth == 0 or top else "decimal"
         if shape == "date" and depth == 0:
             return "version"  # /2015-02-01/file-systems
+        if shape == "decimal" and depth == 0 and _RE_SHORT_DECIMAL.fullmatch(stem):
+            return "version"  # /2.0/files
         return shape
 
-    def _overflow(self, node: _Node, seg: str) -> None:
+    def _overflow(self, node: _Node, seg: str, host: str = "") -> None:
         """Too many distinct literals at one position: an open-ended value set."""
         self._walks.clear()
+        self._versions[host] = self._versions.get(host, 0) + 1
         weak = [s for s in node.lit if _mergeable(*_stem_shape(s))]
         self._merge(node, weak, "overflow", {"distinct_literals": len(node.lit)})
 
@@ -861,9 +1101,13 @@ class Templater:
                 depths = self._shape_depths.get(host, {})
                 self._specific_of[host] = frozenset(r for r, d in depths.items() if d.bit_count() <= 2)
             self._specific = self._specific_of[host]
+            self._host_calls = root.n
+            m0 = self._merges
             for _ in range(3):
                 if not self._decide(root, "", "root", 0):
                     break
+            if self._merges != m0:
+                self._versions[host] = self._versions.get(host, 0) + 1
         self._resp_hosts.clear()
         self._specific = frozenset()
         if self._merges != before:
@@ -880,11 +1124,21 @@ class Templater:
         m = self._merges
         for seg, ch in node.lit.items():
             if ch.dirty:
-                kind = "version" if _stem_shape(seg)[1] == "version" or seg.lower() in ("api", "rest", "services") else "literal"
-                self._decide(ch, seg, kind, depth + 1)
+                if _stem_shape(seg)[1] == "version" or seg.lower() in ("api", "rest", "services") or (
+                        parent_kind == "root" and _RE_SHORT_DECIMAL.fullmatch(seg)):
+                    # resource names follow a version, wherever it is; values
+                    # there need the evidence asked after the root
+                    self._decide(ch, seg, "version", depth + 1)
+                else:
+                    self._decide(ch, seg, "literal", depth + 1)
+        recheck = [suf for suf, ch in node.par.items()
+                   if ch.dirty and ch.param is not None and ch.param.members and ch.param.weak_ok
+                   and ch.n >= ch.param.checked + max(4, ch.param.checked >> 1)]
         for ch in node.par.values():
             if ch.dirty:
                 self._decide(ch, "", "param", depth + 1)
+        for suf in recheck:
+            self._check_split(node, suf)
         exts = [suf for suf in node.par if suf.startswith(".") and suf != _FMT]
         if len(exts) >= 2 or (exts and _FMT in node.par):
             self._merge_extensions(node, exts)
@@ -896,7 +1150,10 @@ class Templater:
         return changed
 
     def _decide_here(self, node: _Node, parent_text: str, parent_kind: str, depth: int) -> None:
-        cands = [s for s in node.lit if _mergeable(*_stem_shape(s)) and s not in self.never_merge]
+        fixed = node.fixed or ()
+        cands = [s for s in node.lit if _mergeable(*_stem_shape(s)) and s not in self.never_merge and s not in fixed]
+        if len(cands) >= 2:
+            cands = _drop_namespaced(cands)
         if len(cands) < 2 and not (cands and node.par):
             return
         strong_sibling = any(p.param is not None and not p.param.weak_ok for p in node.par.values())
@@ -915,14 +1172,34 @@ class Templater:
         if weak_slot is not None:
             # a position already known to take words: a non-vocabulary word with
             # the slot's structure joins it
-            # (parameter positions count: the slot already shows values go here)
+            # (parameter positions count: the slot already shows values go here);
+            # so does a leaf word when the slot is clearly open-ended, the word
+            # gets no method the slot does not, and it is called no more than
+            # a value is (a fixed resource there is called again and again)
             slot_sig = _signature_keys(weak_slot, self._specific, params=True)
-            join = [s for s in cands if (node.lit[s].lit or node.lit[s].par or node.lit[s].resp)
-                    and _signature_keys(node.lit[s], self._specific, params=True) & slot_sig]
-            ok, resp_ev = self._answers_agree([node.lit[s] for s in join] + [weak_slot])
-            if join and ok:
-                self._merge(node, join, "joins-slot", {"slot_values": weak_slot.param.distinct(), **resp_ev})  # type: ignore[union-attr]
-            cands = [s for s in cands if s not in join]
+            sp = weak_slot.param
+            assert sp is not None
+            distinct = sp.distinct()
+            per_value = weak_slot.n / max(1, distinct)
+            slot_methods = weak_slot.ends.keys()
+            join = []
+            for x in cands:
+                ch = node.lit[x]
+                if ch.lit or ch.par or ch.resp:
+                    if _signature_keys(ch, self._specific, params=True) & slot_sig:
+                        join.append(x)
+                        continue
+                if (not ch.lit and not ch.par and distinct >= 8 and ch.ends and ch.ends.keys() <= slot_methods
+                        and ch.n <= max(3.0, 4 * per_value) and not _is_plural(_stem_shape(x)[0])):
+                    join.append(x)
+            if join:
+                ok, resp_ev = self._answers_agree([node.lit[x] for x in join] + [weak_slot])
+                if not ok:  # one by one
+                    join = [x for x in join if self._answers_agree([node.lit[x], weak_slot])[0]]
+                    ok = bool(join)
+                if ok:
+                    self._merge(node, join, "joins-slot", {"slot_values": distinct, **resp_ev})
+            cands = [x for x in cands if x not in join]
         with_sub = [s for s in cands if node.lit[s].lit or node.lit[s].par]
         plural_cands = [s for s in with_sub if _is_plural(_stem_shape(s)[0])]
         # /v1/payments, /rankings/schools: collection names, not values; but a
@@ -930,6 +1207,8 @@ class Templater:
         # are no collection names when most of their siblings are not plural
         if top or (len(plural_cands) < 8 and len(plural_cands) * 2 >= len(with_sub)):
             cands = [s for s in cands if s not in plural_cands]
+        if top:  # (also before anything was called below them)
+            cands = [s for s in cands if not _is_plural(_stem_shape(s)[0])]
         plural = parent_kind == "literal" and _is_plural(parent_text)
         if parent_kind == "literal":
             need = 2 if plural else 3
@@ -951,15 +1230,26 @@ class Templater:
         buckets: dict[Any, str] = {}
         # answering alike is evidence below a literal or a parameter; at the
         # top every collection may answer with the same list envelope
-        specific = frozenset() if top else self._specific
+        # (object answers still count after a version: a collection answers
+        # a list, one object of a parameter answers like its siblings;
+        # after a version only: right under the root a whole API's resources
+        # may answer with one generic object)
+        if parent_kind == "version":
+            specific = frozenset(r for r in self._specific if not r & _LIST_BIT)
+        else:
+            specific = frozenset() if top else self._specific
+        sigs: dict[str, set[Any]] = {}
         for s in cands:
             ch = node.lit[s]
-            keys = _signature_keys(ch, specific)
+            # a name directly followed by ids reads as a collection: answering
+            # alike (a generic object) is not enough, shared literal structure is
+            idc = any(p.param is not None and not p.param.weak_ok for p in ch.par.values())
+            keys = sigs[s] = _signature_keys(ch, frozenset() if idc else specific)
             for k in keys:
                 o = buckets.setdefault(k, s)
                 if o != s:
                     ra, rb = find(o), find(s)
-                    if ra != rb:
+                    if ra != rb and _alike(sigs[o], keys):
                         parent_of[ra] = rb
         groups: dict[str, list[str]] = {}
         for s in cands:
@@ -975,32 +1265,133 @@ class Templater:
                 ev = {"shared_structure": len(members), "needed": need, "parent": parent_text or parent_kind, **resp_ev}
                 self._merge(node, members, "sibling-structure", ev)
                 merged.update(members)
-        # 2) cardinality of leaves: an open-ended set of leaf values
-        leaves = [s for s in cands if s not in merged and not node.lit[s].lit and not node.lit[s].par]
-        k = len(leaves)
-        if k >= 2:
-            # Good-Turing: f1/n estimates how often the next call brings a new value;
-            # a fixed set of resource names drives it to zero as calls accumulate
-            n = sum(node.lit[s].n for s in leaves)
-            f1 = sum(1 for s in leaves if node.lit[s].n == 1)
-            if weak_slot is not None and weak_slot.ends:
-                need_leaf, open_ended = 3, f1 * 4 >= n
-            elif plural and not strong_sibling:
-                need_leaf, open_ended = 3, True
-            elif parent_kind == "literal":
-                need_leaf, open_ended = (4 if plural else 6), f1 * 10 >= 3 * n
-            elif parent_kind == "param":
-                # after a value: actions and sub-resources are a small set
-                # called again and again, values keep coming
-                need_leaf, open_ended = 6, f1 * 10 >= 4 * n
+        # 2) cardinality: an open-ended set of values, leaves or siblings with
+        # the same structure below (parameters included: /builds/{id}/<slug>/{n})
+        rest = [x for x in cands if x not in merged]
+        if top or parent_kind == "param":
+            # collection names (and sub-collections of an object) are plural
+            # nouns; a value is rarely one
+            rest = [x for x in rest if not _is_plural(_stem_shape(x)[0])]
+        leaves = [x for x in rest if not node.lit[x].lit and not node.lit[x].par]
+        groups2: list[list[str]] = [leaves] if len(leaves) >= 2 else []
+        # values with structure below them: after a value or a plural
+        # collection only (a fixed set of resources under a singular noun,
+        # /object/<resource>/{id}, looks open-ended while each is new)
+        inner = [x for x in rest if x not in leaves] if parent_kind == "param" or plural else []
+        if len(inner) >= 2:
+            parent_of = {x: x for x in inner}
+            buckets = {}
+            for x in inner:
+                for key in _signature_keys(node.lit[x], params=True):
+                    o = buckets.setdefault(key, x)
+                    if o != x:
+                        ra, rb = find(o), find(x)
+                        if ra != rb:
+                            parent_of[ra] = rb
+            by_root: dict[str, list[str]] = {}
+            for x in inner:
+                by_root.setdefault(find(x), []).append(x)
+            groups2.extend(g for g in by_root.values() if len(g) >= 2)
+        for group in groups2:
+            self._cardinality(node, group, group is leaves, parent_text, parent_kind, plural, strong_sibling,
+                              weak_slot)
+
+    def _cardinality(self, node: _Node, group: list[str], is_leaves: bool, parent_text: str, parent_kind: str,
+                     plural: bool, strong_sibling: bool, weak_slot: _Node | None) -> None:
+        """Good-Turing: f1/n estimates how often the next call brings a new
+        value; a fixed set of resource names drives it to zero as calls
+        accumulate, an open-ended set of values keeps it high."""
+        k = len(group)
+        n = sum(node.lit[x].n for x in group)
+        f1 = sum(1 for x in group if node.lit[x].n == 1)
+        if weak_slot is not None and weak_slot.ends:
+            need, open_ended = 3, f1 * 4 >= n
+        elif plural and not strong_sibling:
+            need, open_ended = 3, f1 * 10 >= 2 * n or n < 4 * k
+        elif parent_kind == "literal":
+            need, open_ended = (4 if plural else 6), f1 * 10 >= 3 * n
+        elif parent_kind == "param":
+            # after a value: actions and sub-resources are a small set
+            # called again and again, values keep coming
+            need, open_ended = 6, f1 * 10 >= 4 * n
+        else:
+            # after the root or a version: the API must have been exercised
+            # well beyond these values before singletons say "open-ended"
+            # (or so many values, nearly all seen once, that no API has that
+            # many resource names there)
+            need, open_ended = 8, f1 * 10 >= 5 * n and (self._host_calls >= 3 * n or (k >= 24 and f1 * 10 >= 7 * n))
+        if not is_leaves:
+            need = max(need, 4)
+        if k < need or not open_ended:
+            return
+        ok, resp_ev = self._answers_agree([node.lit[x] for x in group])
+        if ok:
+            ev = {("distinct_leaves" if is_leaves else "distinct_values"): k, "singletons": f1, "calls": n,
+                  "needed": need, "parent": parent_text or parent_kind, **resp_ev}
+            self._merge(node, group, "leaf-cardinality" if is_leaves else "cardinality", ev)
+
+    def _check_split(self, node: _Node, suf: str) -> None:
+        """Undo (part of) a merge made on weak evidence when later evidence
+        contradicts it: the values form a closed set (every one called again
+        and again, as fixed pages or resources are), or some values never
+        reach the endpoints the others commonly reach, or answer unlike
+        them. The contradicting values get their own subtrees back as
+        literals (and stay literal at this position: ``node.fixed``)."""
+        pn = node.par.get(suf)
+        if pn is None or pn.param is None or not pn.param.members:
+            return
+        p = pn.param
+        p.checked = pn.n
+        members = p.members
+        assert members is not None
+        names = list(members)
+        nodes = [members[x] for x in names]
+        reason = ""
+        out: list[str] = []
+        if _closed_set(nodes):
+            out, reason = names, "closed-set"
+        else:
+            checked, misses = _coverage_misses(nodes)
+            if checked and len(misses) * 10 >= checked * _COVERAGE_VETO and len(misses) >= 2:
+                out, reason = [names[i] for i in misses], "coverage"
             else:
-                need_leaf, open_ended = 12, n >= 2 * k and f1 * 10 >= 4 * n
-            if k >= need_leaf and open_ended:
-                ok, resp_ev = self._answers_agree([node.lit[s] for s in leaves])
-                if ok:
-                    ev = {"distinct_leaves": k, "singletons": f1, "calls": n, "needed": need_leaf,
-                          "parent": parent_text or parent_kind, **resp_ev}
-                    self._merge(node, leaves, "leaf-cardinality", ev)
+                # one value alone can contradict the merge when its miss is
+                # far beyond chance (a resource among values)
+                checked, misses = _coverage_misses(nodes, p_miss=_SPLIT_P)
+                if misses and len(misses) * 2 < checked:
+                    out, reason = [names[i] for i in misses], "coverage"
+            if not out and self._specific:
+                bad = _answer_outliers([_answers(x, self._specific) for x in nodes])
+                if bad:
+                    out, reason = [names[i] for i in bad], "response-shapes"
+        if not out:
+            return
+        if len(out) >= len(names) - 1:
+            out = names  # one value left is no parameter
+        for x in out:
+            m = members.pop(x)
+            _subtract(pn, m)
+            p.count = max(0, p.count - m.n)
+            m.dirty = True
+            m.param = None
+            d = node.lit.get(x)
+            if d is None:
+                node.lit[x] = m
+            else:
+                _absorb(d, m)
+            if node.fixed is None:
+                node.fixed = set()
+            node.fixed.add(x)
+        if not members:
+            del node.par[suf]
+        else:
+            p.evidence = {**p.evidence, "split": {"reason": reason, "values": sorted(out)[:10]}}
+        self._split_log.append((reason, sorted(out)[:10]))
+        if len(self._split_log) > 64:
+            del self._split_log[:32]
+        self._merges += 1
+        self._splits += 1
+        self._cache.clear()
 
     def _answers_agree(self, nodes: list[_Node], slot: _Node | None = None) -> tuple[bool, dict[str, Any]]:
         """Do these sibling subtrees answer alike where they answer at the same
@@ -1010,6 +1401,9 @@ class Templater:
         one parameter reach the same endpoints). The counts go into the
         evidence. ``slot``: the parameter they would join, if any."""
         ev: dict[str, Any] = {}
+        if _closed_set(nodes):
+            ev["closed_set"] = {"values": len(nodes), "calls": sum(x.n for x in nodes)}
+            return False, ev
         group = nodes if slot is None else nodes + [slot]
         checked, missing = _coverage(group)
         if checked:
@@ -1033,8 +1427,12 @@ class Templater:
             if target is None:
                 target = node.par[suf] = _Node(_Param(rule, weak_ok=True))
                 target.param.evidence = dict(evidence)  # type: ignore[union-attr]
+                if rule in _SPLITTABLE:
+                    target.param.members = {}  # type: ignore[union-attr]
             p = target.param
             assert p is not None
+            if rule not in _SPLITTABLE:
+                p.members = None
             if keep_strong:
                 if rule not in p.rule:
                     p.rule = f"{p.rule}+{rule}"
@@ -1050,6 +1448,14 @@ class Templater:
                 stem, shape = _stem_shape(s)
                 p.add(stem, shape, max(1, child.n))
                 child.param = None
+                members = p.members
+                if members is not None:
+                    size = _size(child)
+                    if len(members) < _MEMBERS and p.shadow_nodes + size <= _SHADOW_NODES:
+                        members[s] = _clone(child)
+                        p.shadow_nodes += size
+                    else:
+                        p.members = None
                 _absorb(target, child)
         self._merges += 1
         self._cache.clear()
@@ -1057,19 +1463,26 @@ class Templater:
     def _merge_numbered(self, node: _Node) -> None:
         """``page-3.atom``, ``page-17.atom``: a word and a number in one
         segment, the word fixed and the number varying, is a literal prefix
-        and a parameter (``page-{pageNumber}.atom``). Needs two distinct
-        numbers after the same lowercase word at one position; ids with a
-        code prefix (``INV-0042``, ``cus_8f3k``) are not of this form."""
+        and a parameter (``page-{pageNumber}.atom``). Value diversity
+        decides: the numbers vary (two distinct ones after the same lowercase
+        word) while the words do not (at most two words at the position);
+        when the words vary too (``amber-12``, ``cedar-7``, ``ember-3``) the
+        whole segment is one value (a slug) and is left to the other rules.
+        Ids with a code prefix (``INV-0042``, ``cus_8f3k``) are not of this
+        form."""
         groups: dict[str, list[str]] = {}
         for seg in node.lit:
             stem, suf = _split_suffix(seg)
-            m = _RE_NUMBERED.fullmatch(stem)
+            m = _RE_NUMBERED.fullmatch(stem) if "-" in stem else None
             if m is not None:
                 groups.setdefault(m.group(1) + _NUM + suf, []).append(seg)
+        if not groups:
+            return
+        words = {k.split(_NUM, 1)[0] for k in groups} | {k.split(_NUM, 1)[0] for k in node.lit if _NUM in k}
         for key, segs in groups.items():
             target = node.lit.get(key)
             if target is None:
-                if len(segs) < 2:
+                if len(segs) < 2 or len(words) > 2:
                     continue
                 target = node.lit[key] = _Node(_Param("numbered-segment", weak_ok=False))
                 target.param.evidence = {"prefix": key.split(_NUM, 1)[0], "distinct_numbers": len(segs)}  # type: ignore[union-attr]
@@ -1136,6 +1549,7 @@ class Templater:
             target.param.evidence = {"extensions": sorted(exts)}  # type: ignore[union-attr]
         assert target.param is not None
         target.param.weak_ok = True
+        target.param.members = None
         for suf in exts:
             ch = node.par.pop(suf)
             if ch.param is not None:
@@ -1293,7 +1707,7 @@ class Templater:
                 })
         return out
 
-    def _walk(self, root: _Node) -> Iterator[tuple[str, _Node, int]]:
+    def _walk(self, root: _Node) -> Iterator[tuple[str, _Node, int]]:  # noqa: C901
         stack: list[tuple[_Node, list[str], str, bool, set[str]]] = [(root, [], "", False, set())]
         while stack:
             node, segs, prev, prev_param, names = stack.pop()
@@ -1312,7 +1726,7 @@ class Templater:
                     continue
                 s2 = segs + [seg]
                 yield "/" + "/".join(s2), ch, -1
-                stack.append((ch, s2, seg, False, names))
+                stack.append((ch, s2, *_naming_prev(seg, prev, prev_param), names))
             for suf, ch in node.par.items():
                 nparams = sum(1 for s in segs if s.startswith("{"))
                 name = _param_name(prev, prev_param, ch.param.main_shape() if ch.param else "other",
@@ -1381,7 +1795,7 @@ def _is_top_literal(seg: str) -> bool:
     """A literal after which resource names (not values) come: a version or ``api``."""
     got = _top_cache.get(seg)
     if got is None:
-        got = seg.lower() in _TOP_WORDS or _stem_shape(seg)[1] == "version"
+        got = seg.lower() in _TOP_WORDS or _stem_shape(seg)[1] == "version" or bool(_RE_SHORT_DECIMAL.fullmatch(seg))
         if len(_top_cache) > 100_000:
             _top_cache.clear()
         _top_cache[seg] = got
@@ -1389,6 +1803,7 @@ def _is_top_literal(seg: str) -> bool:
 
 
 _top_cache: dict[str, bool] = {}
+_RE_SHORT_DECIMAL = re.compile(r"\d{1,2}\.\d{1,2}")  # 2.0, 1.1: a version at the root
 
 
 def _segments(path: str, max_depth: int) -> list[str]:
@@ -1415,15 +1830,50 @@ def _stem_shape(seg: str) -> tuple[str, str]:
 
 def _collection_like(seg: str, node: _Node, parent_kind: str) -> bool:
     """``/v1/payments/{id}``: a plural noun (or any word right under the root
-    or a version) directly followed by an identifier names a collection."""
+    or a version, or one that is POSTed to) directly followed by an
+    identifier names a collection."""
     if not any(p.param is not None and not p.param.weak_ok for p in node.par.values()):
         return False
-    return parent_kind in ("root", "version") or _is_plural(_split_suffix(seg)[0])
+    # POST to it and ids below it: HTTP's create-in-a-collection, whatever the noun
+    return parent_kind in ("root", "version") or _is_plural(_split_suffix(seg)[0]) or "POST" in node.ends
+
+
+_RE_NAMESPACED = re.compile(r"([A-Za-z][A-Za-z0-9_]{2,})\.([a-z][a-z0-9]*(?:_[a-z0-9]+)+|[a-z]+[A-Z][A-Za-z]*|[A-Z][A-Za-z0-9]+)")
+
+
+def _drop_namespaced(cands: list[str]) -> list[str]:
+    """Names in one namespace (``air_rest_services.get_download``,
+    ``air_rest_services.get_map``; ``Microsoft.Web``, ``Microsoft.Sql``):
+    siblings sharing the part before the dot, with a compound or
+    capitalised word after it, are the procedures of an RPC-style API or
+    the providers of a platform: fixed names, never values."""
+    prefixes: dict[str, int] = {}
+    for c in cands:
+        if "." in c:
+            m = _RE_NAMESPACED.fullmatch(c)
+            if m is not None:
+                prefixes[m.group(1)] = prefixes.get(m.group(1), 0) + 1
+    if not prefixes or max(prefixes.values()) < 2:
+        return cands
+    out = []
+    for c in cands:
+        m = _RE_NAMESPACED.fullmatch(c) if "." in c else None
+        if m is None or prefixes[m.group(1)] < 2:
+            out.append(c)
+    return out
 
 
 def _mergeable(stem: str, shape: str) -> bool:
-    """May this weak value become a parameter value on evidence?"""
-    return shape != "version" and stem.lower() not in VOCAB and shape != "literal" and "{" not in stem
+    """May this weak value become a parameter value on evidence? Never API
+    versions, API vocabulary, or server pages (``anadir.jsp``, ``index.php``:
+    a script's file name names an endpoint, never a value)."""
+    return (shape != "version" and stem.lower() not in VOCAB and shape != "literal" and "{" not in stem
+            and not ("." in stem and _RE_PAGE.fullmatch(stem)))
+
+
+#: server-side pages: the file name is the endpoint
+_RE_PAGE = re.compile(r"[^.]+\.(?:jsp|jspx|jsf|php[345]?|phtml|aspx?|ashx|asmx|axd|cgi|pl|do|action|cfm|shtml|nsf)",
+                      re.IGNORECASE)
 
 
 def _main_shapes(node: _Node) -> list[int]:
@@ -1463,9 +1913,22 @@ def _signature_keys(node: _Node, specific: frozenset[int] = frozenset(), depth: 
     for suf in suffixes:
         n = len(suf)
         for i, tok in enumerate(suf):
-            if params or not tok.startswith("{}"):
+            if tok.startswith("{}"):
+                if params:
+                    keys.add((n, i, tok))
+            elif not _is_top_literal(tok):
+                # (a version or "api" below siblings says they are APIs of
+                # their own, /fitness/v1, /youtube/v3, not values)
                 keys.add((n, i, tok))
     return keys
+
+
+def _alike(a: set[Any], b: set[Any]) -> bool:
+    """Do two siblings share most of their structure (half the keys of the
+    smaller)? Values of one parameter have the same endpoints below them;
+    different resources (or APIs) share a word or two at most."""
+    common = len(a & b)
+    return common * 2 >= min(len(a), len(b))
 
 
 def _answers(node: _Node, specific: frozenset[int], depth: int = 3, limit: int = 32) -> dict[tuple[str, ...], list[int]]:
@@ -1486,8 +1949,10 @@ def _answers(node: _Node, specific: frozenset[int], depth: int = 3, limit: int =
     return out
 
 
+_SPLITTABLE = frozenset({"sibling-structure", "leaf-cardinality", "cardinality", "joins-slot"})
 _COVERAGE_VETO = 3  # tenths of checked siblings missing common endpoints that veto a merge
 _COVERAGE_P = 0.01  # a miss this unlikely under "one parameter" counts
+_SPLIT_P = 1e-5  # ... and this unlikely splits one value out of a merge on its own
 
 
 def _profile(node: _Node, depth: int = 3, limit: int = 64) -> dict[tuple[Any, ...], int]:
@@ -1535,6 +2000,78 @@ def _coverage(nodes: list[_Node], cap: int = 48) -> tuple[int, int]:
                 missing += 1
                 break
     return checked, missing
+
+
+def _coverage_misses(nodes: list[_Node], cap: int = 48, p_miss: float = 0.01) -> tuple[int, list[int]]:
+    """As :func:`_coverage`, with the indices of the siblings that miss
+    (with chance below ``p_miss`` under "one parameter")."""
+    profs = [_profile(n) for n in nodes[:cap]]
+    if len(profs) < 2:
+        return 0, []
+    total: dict[tuple[Any, ...], int] = {}
+    for pr in profs:
+        for k, c in pr.items():
+            total[k] = total.get(k, 0) + c
+    grand = sum(total.values())
+    checked = 0
+    misses: list[int] = []
+    for i, pr in enumerate(profs):
+        n = sum(pr.values())
+        rest = grand - n
+        if n < 3 or rest <= 0:
+            continue
+        checked += 1
+        for k, c in total.items():
+            if k not in pr and (1.0 - c / rest) ** n < p_miss and c < rest:
+                misses.append(i)
+                break
+    return checked, misses
+
+
+_CLOSED_MAX = 24  # a closed set of fixed names is small
+_CLOSED_MIN_CALLS = 30  # ... and each of them is called again and again
+
+
+def _closed_set(nodes: list[_Node]) -> bool:
+    """Counts over time: a handful of leaf siblings each called many times
+    (and no value called rarely) is a fixed set of names (pages, files,
+    actions), not values of a parameter, which keep bringing new, rarely
+    repeated values. Siblings with structure below them are left to the
+    structure, coverage and response evidence."""
+    k = len(nodes)
+    if k < 2 or k > _CLOSED_MAX:
+        return False
+    for x in nodes:
+        if x.n < _CLOSED_MIN_CALLS or x.lit or x.par:
+            return False  # values sharing structure below are values, however often called
+    return True
+
+
+def _answer_outliers(profiles: list[dict[tuple[str, ...], list[int]]], cap: int = 24) -> list[int]:
+    """Siblings answering unlike most of those they can be compared with,
+    when answers disagree overall (see :func:`_answer_conflicts`)."""
+    ps = profiles[:cap]
+    comparable = [0] * len(ps)
+    unlike = [0] * len(ps)
+    for i in range(len(ps)):
+        a = ps[i]
+        if not a:
+            continue
+        for j in range(i + 1, len(ps)):
+            b = ps[j]
+            common = a.keys() & b.keys() if b else ()
+            if not common:
+                continue
+            comparable[i] += 1
+            comparable[j] += 1
+            if any(_unlike(a[suf], b[suf]) for suf in common):
+                unlike[i] += 1
+                unlike[j] += 1
+    pairs = sum(comparable) // 2
+    conflicts = sum(unlike) // 2
+    if not pairs or conflicts * 2 < pairs:
+        return []
+    return [i for i in range(len(ps)) if comparable[i] >= 2 and unlike[i] * 2 > comparable[i]]
 
 
 def _answer_conflicts(profiles: list[dict[tuple[str, ...], list[int]]], cap: int = 24) -> tuple[int, int]:
@@ -1606,7 +2143,7 @@ def _name_steps(steps: tuple[Any, ...]) -> tuple[str, tuple[str, ...]]:
     for depth, st in enumerate(steps):
         if type(st) is str:
             out.append(st)
-            prev, prev_param = st, False
+            prev, prev_param = _naming_prev(st, prev, prev_param)
             continue
         kind = st[0]
         if kind == "F":
@@ -1636,6 +2173,15 @@ def _name_steps(steps: tuple[Any, ...]) -> tuple[str, tuple[str, ...]]:
             out.append("{" + name + "}" + suf)
         prev, prev_param = "", True
     return "/" + "/".join(out), tuple(names_list)
+
+
+def _naming_prev(seg: str, prev: str, prev_param: bool) -> tuple[str, bool]:
+    """What names a parameter after literal ``seg``: the segment itself,
+    unless it is an API version or ``api`` (``/accounts/v2/{accountId}``:
+    the noun before it names the value; ``/v2/{id}``: nothing does)."""
+    if _is_top_literal(seg):
+        return (prev, prev_param) if prev and not prev_param else ("", False)
+    return seg, False
 
 
 def _param_name(prev: str, prev_param: bool, shape: str, depth: int, index: int, used: set[str]) -> str:
