@@ -160,6 +160,7 @@ class Cluster:
     first_seen: float
     last_seen: float
     timeline: list[dict[str, Any]]
+    peak_risk: float = 0.0
     sessions: dict[str, list[str]] = field(default_factory=dict)  # member -> tokens (members reached through a token)
     stage_evidence: dict[str, str] = field(default_factory=dict)
     incidents: list[str] = field(default_factory=list)
@@ -170,9 +171,10 @@ class Cluster:
             "actor": self.key,
             "display": self.display,
             "risk": self.risk,
+            "peak_risk": self.peak_risk,
             "stage": self.stage,
             "stages": self.stages,
-            "identities": [i.key for i in self.identities],
+            "identities": list(dict.fromkeys(i.key for i in self.identities)),
             "members": self.members,
             "findings": len(self.findings),
             "severity": self.severity,
@@ -237,7 +239,7 @@ class Clusters:
     def actors_table(self) -> pa.Table:
         rows = [c.summary() for c in self.clusters]
         schema = pa.schema([
-            ("actor", pa.string()), ("display", pa.string()), ("risk", pa.float64()), ("stage", pa.string()),
+            ("actor", pa.string()), ("display", pa.string()), ("risk", pa.float64()), ("peak_risk", pa.float64()), ("stage", pa.string()),
             ("stages", pa.list_(pa.string())), ("identities", pa.list_(pa.string())), ("members", pa.list_(pa.string())),
             ("findings", pa.int64()), ("severity", pa.string()), ("first_seen", pa.timestamp("us", tz="UTC")),
             ("last_seen", pa.timestamp("us", tz="UTC")),
@@ -299,6 +301,8 @@ def resolve(
 ) -> Clusters:
     """Actor clusters over the session's time range, most risky first."""
     now = _now() if now is None else now
+    if session.range.bounded:
+        now = min(now, session.range.until)  # risk as of the end of the range looked at
     q = lambda sql, params=None: session.query(sql, params, trusted=True, timeout=max(session.timeout, 120.0))  # noqa: E731
 
     # -- seeds: actors with attack findings --------------------------------------
@@ -417,7 +421,7 @@ def resolve(
             continue
         out.append(_build(members, by_actor, footprint, calls, sessions, [lk for lk in made if uf.find(lk.a) == uf.find(members[0])],
                           [lk for lk in refused if lk.a in members or lk.b in members], signups, now, half_life_days, exfil_min))
-    out.sort(key=lambda c: (-c.risk, c.key))
+    out.sort(key=lambda c: (-c.risk, -c.peak_risk, c.key))
     return Clusters(out, now)
 
 
@@ -603,6 +607,17 @@ def _device_links(q: Any, nodes: set[str], calls: dict[str, Any], footprint: dic
     return links, refused
 
 
+def _peak(fs: list[dict[str, Any]], stages: list[str]) -> float:
+    per_det: dict[str, float] = defaultdict(float)
+    raw = 0.0
+    for f in fs:
+        w = SEVERITY_WEIGHT.get(f["severity"], 3.0) * max(float(f["confidence"] or 0.5), 0.3) * (1.0 + 0.15 * max(stage_index(f["stage"]), 0))
+        per_det[f["detector"]] = max(per_det[f["detector"]], w)
+        raw += 0.25 * w
+    raw += sum(per_det.values()) + sum(4.0 * (1 + 0.25 * stage_index(s)) for s in stages)
+    return round(100.0 * (1.0 - math.exp(-raw / 60.0)), 1)
+
+
 def _signups(calls: dict[str, Any]) -> set[str]:
     return {i for i, r in calls.items() if r and r["method"] == "POST" and r["status"] and 200 <= r["status"] < 300
             and any(w in (r["template"] or "") for w in ("signup", "register", "sign-up", "accounts/new"))}
@@ -660,7 +675,7 @@ def _build(members: list[str], by_actor: dict[str, list[dict[str, Any]]], footpr
         if r["actor_user"]:
             add("user", r["actor_user"], r, c, src if r["actor"] in by_actor else f"session of {r['actor_user']} used by this actor ({why})")
         d = device_fingerprint(r["req_headers"])
-        add("device", d, r, c, src)
+        add("device", d[4:], r, c, src)
         if _is_login(r) and r["status"] and 200 <= r["status"] < 300:
             add("account", _account(r["req_body"]), r, c, f"logged into by {r['actor']}")
     identities = sorted(ident.values(), key=lambda i: (["actor", "user", "account", "ip", "token", "device", "agent"].index(i.kind), i.first_seen, i.value))
@@ -698,7 +713,7 @@ def _build(members: list[str], by_actor: dict[str, list[dict[str, Any]]], footpr
     stages = sorted(stage_first, key=lambda s: (stage_first[s], stage_index(s)))
     stage = max(stages, key=stage_index) if stages else ""
 
-    # risk
+    # risk (decayed from ``now``) and peak risk (as it was when last seen)
     last = max([f["last_seen"] for f in fs] + [r["ts"] for r in fp_calls[-1:]])
     first = min([f["first_seen"] for f in fs] + [r["ts"] for r in fp_calls[:1]])
     raw = 0.0
@@ -713,6 +728,7 @@ def _build(members: list[str], by_actor: dict[str, list[dict[str, Any]]], footpr
     age = max(0.0, now - last) / 86400.0
     raw += sum(4.0 * (1 + 0.25 * stage_index(s)) for s in stages) * 0.5 ** (age / half_life_days)
     risk = round(100.0 * (1.0 - math.exp(-raw / 60.0)), 1)
+    peak = _peak(fs, stages)
     severity = max((f["severity"] for f in fs), key=severity_rank, default="info")
 
     # display
@@ -748,7 +764,7 @@ def _build(members: list[str], by_actor: dict[str, list[dict[str, Any]]], footpr
             e["end_time"] = _iso(e["end"])
     incidents = sorted({f["incident"] for f in fs if f.get("incident")})
     return Cluster(
-        key=key, members=members, display=display, findings=fs, stages=stages, stage=stage, risk=risk, severity=severity,
+        key=key, members=members, display=display, findings=fs, stages=stages, stage=stage, risk=risk, peak_risk=peak, severity=severity,
         identities=identities, links=links, refused=refused, first_seen=first, last_seen=last, timeline=tl,
         sessions={m: sorted(sessions[m]) for m in members if m in sessions}, stage_evidence=stage_ev, incidents=incidents,
         event_ids=fp_ids,
