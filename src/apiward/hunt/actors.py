@@ -697,12 +697,17 @@ def _build(members: list[str], by_actor: dict[str, list[dict[str, Any]]], footpr
         if "resource-development" not in stage_first or t < stage_first["resource-development"]:
             stage_first["resource-development"] = t
             stage_ev["resource-development"] = f"created an account ({own_signups[0]['id']})"
-    tok_links = [lk for lk in links if lk.kind in ("token_issued", "account_takeover")]
+    # initial access: an account the cluster cracked (account takeover), or a
+    # token issued to a login by a member that was doing credential access
+    cred_at = {f["actor"]: f["first_seen"] for f in fs if f["stage"] == "credential-access"}
+    tok_links = [lk for lk in links if lk.kind == "account_takeover"
+                 or (lk.kind == "token_issued" and lk.a in cred_at and lk.ts >= cred_at[lk.a])]
     if tok_links and "credential-access" in stage_first:
         t = min(lk.ts for lk in tok_links)
         if "initial-access" not in stage_first or t < stage_first["initial-access"]:
             stage_first["initial-access"] = t
-            stage_ev["initial-access"] = f"used an account it obtained ({tok_links[0].kind})"
+            first = min(tok_links, key=lambda lk: lk.ts)
+            stage_ev["initial-access"] = f"got into an account it attacked ({first.kind}: {first.a} -> {first.b})"
     if "collection" in stage_first:
         leaving = [r for r in fp_calls if r["resp_sensitive"] and r["status"] and 200 <= r["status"] < 300 and r["ts"] >= stage_first["collection"] - 3600]
         if len(leaving) >= exfil_min:
