@@ -26,9 +26,11 @@ link                   confidence  evidence
 Never merged on a shared address or a common user agent alone: a
 ``device`` link needs the same device fingerprint *and* an address that is
 not shared (fewer than ``nat_agents`` distinct agents and ``nat_users``
-principals on it in the range: a carrier or office NAT shows many devices)
-*and* closeness in time; refused links are kept with the reason, for the
-analyst. Token and
+principals on it in the range: a carrier or office NAT) *and* closeness in
+time; on a shared address it links only two actors that each have attack
+findings. A login from a shared address stands for that one login
+(``ip:<addr>#<event>``), so neighbours behind one NAT never merge through
+it. Refused links are kept with the reason, for the analyst. Token and
 account links do not rest on addresses at all.
 
 A user actor that is only *reached* through a link (a victim's account the
@@ -290,7 +292,7 @@ def resolve(
     session: "HuntSession",
     *,
     min_confidence: float = 0.5,
-    nat_users: int = 8,
+    nat_users: int = 3,
     nat_agents: int = 3,
     common_agent: int = 5,
     device_window: float = 1800.0,
@@ -380,8 +382,15 @@ def resolve(
         if rnd == 0:
             # account takeover: brute force then a login to that account from elsewhere
             found += _ato_links(q, nodes, calls, footprint, ato_window)
-        dl, dr = _device_links(q, frontier, calls, footprint, shared, crowd, device_window, common_agent)
+        dl, dr = _device_links(q, frontier, calls, footprint, shared, crowd, device_window, common_agent, set(seeds))
         found += dl
+        # An address actor on a shared address is many people: a link through
+        # it is about one login only, so it gets a node of its own.
+        for lk in found:
+            lk.a, lk.b = _split_shared(lk.a, lk, calls, shared, evidence_ids), _split_shared(lk.b, lk, calls, shared, evidence_ids)
+            for n in (lk.a, lk.b):
+                if "#" in n:
+                    footprint[n].add(n.split("#", 1)[1])
         keyset = {(min(lk.a, lk.b), max(lk.a, lk.b), lk.kind) for lk in links}
         for lk in found:
             k = (min(lk.a, lk.b), max(lk.a, lk.b), lk.kind)
@@ -465,7 +474,7 @@ def _pull(q: Any, new_nodes: list[str], calls: dict[str, Any], footprint: dict[s
     address actor whole unless the address is shared (then only the
     linking events)."""
     user_new = [n for n in new_nodes if n.startswith("user:")]
-    other_new = [n for n in new_nodes if not n.startswith("user:") and not (n.startswith("ip:") and shared(n[3:]))]
+    other_new = [n for n in new_nodes if not n.startswith("user:") and "#" not in n and not (n.startswith("ip:") and shared(n[3:]))]
     stoks = sorted({t for n in user_new for t in sessions.get(n, ())})
     rows = q(
         f"""SELECT {_CALL_COLS} FROM _lake_calls WHERE actor IN (SELECT unnest($o))
@@ -482,6 +491,17 @@ def _pull(q: Any, new_nodes: list[str], calls: dict[str, Any], footprint: dict[s
         for n in (lk.a, lk.b):
             if n in new_nodes and ev and ev in calls and calls[ev]["actor"] == n:
                 footprint[n].add(ev)
+
+
+def _split_shared(node: str, lk: Link, calls: dict[str, Any], shared: Any, evidence: dict[str, set[str]]) -> str:
+    """The node a link attaches to: an address actor on a shared address
+    stands for the one login the link rests on, unless that login is part
+    of the address actor's own findings."""
+    ev = lk.evidence.get("login_event")
+    if (node.startswith("ip:") and "#" not in node and ev and shared(node[3:]) and ev in calls and calls[ev]["actor"] == node
+            and ev not in evidence.get(node, ())):
+        return f"{node}#{ev}"
+    return node
 
 
 def _crowding(q: Any, ips: list[str]) -> dict[str, tuple[int, int]]:
@@ -552,8 +572,10 @@ def _ato_links(q: Any, nodes: set[str], calls: dict[str, Any], footprint: dict[s
 
 
 def _device_links(q: Any, nodes: set[str], calls: dict[str, Any], footprint: dict[str, set[str]], shared: Any,
-                  crowd: dict[str, tuple[int, int]], window: float, common_agent: int) -> tuple[list[Link], list[Link]]:
-    """Same device from the same (unshared) address close in time."""
+                  crowd: dict[str, tuple[int, int]], window: float, common_agent: int, seeds: set[str]) -> tuple[list[Link], list[Link]]:
+    """Same device from the same address close in time. On a shared address
+    only between two actors that each have attack findings of their own
+    (one party's identities, not neighbours behind one NAT)."""
     per: dict[tuple[str, str], list[tuple[float, str, str]]] = defaultdict(list)  # (ip, agent) -> (ts, node, event)
     for n in nodes:
         for i in footprint[n]:
@@ -594,9 +616,14 @@ def _device_links(q: Any, nodes: set[str], calls: dict[str, Any], footprint: dic
                   "seconds_apart": round(abs(r["ts"] - ts), 1)}
             lk = Link(n, other, "device", LINK_CONFIDENCE["device"], min(ts, r["ts"]), ev)
             u, a = crowd.get(r["client_ip"], (0, 0))
-            if shared(r["client_ip"]):
+            if shared(r["client_ip"]) and not (n in seeds and other in seeds):
                 lk.refused = f"shared address: {u} principals and {a} agents use {r['client_ip']}"
                 refused.append(lk)
+            elif shared(r["client_ip"]):
+                lk.confidence = LINK_CONFIDENCE["device_common_agent"]
+                lk.evidence["shared_address"] = f"{u} principals, {a} agents; both actors have findings"
+                links.append(lk)
+                calls.setdefault(r["id"], r)
             else:
                 if int(ua_actors.get(r["user_agent"], 0)) >= common_agent:
                     # a common agent never links alone; with one unshared address close in time it does, less surely
