@@ -153,8 +153,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run Sigma rules over API events (pySigma -> DuckDB); one row per rule and matching call."""
         from apiward.hunt.session import HuntError
-        from apiward.hunt.sigma import convert, load_rules, run_rules
 
+        try:
+            from apiward.hunt.sigma import convert, load_rules, run_rules
+        except ImportError as exc:
+            fail(f"Sigma rules need pySigma ({exc.name}): pip install 'apiward[sigma]'")
         check_fmt(fmt)
         if show_sql:
             try:
