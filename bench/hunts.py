@@ -306,12 +306,12 @@ def lake_size(out: Path) -> tuple[int, int]:
     return len(files), sum(f.stat().st_size for f in files)
 
 
-def time_hunts(out: Path, repeat: int, threads: int | None) -> None:
+def time_hunts(out: Path, repeat: int, threads: int | None, only: list[str] | None = None) -> None:
     from apiward.hunt.saved import shipped_hunts
     from apiward.hunt.session import HuntSession
     from apiward.hunt.timerange import TimeRange
 
-    hunts = shipped_hunts()
+    hunts = {k: v for k, v in shipped_hunts().items() if not only or k in only}
     with HuntSession(out, TimeRange(), timeout=600, threads=threads) as s:
         n, first, last = s.query("select count(*), min(ts), max(ts) from calls").rows[0]
     print(f"lake: {n:,} calls, {first} .. {last}; {lake_size(out)[0]} files, {lake_size(out)[1] / 1e9:.2f} GB")
@@ -344,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--reuse", action="store_true", help="time an existing lake, do not build")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="DuckDB threads (default: all cores)")
+    ap.add_argument("--only", nargs="*", help="time only these hunts")
     args = ap.parse_args(argv)
     out = Path(args.out)
     if not args.reuse:
@@ -352,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         build(out, args.calls, args.days, args.seed)
         print(f"built in {time.perf_counter() - t0:.0f}s", flush=True)
     os.environ.setdefault("APIWARD_NOW", "2025-06-01")
-    time_hunts(out, args.repeat, args.threads)
+    time_hunts(out, args.repeat, args.threads, args.only)
     return 0
 
 
