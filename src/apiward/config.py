@@ -42,6 +42,8 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     owners_file: str = ""  # TOML/YAML mapping host/path globs to teams
     templating_overrides: dict[str, str] = {}  # path glob -> fixed template
     never_merge: list[str] = []  # literal path segments that must never become parameters
+    sinks: dict[str, dict[str, Any]] = {}  # [sinks.<name>] tables: type = webhook | ocsf | ecs | cef | splunk, and its options
+    alerts: dict[str, Any] = {}  # [alerts]: min_severity, unit, update_interval, rate_per_minute, retries (apiward.alert.registry)
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -50,6 +52,15 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError("body caps must be >= 0")
         if self.retention_days < 0:
             raise ConfigError("retention_days must be >= 0")
+        if self.sinks or self.alerts:
+            from apiward.alert.registry import validate_alerts, validate_sink
+
+            try:
+                validate_alerts(self.alerts)
+                for name, table in self.sinks.items():
+                    validate_sink(name, table)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
 
 
 _ENV_PREFIX = "APIWARD_"

@@ -188,6 +188,8 @@ class Pipeline:
         self._last_checkpoint = time.monotonic()
         self._live_seq = 0
         self._run_id = hashlib.blake2b(f"{os.getpid()}-{time.time_ns()}".encode(), digest_size=4).hexdigest()
+        # Alert delivery (apiward.alert): fed after each checkpoint, delivers from its own thread.
+        self.alerts = _alert_dispatcher(self.state.root, self.settings)
 
     # -- construction helpers ---------------------------------------------
     def _new_inventory(self) -> Inventory:
@@ -462,6 +464,8 @@ class Pipeline:
             # Findings are few: rewrite the day files that hold them whole.
             self.lake.replace_days("findings", findings_by_day(list(self.findings.values())))
             self.lake.replace_days("incidents", incidents_by_day(incidents))
+            if self.alerts is not None:
+                _feed_alerts(self.alerts, self.findings, self._dirty_findings, incidents)
             self._dirty_findings.clear()
         counts = self.store.save(self.components())
         self._last_checkpoint = time.monotonic()
@@ -477,6 +481,8 @@ class Pipeline:
         self._write_changes(f"close-{self._run_id}", flush=True)
         self.checkpoint()
         self.lake.prune(self.settings.retention_days)
+        if self.alerts is not None:
+            self.alerts.close()
 
     # -- file runs --------------------------------------------------------------
     def quarantine(self, source: str, path: str, index: int, bad: Bad, *, event_id: str = "") -> None:
@@ -615,6 +621,26 @@ class Pipeline:
         self.maybe_checkpoint()
         if on_progress:
             on_progress(len(batch))
+
+
+# -- alert delivery hook (apiward.alert) -------------------------------------------------
+
+def _alert_dispatcher(state_root: Path, settings: Settings) -> Any:
+    """The alert dispatcher when sinks are configured, else ``None``."""
+    if not settings.sinks:
+        return None
+    from apiward.alert.dispatcher import AlertDispatcher
+
+    return AlertDispatcher(state_root, settings)
+
+
+def _feed_alerts(dispatcher: Any, findings: dict[str, Finding], changed: set[str], incidents: list[dict[str, Any]]) -> None:
+    """Queue alerts for what changed (SQLite inserts; delivery is the
+    dispatcher's thread). A failure here is logged, never raised."""
+    try:
+        dispatcher.on_checkpoint(findings, set(changed), incidents)
+    except Exception as exc:
+        log.warning("alert outbox: %s", exc, exc_info=exc)
 
 
 def severity_at_least(findings: Iterable[Finding], minimum: str) -> list[Finding]:

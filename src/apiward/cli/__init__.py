@@ -41,6 +41,10 @@ COMMANDS = [
     "proxy",
     "demo",
     "selftest",
+    "hunt",
+    "actors",
+    "incident",
+    "alerts",
 ]
 
 for _name in COMMANDS:

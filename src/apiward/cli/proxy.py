@@ -38,6 +38,7 @@ def run_proxy(
     trust_sim_clock: bool = False,
     mode: str = "both",
     quiet: bool = False,
+    metrics: str | None = None,
 ) -> dict[str, Any]:
     """Serve until SIGINT/SIGTERM; returns the final counters."""
     from apiward.pipeline import Pipeline  # the pipeline is a later stage; import lazily
@@ -55,6 +56,16 @@ def run_proxy(
         trust_sim_clock=trust_sim_clock,
     )
     proxy = CaptureProxy(upstream, queue.submit, body_cap=body_cap)
+    metrics_server = None
+    if metrics:
+        from apiward.alert.metrics import ApiwardCollector, serve_metrics
+
+        mhost, mport = parse_hostport(metrics, default_port=9464)
+        collector = ApiwardCollector(pipeline=pipeline, capture=queue.stats.as_dict, queue_depth=lambda: len(queue),
+                                     dispatcher=pipeline.alerts, proxy=proxy)
+        metrics_server = serve_metrics(collector, mhost, mport)
+        if not quiet:
+            console.print(f"Prometheus metrics on http://{mhost}:{mport}/metrics")
     # The analysis thread holds the GIL in long stretches; a short switch
     # interval keeps the relay's added latency low while it works.
     sys.setswitchinterval(0.001)
@@ -79,6 +90,8 @@ def run_proxy(
     finally:
         queue.close(timeout=120)
         pipeline.close()
+        if metrics_server is not None:
+            metrics_server.shutdown()
     stats = queue.stats.as_dict()
     stats.update(requests=proxy.requests, upstream_errors=proxy.upstream_errors, internal_errors=proxy.internal_errors)
     return stats
@@ -98,6 +111,7 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--trust-sim-clock", hidden=True, help="Take event time from x-apiward-sim-ts (demo only).")
         ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
+        metrics: Annotated[str | None, typer.Option("--metrics", help="Serve Prometheus metrics on host:port (/metrics).")] = None,
     ) -> None:
         """Run a capturing reverse proxy in front of an API and analyse its traffic live.
 
@@ -112,7 +126,7 @@ def register(app: typer.Typer) -> None:
         try:
             stats = run_proxy(
                 listen, upstream, state, body_cap=body_cap, max_queue=max_queue, checkpoint_every=checkpoint,
-                trust_sim_clock=trust_sim_clock, mode=mode, quiet=quiet,
+                trust_sim_clock=trust_sim_clock, mode=mode, quiet=quiet, metrics=metrics,
             )
         except OSError as exc:
             fail(f"cannot listen on {listen}: {exc.strerror or exc}")

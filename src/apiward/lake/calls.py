@@ -58,6 +58,12 @@ CALLS_SCHEMA = pa.schema(
         ("pod", pa.string()),
         ("sensitive", pa.list_(pa.string())),
         ("request_id", pa.string()),
+        # The credential's digest as the redactor writes it («credential:<token_id>»
+        # in headers, «jwt:<token_id>» in the login response that issued it), so a
+        # hunt can follow one token across addresses and back to its login.
+        ("token_id", pa.string()),
+        # Sensitive classes in the response (or error) body only: data that left.
+        ("resp_sensitive", pa.list_(pa.string())),
     ]
 )
 
@@ -86,6 +92,7 @@ def _column(values: tuple, typ: pa.DataType) -> pa.Array:
         return _lenient(values, typ)
 
 
+_RESP_LOCATIONS = frozenset({"response_body", "error_body"})
 _BYTES_COLUMNS = frozenset({"query", "req_headers", "resp_headers", "req_body", "resp_body"})
 
 
@@ -123,6 +130,7 @@ def calls_table(
     35 column lists."""
     dumps = orjson.dumps
     headers_json = redactor.headers_json
+    credential_digest = redactor.credential_digest
     redact = redactor.enabled  # without classifier hits, a body is redacted only if the prefilter fires
     rows = []
     add = rows.append
@@ -172,6 +180,8 @@ def calls_table(
                 actor.user_agent or req.header("user-agent"), actor.auth_scheme or None, actor.jwt_alg or None,
                 call.src.ip or None, call.dst.ip or None, call.dst.port or None, call.workload.namespace or None,
                 call.workload.pod or None, sorted({h.cls for h in hits}) if hits else [], call.request_id or None,
+                credential_digest(req.headers) if actor.token_id else None,
+                sorted({h.cls for h in hits if h.location in _RESP_LOCATIONS}) if hits else [],
             )
         )
     if not rows:

@@ -153,6 +153,24 @@ class Redactor:
             self._tokens[key] = tok
         return tok
 
+    def digest(self, value: str | bytes) -> str:
+        """The hex digest inside :meth:`token` (``«cls:<digest>»``)."""
+        tok = self.token(value, "credential")
+        return tok[tok.index(":") + 1 : -1]
+
+    def credential_digest(self, headers: list[tuple[str, str]]) -> str | None:
+        """Digest of the call's credential (``Authorization`` value after the
+        scheme, else an API-key header): equal to the digest in the redacted
+        header and in a redacted response that issued the token."""
+        alt = None
+        for k, v in headers:
+            if k == "authorization" or k == "proxy-authorization":
+                scheme, _, cred = v.strip().partition(" ")
+                return self.digest(cred.strip() or scheme)
+            if alt is None and k in SECRET_HEADERS and k not in ("cookie", "set-cookie"):
+                alt = v
+        return self.digest(alt) if alt else None
+
     # -- headers, cookies, query ---------------------------------------
     def headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if not self.enabled:
