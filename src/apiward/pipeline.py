@@ -216,49 +216,82 @@ class Pipeline:
         return Baselines()
 
     # -- the stages ---------------------------------------------------------
-    def discover(self, calls: list[ApiCall]) -> list[Context]:
+    def discover(self, calls: list[ApiCall], *, learn: bool | None = None) -> list[Context]:
         """Resolve actors (unless the source already did), templates and
         sensitive data; fold each call into the inventory (frozen in
-        ``detect`` mode: templates and endpoints as learned). A part that
-        fails on a call is counted and the call goes on with what is known
-        (its literal path as the endpoint, no sensitive hits)."""
-        resolver = self.resolver
-        classifier = self.classifier
-        inv = self.inventory
-        mode = self.mode
-        learn = mode != "detect"
-        errors = self.errors
-        ctxs = []
-        for call in calls:
-            if resolver is not None and not call.actor.key:
-                try:
-                    call.actor = resolver.resolve(call)
-                except Exception as exc:
-                    errors.add("discover:actor", exc, call.id)
-            try:
-                ref = inv.resolve(call, learn=learn)
-            except Exception as exc:
-                errors.add("discover:templating", exc, call.id)
-                req = call.request
-                ref = EndpointRef(host=req.host, method=req.method, template=req.path)
-            hits: list[Any] = []
-            if classifier is not None:
-                try:
-                    hits = classifier.classify_call(call)
-                except Exception as exc:
-                    errors.add("discover:sensitive", exc, call.id)
-            try:
-                new = inv.observe(call, ref, hits, learn=learn)
-            except Exception as exc:
-                errors.add("discover:inventory", exc, call.id)
-                new = False
-            ctxs.append(
-                Context(endpoint=ref, sensitive=hits, mode=mode, inventory=inv, baselines=self.baselines, new_endpoint=new,
-                        trust=self.trust, shared=self.shared)
-            )
-        return ctxs
+        ``detect`` mode, or when ``learn`` is False: templates and endpoints
+        as learned). A part that fails on a call is counted and the call
+        goes on with what is known (its literal path as the endpoint, no
+        sensitive hits)."""
+        if learn is None:
+            learn = self.mode != "detect"
+        return [self._discover_one(call, learn) for call in calls]
 
-    def detect(self, calls: list[ApiCall], ctxs: list[Context]) -> list[Finding]:
+    def _discover_one(self, call: ApiCall, learn: bool) -> Context:
+        errors = self.errors
+        inv = self.inventory
+        resolver = self.resolver
+        if resolver is not None and not call.actor.key:
+            try:
+                call.actor = resolver.resolve(call)
+            except Exception as exc:
+                errors.add("discover:actor", exc, call.id)
+        try:
+            ref = inv.resolve(call, learn=learn)
+        except Exception as exc:
+            errors.add("discover:templating", exc, call.id)
+            req = call.request
+            ref = EndpointRef(host=req.host, method=req.method, template=req.path)
+        hits: list[Any] = []
+        if self.classifier is not None:
+            try:
+                hits = self.classifier.classify_call(call)
+            except Exception as exc:
+                errors.add("discover:sensitive", exc, call.id)
+        try:
+            new = inv.observe(call, ref, hits, learn=learn)
+        except Exception as exc:
+            errors.add("discover:inventory", exc, call.id)
+            new = False
+        return Context(endpoint=ref, sensitive=hits, mode=self.mode, inventory=inv, baselines=self.baselines, new_endpoint=new,
+                       trust=self.trust, shared=self.shared)
+
+    def _learn_inventory(self, call: ApiCall, ctx: Context) -> None:
+        """``both`` mode, after scoring: an unflagged call teaches the
+        templates and the inventory (a call an attack finding rests on
+        teaches neither: attack paths never become endpoints or reshape
+        templates). Learners then see the endpoint as learned."""
+        inv = self.inventory
+        try:
+            ref = inv.resolve(call, learn=True)
+        except Exception as exc:
+            self.errors.add("discover:templating", exc, call.id)
+            return
+        try:
+            inv.observe(call, ref, ctx.sensitive, learn=True)
+        except Exception as exc:
+            self.errors.add("discover:inventory", exc, call.id)
+        if ref != ctx.endpoint:
+            ctx.endpoint = ref
+
+    def run(self, calls: list[ApiCall]) -> tuple[list[Context], list[Finding]]:
+        """Discover and detect, call by call. In ``both`` mode each call is
+        scored against what earlier calls taught and then, unless flagged,
+        teaches the inventory and the learners; ``learn`` and ``detect``
+        discover the batch first (the result is the same: nothing is scored,
+        or nothing is learned)."""
+        if self.mode != "both":
+            ctxs = self.discover(calls)
+            return ctxs, self.detect(calls, ctxs)
+        ctxs = []
+        found: list[Finding] = []
+        for call in calls:
+            ctx = self._discover_one(call, False)
+            ctxs.append(ctx)
+            found.extend(self.detect([call], [ctx], inventory_after=True))
+        return ctxs, found
+
+    def detect(self, calls: list[ApiCall], ctxs: list[Context], *, inventory_after: bool = False) -> list[Finding]:
         """Score then learn, call by call, detector by detector. A detector
         that raises on a call is counted and skipped for that call only.
 
@@ -297,6 +330,14 @@ class Pipeline:
                                 fx.flagged = True
                     out.extend(here)
             if learn:
+                if inventory_after:
+                    if not fx.flagged:
+                        self._learn_inventory(call, ctx)
+                    else:
+                        try:
+                            self.inventory.note_probe(call, ctx.endpoint)
+                        except Exception as exc:
+                            self.errors.add("discover:inventory", exc, call.id)
                 akey = call.actor.key or call.actor.ip
                 fx.trusted = mode == "learn" or trust.trusted(akey, call.ts)
                 for det in detectors:
@@ -350,8 +391,7 @@ class Pipeline:
         replayable input (file runs do), else a unique one is made."""
         if not calls:
             return []
-        ctxs = self.discover(calls)
-        found = self.detect(calls, ctxs)
+        ctxs, found = self.run(calls)
         self._event_ts = {c.id: c.ts for c in calls}
         self.record(found)
         if batch_key is None:

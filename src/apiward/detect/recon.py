@@ -377,7 +377,10 @@ class Scanning(DetectorBase):
             else:  # never served: the inventory keeps it as a probe path
                 probes = getattr(inv, "probes", None)
                 pr = probes.get((ep.host, ep.method, call.request.path)) if probes else None
-                solo = pr is not None and len(pr.actors) <= 1
+                # not even a probe yet: nobody else has called it (in ``both``
+                # mode the inventory learns a call after it is scored)
+                who = call.actor.key or call.actor.ip or call.src.ip
+                solo = pr is None or not pr.actors or pr.actors == [who]
             if solo and len(s.solo) < cap:
                 s.solo.add(zlib.crc32(ep.name.encode("utf-8", "surrogatepass")))
                 suspicious = True

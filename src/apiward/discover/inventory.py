@@ -494,6 +494,14 @@ class Inventory:
             self._ipcache[ip] = got
         return got
 
+    def note_probe(self, call: ApiCall, ref: EndpointRef) -> None:
+        """Keep a call that learns nothing (an attack finding rests on it)
+        among the probes when it asked for something never served: the
+        probe list is what attackers tried, apart from the inventory."""
+        resp = call.response
+        if resp is not None and resp.status in PROBE_STATUSES and (ref.host, ref.method, ref.template) not in self.endpoints:
+            self._probe(call, ref, call.actor.key or call.actor.ip or call.src.ip)
+
     def observe(self, call: ApiCall, ref: EndpointRef, hits: list[SensitiveHit], *, learn: bool = True) -> bool:
         """Fold ``call`` into its endpoint; True when the endpoint is new.
         With ``learn`` False (frozen) nothing changes: the answer only says
