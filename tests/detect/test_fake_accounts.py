@@ -82,7 +82,7 @@ def test_patterned_names_from_rotating_addresses_and_new_domain():
 
 def test_accounts_created_then_used_by_their_creator():
     s = Stream(SignupBurst(source_accounts=50))
-    wave(s, random.Random(8), n=5)
+    wave(s, random.Random(8), n=20)  # peers: each of 20 addresses made and used one account
     names = [f"{FIRST[i]}{LAST[i]}" for i in range(4)]
     for i, n in enumerate(names):
         s.signup(n, f"{n}@example.org", ip="192.0.2.77", dt=60)
@@ -90,6 +90,41 @@ def test_accounts_created_then_used_by_their_creator():
         s.login(n, ip="192.0.2.77")
     reuse = [f for f in s.findings if "|reuse|" in f.key]
     assert reuse and reuse[-1].evidence["accounts_used"] >= 3
+
+
+def test_an_address_that_onboarded_people_while_learning_is_not_a_bot_farm():
+    """A partner's onboarding desk signs up and logs in a few people an
+    hour from one address; it did the same while apiward learned."""
+    det = SignupBurst(source_accounts=50)
+    s = Stream(det)
+    wave(s, random.Random(8), n=20)
+
+    def desk(base: int) -> None:
+        for i in range(4):
+            n = f"{FIRST[(base + i) % len(FIRST)]}{LAST[(base + 2 * i) % len(LAST)]}{base}"
+            s.signup(n, f"{n}@example.org", ip="192.0.2.90", dt=60)
+            s.login(n, ip="192.0.2.90")
+        s.t += 3600
+
+    learning = Stream(det)
+    learning.t = s.t
+    for c_mode in ("learn",):
+        orig = learning.feed
+
+        def feed(c, template, orig=orig):
+            ctx = Context(endpoint=EndpointRef(host=c.request.host, method=c.request.method, template=template), mode=c_mode)
+            det.learn_one(c, ctx)
+            return c
+        learning.feed = feed
+        for day in range(3):
+            for i in range(4):
+                n = f"{FIRST[(day + i) % len(FIRST)]}{LAST[i]}{day}x"
+                learning.signup(n, f"{n}@example.org", ip="192.0.2.90", dt=60)
+                learning.login(n, ip="192.0.2.90")
+            learning.t += 3600
+    s.t = learning.t
+    desk(7)
+    assert not [f for f in s.findings if "192.0.2.90" in f.key]
 
 
 def test_identity_detectors_tolerate_odd_input_and_pickle():

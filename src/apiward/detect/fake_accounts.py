@@ -25,7 +25,12 @@ one source. The logins into accounts a finding names join it (they were
 made to be used).
 
 Adapt: normal sign-up waves are many sources with diverse names and
-domains; none of the measures above grows with them.
+domains; none of the measures above grows with them. The per-source counts
+(accounts made, accounts made and then used) must also stand out from what
+the source did while learning and from its peers
+(:class:`~apiward.learn.norms.Norms`): an office, a campus NAT or a
+partner's onboarding tool that creates a few accounts an hour and logs into
+them, as it did while apiward learned, is not a bot farm.
 
 Cost per event: an early exit for every non-POST or non-2xx call; a few
 dict and ring operations for sign-ups. Names are kept as short digests
@@ -44,6 +49,7 @@ from typing import Any
 from apiward.detect.base import DetectorBase
 from apiward.detect.facts import facts
 from apiward.detect.objects import LRU, Ring, digest, id_like
+from apiward.learn.norms import Norms
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -159,6 +165,7 @@ class SignupBurst(DetectorBase):
         self._creator: LRU[str, str] = LRU(max_keys)
         self._reuse: LRU[str, Ring] = LRU(max_keys)
         self._cur: tuple[str, Any] = ("", None)
+        self.norms = Norms()
 
     # -- recognition ------------------------------------------------------------
     def _signup(self, call: ApiCall, ctx: Context) -> tuple[str, str, str, str] | None:
@@ -237,17 +244,23 @@ class SignupBurst(DetectorBase):
         now = call.ts
         me = _Sig(now, call.id, src, digest(name), self._acct_key(name, email))
         out: list[Finding] = []
+        scope = call.request.host
         by_src = self._recent(self._src.get(src), now) + [me]
-        if len(by_src) >= self.source_accounts:
+        stands, nev = (self.norms.stands_out("source_accounts", scope, src, len(by_src), floor=self.source_accounts)
+                       if len(by_src) >= self.source_accounts else (False, {}))
+        if stands:
             out.append(self._f(call, ctx, f"src|{src}", by_src,
                                f"{src} created {len(by_src)} accounts within {self.window_s:.0f}s",
-                               {"source": src, "accounts": len(by_src)}, min(0.95, 0.6 + 0.04 * len(by_src))))
-        else:
+                               {"source": src, "accounts": len(by_src), "norms": nev}, min(0.95, 0.6 + 0.04 * len(by_src))))
+        elif len(by_src) < self.source_accounts:
             slow = self._recent(self._src.get(src), now, self.slow_window_s) + [me]
             if len(slow) >= self.slow_source_accounts:
-                out.append(self._f(call, ctx, f"src|{src}", slow,
-                                   f"{src} created {len(slow)} accounts over {(now - slow[0].ts) / 3600.0:.1f}h",
-                                   {"source": src, "accounts": len(slow), "hours": round((now - slow[0].ts) / 3600.0, 1)}, 0.6))
+                stands, nev = self.norms.stands_out("source_accounts_slow", scope, src, len(slow), floor=self.slow_source_accounts)
+                if stands:
+                    out.append(self._f(call, ctx, f"src|{src}", slow,
+                                       f"{src} created {len(slow)} accounts over {(now - slow[0].ts) / 3600.0:.1f}h",
+                                       {"source": src, "accounts": len(slow), "hours": round((now - slow[0].ts) / 3600.0, 1),
+                                        "norms": nev}, 0.6))
         stem = _stem(name)
         if stem:
             by_stem = self._recent(self._stem.get(stem), now) + [me]
@@ -289,20 +302,32 @@ class SignupBurst(DetectorBase):
             # a login into an account already found fake
             return [self.finding(call, ctx, summary=f"login into an automatically created account ({lf[0][:64]})",
                                  evidence={"account": lf[0][:64]}, confidence=0.7, key=acct.key)]
-        creator = self._creator.get(user)
-        ip = call.actor.ip or call.src.ip
-        src = f"ip:{ip}" if ip else call.actor.key
-        if creator != src:
+        used = self._reused(call, user)
+        if used is None or len({s.user for s in used}) < self.reuse_accounts:
             return []
-        ring = self._reuse.get_or(src, lambda: Ring(64))
-        if not any(s.user == user for s in ring):
-            ring.push(_Sig(call.ts, call.id, src, user))
-        used = self._recent(ring, call.ts)
-        if len({s.user for s in used}) < self.reuse_accounts:
+        src = used[-1].src
+        stands, nev = self.norms.stands_out("reused_accounts", call.request.host, src, len(used), floor=self.reuse_accounts)
+        if not stands:
             return []
         return [self._f(call, ctx, f"reuse|{src}", used,
                         f"{src} logged into {len(used)} accounts it had just created",
-                        {"source": src, "accounts_used": len(used)}, 0.75)]
+                        {"source": src, "accounts_used": len(used), "norms": nev}, 0.75)]
+
+    def _reused(self, call: ApiCall, user: str) -> list[_Sig] | None:
+        """A login by the source that created the account: the source's
+        recent created-then-used accounts (``None`` for other logins)."""
+        ip = call.actor.ip or call.src.ip
+        src = f"ip:{ip}" if ip else call.actor.key
+        if self._creator.get(user) != src:
+            return None
+        ring = self._reuse.get_or(src, lambda: Ring(64))
+        if not any(s.user == user for s in ring):
+            ring.push(_Sig(call.ts, call.id, src, user))
+        return self._recent(ring, call.ts)
+
+    def _flagged(self, call: ApiCall, ctx: Context) -> bool:
+        trust = ctx.trust
+        return facts(call, ctx).flagged or (trust is not None and trust.flagged(call.actor.key, call.ts))
 
     def _f(self, call: ApiCall, ctx: Context, key: str, sigs: list[_Sig], summary: str, evidence: dict[str, Any], conf: float) -> Finding:
         fkey = f"{self.id}|{key}"
@@ -325,13 +350,25 @@ class SignupBurst(DetectorBase):
         if req.method != "POST" or not req.body:
             return
         su = self._cur[1] if self._cur[0] == call.id else self._signup(call, ctx)
+        learn_mode = ctx.mode == "learn"
         if su is None:
-            if self._acct:
+            if self._acct or self._creator:
                 lu = facts(call, ctx).login_user
                 if lu is not None:
                     a = self._acct.get(lu[1])
                     if a is not None and len(a.logins) < 4:
                         a.logins.append(call.id)
+                    resp = call.response
+                    if resp is not None and 200 <= resp.status < 300:
+                        used = self._reused(call, lu[1]) if learn_mode else None
+                        if learn_mode or self._creator.get(lu[1]):
+                            ip = call.actor.ip or call.src.ip
+                            src = f"ip:{ip}" if ip else call.actor.key
+                            ring = self._reuse.get(src)
+                            n = len({s.user for s in (used if used is not None else self._recent(ring, call.ts))})
+                            if n:
+                                self.norms.observe("reused_accounts", call.request.host, src, n, window=int(call.ts // self.window_s),
+                                                   learn_mode=learn_mode, flagged=self._flagged(call, ctx))
             return
         name, domain, src, email = su
         now = call.ts
@@ -347,7 +384,13 @@ class SignupBurst(DetectorBase):
         if ak not in self._acct:
             self._acct.put(ak, _Acct(src))
         ep.ring.push(sig)
-        self._src.get_or(src, lambda: Ring(64)).push(sig)
+        ring = self._src.get_or(src, lambda: Ring(64))
+        ring.push(sig)
+        flagged = self._flagged(call, ctx)
+        self.norms.observe("source_accounts", call.request.host, src, len(self._recent(ring, now)), window=int(now // self.window_s),
+                           learn_mode=learn_mode, flagged=flagged)
+        self.norms.observe("source_accounts_slow", call.request.host, src, len(self._recent(ring, now, self.slow_window_s)),
+                           window=int(now // self.slow_window_s), learn_mode=learn_mode, flagged=flagged)
         stem = _stem(name)
         if stem:
             self._stem.get_or(stem, lambda: Ring(64)).push(sig)

@@ -5,10 +5,12 @@ Looks at:
 
 - **rate**: the actor's calls per ``bucket_s`` (default one minute of
   virtual time from ``call.ts``). When a bucket closes its count folds into
-  the actor's own mean (EWMA over its active buckets) and into a log-scale
-  histogram of all actors' bucket counts. The current bucket is flagged
-  when it reaches ``max(min_rate, factor x own mean, factor x p99 of all
-  actors)``, the bar fixed when the bucket opens;
+  the actor's own mean (EWMA over its active buckets), its own peak (the
+  busiest unflagged bucket) and a log-scale histogram of all actors'
+  bucket counts. The current bucket is flagged when it reaches
+  ``max(min_rate, factor x own mean, 1.5 x own peak, factor x p99 of all
+  actors)``, the bar fixed when the bucket opens: a client replaying the
+  workload apiward learned from is not news;
 - **request and response body sizes** per endpoint: a robust running
   centre and spread of ``log2(size)`` (EWMA of the mean and of the mean
   absolute deviation, updates winsorised so one outlier cannot drag them).
@@ -51,7 +53,7 @@ _CELLS = 48  # histogram cells of log2(count) in half-octave steps
 
 
 class _Rate:
-    __slots__ = ("bucket", "count", "bar", "own", "buckets", "ring", "pending", "flagged")
+    __slots__ = ("bucket", "count", "bar", "own", "buckets", "ring", "pending", "flagged", "peak")
 
     def __init__(self) -> None:
         self.bucket = -1
@@ -62,11 +64,13 @@ class _Rate:
         self.ring: Ring = Ring(16)
         self.pending: list[str] = []
         self.flagged = False
+        self.peak = 0  # highest count of a closed bucket nothing flagged: what this client does
 
     def __getstate__(self) -> Any:
         return tuple(getattr(self, s) for s in self.__slots__)
 
     def __setstate__(self, s: Any) -> None:
+        self.peak = 0
         for k, v in zip(self.__slots__, s):
             setattr(self, k, v)
 
@@ -262,6 +266,8 @@ class ResourceAbuse(DetectorBase):
                 c = r.count
                 r.buckets += 1
                 r.own = c if r.buckets == 1 else r.own + (c - r.own) * 0.1
+                if not r.flagged and c > r.peak:
+                    r.peak = c
                 cell = min(_CELLS - 1, int(2.0 * math.log2(c)))
                 self._hist[cell] += 1
                 self._p99 = self._p99_now()
@@ -271,7 +277,8 @@ class ResourceAbuse(DetectorBase):
             r.pending = []
             bar = float(self.min_rate)
             if r.buckets >= self.min_own_buckets:
-                bar = max(bar, self.factor * r.own)
+                # its own habit: the mean, and the busiest minute it had unflagged
+                bar = max(bar, self.factor * r.own, 1.5 * r.peak)
             r.bar = max(bar, self.factor * self._p99)
         r.count += 1
         if not score:

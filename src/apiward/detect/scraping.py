@@ -18,7 +18,9 @@ endpoint's most requested size. Once an actor is flagged on an endpoint,
 its further calls there join the finding.
 
 Adapt: norms are the other actors' behaviour, so a release that makes every
-client page deeper moves the norm with it.
+client page deeper moves the norm with it; and each actor's own highs in
+windows nothing flagged (:class:`~apiward.learn.norms.Norms`), so a sync
+client replaying what apiward learned from is not accused.
 
 Cost per event: an early exit for non-GET and parameterless calls; a set
 insert and a few comparisons otherwise; the percentile over other actors is
@@ -38,6 +40,7 @@ from typing import Any
 
 from apiward.detect.base import DetectorBase
 from apiward.detect.facts import facts
+from apiward.learn.norms import Norms
 from apiward.detect.objects import LRU, PAGE_PARAMS, Ring, privileged
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
@@ -181,10 +184,11 @@ class ScrapingEnumeration(DetectorBase):
         self.ids_cap = ids_cap
         self._ep: LRU[str, LRU[str, _Scan]] = LRU(max_endpoints)
         self._last = ""
+        self.norms = Norms()
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         self._last = call.id
-        upd = self._update(call, ctx)
+        upd = self._last_upd = self._update(call, ctx)
         if upd is None:
             return []
         scans, scan, num, big = upd
@@ -204,9 +208,45 @@ class ScrapingEnumeration(DetectorBase):
             out.append(slow)
         return out
 
+    _last_upd: Any = None  # this call's scan (score then learn), never saved
+
+    def __getstate__(self) -> dict[str, Any]:
+        st = dict(self.__dict__)
+        st.pop("_last_upd", None)
+        return st
+
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
-        if self._last != call.id:  # learn-only mode: keep the norms current
-            self._update(call, ctx)
+        upd = self._last_upd if self._last == call.id else self._update(call, ctx)  # learn-only mode: keep the norms current
+        if upd is None:
+            return
+        _, scan, num, big = upd
+        actor = call.actor.key
+        if not actor:
+            return
+        st = None
+        if self._last != call.id:  # learn mode: the walks over days are kept here, scoring did not run
+            if num >= 0 or big:
+                st = self._slow_state(call, ctx, num, big)
+        elif num >= 0:
+            st = self._slow.get(actor + "|" + facts(call, ctx).ep_key)
+        # the actor's own highs in windows nothing flagged: a client doing
+        # what it did while apiward learned is not a scraper
+        trust = ctx.trust
+        flagged = facts(call, ctx).flagged or (trust is not None and trust.flagged(actor, call.ts))
+        learn_mode = ctx.mode == "learn"
+        ek = ctx.endpoint.key
+        norms = self.norms
+        for what, value in (("ids", len(scan.ids)), ("depth", scan.depth), ("size", scan.size)):
+            if value:
+                norms.observe(what, ek, actor, value, window=scan.start, learn_mode=learn_mode, flagged=flagged)
+        if st is not None and st.nums:
+            norms.observe("walk", ek, actor, len(st.nums), window=st.start, learn_mode=learn_mode, flagged=flagged or bool(st.flagged))
+
+    def _own(self, what: str, ek: str, actor: str, value: int) -> float | None:
+        """The actor's own normal high when ``value`` does not exceed it by
+        the norms' factor, else ``None``."""
+        own = self.norms.own(what, ek, actor)
+        return own if own and value <= own * self.norms.own_factor else None
 
     def _typical_size(self, ek: str, size: int) -> int:
         """The endpoint's most requested page size (``default_page_size``
@@ -230,20 +270,9 @@ class ScrapingEnumeration(DetectorBase):
         ``oversized_factor`` times the endpoint's usual size. Once flagged,
         each further call of the actor on the endpoint joins the finding."""
         actor = call.actor
-        k = actor.key + "|" + facts(call, ctx).ep_key
-        st = self._slow.get(k)
-        if st is None or call.ts - st.start > self.slow_window_s:
-            if num < 0 and not big:
-                return None
-            st = _Slow(call.ts)
-            self._slow.put(k, st)
-        else:
-            self._slow.move_to_end(k)
-        if num >= 0 and len(st.nums) < self.ids_cap:
-            st.nums.add(num)
-        if big:
-            st.big += 1
-        st.ring.push(call.id)
+        st = self._slow_state(call, ctx, num, big)
+        if st is None:
+            return None
         ep = ctx.endpoint
         if flagged_now:
             st.flagged = st.flagged or "scraped"
@@ -262,7 +291,7 @@ class ScrapingEnumeration(DetectorBase):
         evidence: dict[str, Any] = {}
         if walk:
             seq = _sequential(st.nums)
-            if seq >= self.walk_sequential:
+            if seq >= self.walk_sequential and self._own("walk", ep.key, actor.key, n) is None:
                 lo, hi = min(st.nums), max(st.nums)
                 what = f"read {len(st.nums)} objects in id order ({lo}..{hi})"
                 evidence.update(distinct_objects=len(st.nums), sequential_ratio=round(seq, 3), id_range=[lo, hi])
@@ -278,6 +307,24 @@ class ScrapingEnumeration(DetectorBase):
             call, ctx, summary=f"{actor.display} {what} on {ep.name} over {hours:.1f}h", evidence=evidence, confidence=0.7,
             key=f"{self.id}|{actor.key}|{ep.key}", event_ids=list(st.ring), first_seen=st.start,
         )
+
+    def _slow_state(self, call: ApiCall, ctx: Context, num: int, big: bool) -> _Slow | None:
+        """The actor's state on the endpoint over days, with this call in it."""
+        k = call.actor.key + "|" + facts(call, ctx).ep_key
+        st = self._slow.get(k)
+        if st is None or call.ts - st.start > self.slow_window_s:
+            if num < 0 and not big:
+                return None
+            st = _Slow(call.ts)
+            self._slow.put(k, st)
+        else:
+            self._slow.move_to_end(k)
+        if num >= 0 and len(st.nums) < self.ids_cap:
+            st.nums.add(num)
+        if big:
+            st.big += 1
+        st.ring.push(call.id)
+        return st
 
     def _update(self, call: ApiCall, ctx: Context) -> tuple[LRU[str, _Scan], _Scan, int, bool] | None:
         req = call.request
@@ -366,21 +413,21 @@ class ScrapingEnumeration(DetectorBase):
         if nids >= self.min_ids and nids >= scan.chk_ids:
             scan.chk_ids = _next(nids, self.self_contained_ids)
             r = self._judge(scans, actor.key, "ids", nids, self.self_contained_ids)
-            if r is not None:
+            if r is not None and self._own("ids", ep.key, actor.key, nids) is None:
                 what.append(f"read {nids} distinct objects (peers' p90 {r:.0f})")
                 evidence.update(distinct_objects=nids, peer_p90_objects=r)
                 conf = max(conf, 0.7)
         if scan.depth >= self.min_depth and scan.depth >= scan.chk_depth:
             scan.chk_depth = _next(scan.depth, self.self_contained_depth)
             r = self._judge(scans, actor.key, "depth", scan.depth, self.self_contained_depth)
-            if r is not None:
+            if r is not None and self._own("depth", ep.key, actor.key, scan.depth) is None:
                 what.append(f"paginated to page {scan.depth} (peers' p90 {r:.0f})")
                 evidence.update(page_depth=scan.depth, peer_p90_depth=r)
                 conf = max(conf, 0.7)
         if scan.size >= self.min_size and scan.size >= scan.chk_size:
             scan.chk_size = scan.size + max(1, scan.size // 4)
             r = self._judge(scans, actor.key, "size", scan.size, 1 << 62)
-            if r is not None:
+            if r is not None and self._own("size", ep.key, actor.key, scan.size) is None:
                 what.append(f"asked for pages of {scan.size} items (peers' p90 {r:.0f})")
                 evidence.update(page_size=scan.size, peer_p90_size=r)
                 conf = max(conf, 0.6)

@@ -182,15 +182,15 @@ def bola(ctx: Ctx) -> SessionGen:
     ctx.expect(n + 3)
     r = yield Req("GET", "/api/v2/orders", params=[("sort", "created_at")], headers=h, wait=ctx.gap(1, 3))
     yield Req("GET", "/api/v2/accounts", headers=h, wait=ctx.gap(1, 3))
-    start_order = rng.randint(1, 600)
-    start_acct = rng.randint(1, 600)
+    orders = ctx.walk(rng.randint(1, 600), n)
+    accounts = ctx.walk(rng.randint(1, 600), n)
     for k in range(n):
         if rng.random() < 0.6:
-            yield Req("GET", f"/api/v2/orders/{start_order + k}", headers=h, wait=ctx.gap(0.05, 0.8))
+            yield Req("GET", f"/api/v2/orders/{orders[k]}", headers=h, wait=ctx.gap(0.05, 0.8))
         elif rng.random() < 0.85:
-            yield Req("GET", f"/api/v2/accounts/{start_acct + k}", headers=h, wait=ctx.gap(0.05, 0.8))
+            yield Req("GET", f"/api/v2/accounts/{accounts[k]}", headers=h, wait=ctx.gap(0.05, 0.8))
         else:
-            yield Req("PUT", f"/api/v2/orders/{start_order + k}", headers=h, json={"shipping_address": "77 Mule St, Reno, NV 89501"}, wait=ctx.gap(0.05, 0.8))
+            yield Req("PUT", f"/api/v2/orders/{orders[k]}", headers=h, json={"shipping_address": "77 Mule St, Reno, NV 89501"}, wait=ctx.gap(0.05, 0.8))
 
 
 def bfla(ctx: Ctx) -> SessionGen:
@@ -260,11 +260,8 @@ def scraping(ctx: Ctx) -> SessionGen:
     if own is None:
         return
     h = bearer(own[0])
-    uid = rng.randint(1, 20)
-    while sent < n:
+    for uid in ctx.walk(rng.randint(1, 20), max(0, n - sent)):
         yield Req("GET", f"/api/v2/users/{uid}", headers=h, wait=ctx.gap(0.1, 0.6), ua=ua)
-        uid += 1
-        sent += 1
 
 
 def sqli(ctx: Ctx) -> SessionGen:
@@ -355,13 +352,11 @@ def data_exposure(ctx: Ctx) -> SessionGen:
     ctx.expect(n + 3)
     yield Req("GET", "/api/v2/internal/debug", wait=ctx.gap(1, 5))
     yield Req("GET", "/api/v2/users/export", params=[("limit", "100000")], headers=h, wait=ctx.gap(1, 5))
-    uid = rng.randint(1, 50)
-    for k in range(n):
+    for k, uid in enumerate(ctx.walk(rng.randint(1, 50), n)):
         if k % 2:
             yield Req("GET", f"/api/v1/users/{uid}", wait=ctx.gap(0.1, 0.8))
         else:
             yield Req("GET", f"/api/v2/users/{uid}", headers=h, wait=ctx.gap(0.1, 0.8))
-        uid += 1
 
 
 ATTACK_CLASSES: tuple[str, ...] = (

@@ -215,7 +215,8 @@ def plan(cfg: SimConfig) -> tuple[list[Session], World]:
         base, slow = parse_attack(name)
         frac = rng.uniform(lo, lo + (hi - lo) * 0.25) if slow else rng.uniform(lo, hi)
         t = cfg.start + frac * cfg.duration
-        ua = rng.choice(wl.BROWSER_UAS) if slow else rng.choice(UA_FAMILY.get(base, wl.BROWSER_UAS))
+        # tools vary: some attackers keep their tool's agent, others send a browser's
+        ua = rng.choice(wl.BROWSER_UAS) if slow or rng.random() < 0.3 else rng.choice(UA_FAMILY.get(base, wl.BROWSER_UAS))
         atk = AttackInstance(id=f"atk-{k + 1:02d}", attack=base, playbook=name, low_and_slow=slow)
         sessions.append(Session(0, t, base, pool.attacker(), ua, role="attacker",
                                 params={"n": 1000 + k, "victim": rng.randrange(max(1, len(benign)))},

@@ -175,10 +175,18 @@ class Ctx:
         self.slow = bool(session.attack and session.attack.low_and_slow)
         self._slow_mean = 60.0
         self.now = session.start  # kept current by the executor
+        # An attacker's own habits, drawn from the session's seed: how much
+        # it sends, how fast, and in which order it walks ids. Two seeds give
+        # two different attacks of the same class.
+        attack = session.attack is not None
+        self.volume = rng.uniform(0.6, 1.6) if attack else 1.0
+        self.tempo = rng.uniform(0.4, 2.5) if attack else 1.0
+        self.order = rng.choice(("up", "down", "stride", "shuffled")) if attack else "up"
+        self.stride = rng.randint(2, 7)
 
     def scale(self, n: int, minimum: int = 1) -> int:
         """A request budget ``n`` scaled by intensity (fewer when slow)."""
-        k = n * self.intensity * (0.35 if self.slow else 1.0)
+        k = n * self.intensity * self.volume * (0.35 if self.slow else 1.0)
         return max(minimum, int(round(k)))
 
     def expect(self, n: int) -> None:
@@ -193,7 +201,20 @@ class Ctx:
         an exponential with the stretched mean when low-and-slow."""
         if self.slow:
             return self.rng.expovariate(1.0 / self._slow_mean)
-        return self.rng.uniform(lo, hi)
+        return self.rng.uniform(lo, hi) * self.tempo
+
+    def walk(self, start: int, n: int, *, lo: int = 1) -> list[int]:
+        """``n`` object ids from ``start`` in this attacker's order:
+        ascending, descending, with a stride, or shuffled (never below ``lo``)."""
+        if self.order == "down":
+            ids = [start + n - 1 - k for k in range(n)]
+        elif self.order == "stride":
+            ids = [start + k * self.stride for k in range(n)]
+        else:
+            ids = [start + k for k in range(n)]
+            if self.order == "shuffled":
+                self.rng.shuffle(ids)
+        return [max(lo, i) for i in ids]
 
     def new_ip(self) -> str:
         return self.world.pool.attacker()
