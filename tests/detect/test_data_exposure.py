@@ -132,3 +132,45 @@ def test_records_harvested_one_by_one_even_unauthenticated_and_signups_are_not()
     f = [x for x in s.findings if x.key.endswith("|harvest")]
     assert f and f[0].evidence["authenticated"] is False and f[0].severity == "high"
     assert {c.id for c in calls[2:]} <= {e for x in f for e in x.event_ids}
+
+
+def _users_dump(n: int) -> list[dict]:
+    return [{"id": i, "username": f"user{i}", "email": f"user{i}@example.com", "password": f"Hunter{i}!pw",
+             "password_hash": "$2b$12$" + f"{i:022d}" + "abcdefghijklmnopqrstuvwxyzABC"} for i in range(n)]
+
+
+def test_taking_many_credentials_from_an_endpoint_nobody_uses_is_an_attack(tmp_path) -> None:
+    """An unauthenticated debug endpoint returning every user's password,
+    called twice: the endpoint's exposure, and the caller's attack."""
+    from apiward.pipeline import Pipeline
+
+    t0 = 1_764_000_000.0
+    learn = Pipeline(tmp_path / "s", mode="learn")
+    learn.process([make_call("GET", "/api/users/me", ts=t0 + i, user=f"u{i % 30}", ip=f"203.0.113.{i % 30 + 1}",
+                             json={"id": i % 30, "username": f"u{i % 30}", "email": f"u{i % 30}@example.com"}) for i in range(300)])
+    learn.close()
+    pipe = Pipeline(tmp_path / "s", mode="detect")
+    found = pipe.process([make_call("GET", "/api/debug/users", ts=t0 + 1000 + k, ip="192.0.2.9", user_agent="curl/8.0",
+                                    json=_users_dump(40)) for k in range(2)])
+    pipe.close()
+    attacks = [f for f in found if f.kind == "attack" and f.detector == "data_exposure.sensitive_response"]
+    assert attacks and attacks[0].actor == "ip:192.0.2.9" and attacks[0].severity == "critical"
+    assert attacks[0].owasp.startswith("API3")
+    exposures = [f for f in found if f.kind == "exposure" and f.detector == "data_exposure.sensitive_response"]
+    assert exposures and not exposures[0].actor
+
+
+def test_an_endpoint_that_hands_hashes_to_its_ordinary_callers_accuses_none_of_them(tmp_path) -> None:
+    from apiward.pipeline import Pipeline
+
+    t0 = 1_764_000_000.0
+    calls = [make_call("GET", "/api/team/members", ts=t0 + i * 60, user=f"lead{i % 6}", ip=f"198.51.100.{i % 6 + 1}",
+                       json=_users_dump(5)) for i in range(60)]
+    learn = Pipeline(tmp_path / "s", mode="learn")
+    learn.process(calls[:40])
+    learn.close()
+    pipe = Pipeline(tmp_path / "s", mode="detect")
+    found = pipe.process(calls[40:])
+    pipe.close()
+    assert not [f for f in found if f.kind == "attack"]
+    assert [f for f in found if f.kind == "exposure"]

@@ -17,6 +17,10 @@ against per-endpoint norms learned across actors:
 - bulk personal data: many distinct personal values in one response, far
   above the endpoint's norm;
 - stack traces, SQL errors and internal paths in responses;
+- credentials taken: a caller receiving ``secret_values`` passwords or
+  password hashes in one response from an endpoint that ordinary callers
+  do not get them from (an attack finding about the caller, beside the
+  endpoint's exposure);
 - harvesting: over ``harvest_window_s``, ``harvest_values`` distinct
   owned-class values (e-mail, phone, SSN...) that are neither the caller's
   nor in its own requests, from ``harvest_responses`` responses of one
@@ -131,7 +135,9 @@ class SensitiveResponse(DetectorBase):
         harvest_values: int = 6,
         harvest_responses: int = 3,
         max_harvests: int = 50_000,
+        secret_values: int = 3,
     ) -> None:
+        self.secret_values = secret_values
         self.harvest_window_s = harvest_window_s
         self.harvest_values = harvest_values
         self.harvest_responses = harvest_responses
@@ -204,6 +210,10 @@ class SensitiveResponse(DetectorBase):
             )
             if f is not None:
                 out.append(f)
+        if special and not classes.isdisjoint(ALWAYS_SECRET) and fx.caller_privileged is not True:
+            took = self._took_credentials(call, ctx, e, resp_hits)
+            if took is not None:
+                out.append(took)
         if n >= self.warmup and not (self.rare == 0 and classes <= e.cls.keys()):  # type: ignore[union-attr]
             for cls in classes & _JUDGED:
                 seen = e.cls.get(cls, 0)  # type: ignore[union-attr]
@@ -295,6 +305,35 @@ class SensitiveResponse(DetectorBase):
                     if f is not None:
                         out.append(f)
         return out
+
+    def _took_credentials(self, call: ApiCall, ctx: Context, e: _Ep | None, resp_hits: list[Any]) -> Finding | None:
+        """The caller took ``secret_values`` or more passwords or password
+        hashes in one response from an endpoint that ordinary callers do not
+        get them from (fewer than ``adapt_actors`` other receivers while it
+        was learned): the exposure is the endpoint's, taking many accounts'
+        credentials from it is the caller's act (a debug or export endpoint
+        found by an attacker)."""
+        got = [h for h in resp_hits if h.cls in ALWAYS_SECRET]
+        if len(got) < self.secret_values:
+            return None
+        me = call.actor.key or call.actor.ip
+        receivers: set[str] = set()
+        if e is not None:
+            for cls in ALWAYS_SECRET:
+                receivers |= e.cls_actors.get(cls, set())
+        if len(receivers - {me}) >= self.adapt_actors:
+            return None
+        ep = ctx.endpoint
+        unauth = call.actor.kind not in _IDENTIFIED
+        return self.finding(
+            call, ctx,
+            summary=f"{call.actor.display} took {len(got)} password or password-hash values in one response from {ep.name}"
+                    + (" without authenticating" if unauth else ""),
+            evidence={"values": len(got), "classes": sorted({h.cls for h in got}), "fields": sorted({h.field for h in got})[:10],
+                      "other_receivers": len(receivers - {me}), "new_endpoint": ctx.new_endpoint, "unauthenticated": unauth},
+            confidence=0.85, severity="critical", key=f"{self.id}|{me}|{ep.key}|credentials",
+            title="Credentials taken from an API response",
+        )
 
     def _score_harvest(self, call: ApiCall, ctx: Context, vals: set[str]) -> Finding | None:
         """Personal data of others collected response by response: over
@@ -435,7 +474,7 @@ class SensitiveResponse(DetectorBase):
                 for cls in seen_cls:
                     ecls[cls] = ecls.get(cls, 0) + 1
             sat = e.sat
-            if not seen_cls <= sat:  # classes whose receivers are not all known yet
+            if not seen_cls <= sat and not facts(call, ctx).flagged:  # a flagged call is no receiver the endpoint is meant for  # classes whose receivers are not all known yet
                 for cls in seen_cls - sat:
                     got = e.cls_actors.get(cls)
                     if got is None:
