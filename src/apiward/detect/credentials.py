@@ -440,7 +440,22 @@ class Stuffing(DetectorBase):
                         elif u is not True and u != x.user:
                             by_src[x.src] = True  # several usernames
                     known = lt.known
-                    part = [x for x in fa if by_src[x.src] is True or x.user not in known]
+                    mostly: dict[str, bool] = {}
+
+                    def fails_mostly(src: str) -> bool:
+                        r = mostly.get(src)
+                        if r is None:
+                            atts = lt.recent(lt.src.get(src), now, self.slow_window_s)
+                            r = mostly[src] = not atts or sum(1 for y in atts if not y.ok) * 2 > len(atts)
+                        return r
+
+                    # a source where people log in fine (a carrier NAT, an office) is no
+                    # campaign member for the typos its users make meanwhile
+                    # (a single failure on a username that never logged in is a first
+                    # login's typo until ``resolve_s`` pass without a success)
+                    resolved = now - self.resolve_s
+                    part = [x for x in fa if (by_src[x.src] is True or (x.user not in known and x.ts <= resolved))
+                            and fails_mostly(x.src)]
                     if not part or part[-1] is not a:
                         return out
                     out.append(self._f(call, ctx, "distributed", "T1110.004", a.ep, part,
@@ -573,6 +588,19 @@ class AccountTakeover(DetectorBase):
         self.logins = LoginTracker(window_s, max_keys)
         self.sessions = Followups(session_s, session_calls, max_keys // 10 or 1)
 
+    def _shared_source(self, lt: Any, a: Any, now: float) -> bool:
+        """Other accounts log in from ``a``'s address without failing there
+        (a carrier NAT, an office): the owner of a taken-over account coming
+        back from their phone looks new to the account but not to the API,
+        while the taker's next address is usually nobody's."""
+        ring = lt.src.get(a.src)
+        if ring is None:
+            return False
+        recent = lt.recent(ring, now, self.slow_window_s)
+        others = {x.user for x in recent if x.ok and x.user != a.user}
+        fails = sum(1 for x in recent if not x.ok)
+        return len(others) >= 2 and fails <= len(others)  # a typo or two, not a guessing source
+
     def _unresolved(self, atts: list[Attempt], now: float, src: str) -> list[Attempt]:
         """Failures on one account from ``src`` that no success from the same
         source followed within ``resolve_s`` (a typo is followed by a success)."""
@@ -660,7 +688,7 @@ class AccountTakeover(DetectorBase):
         if (
             taken is not None and now - taken[0] <= self.followup_s and a.src != taken[1]
             # entered from an address the account never used, with the taker's client or one it never used
-            and k is not None and a.ip not in k[0] and (a.ua == taken[2] or a.ua not in k[1])
+            and k is not None and a.ip not in k[0] and (a.ua == taken[2] or (a.ua not in k[1] and not self._shared_source(lt, a, now)))
         ):
             reasons.append(f"the account was taken over {now - taken[0]:.0f}s before; now used from a new address"
                            + (" with the same client" if a.ua == taken[2] else " and client"))

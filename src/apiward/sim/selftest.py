@@ -75,6 +75,7 @@ class SelftestReport(msgspec.Struct, kw_only=True):
     virtual_seconds: float = 0.0
     seed: int = 0
     fp_detectors: dict[str, int] = {}  # detector -> findings touching benign events
+    fp_examples: list[dict[str, Any]] = []  # the findings that touched benign events (up to 30): actor, detector, summary
     posture_findings: int = 0  # findings about the API itself (no actor): reported, not scored
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,6 +177,7 @@ def evaluate(
     first_hit: dict[str, float] = {}  # attack id -> virtual ts of first detection
     dets_of: dict[str, set[str]] = {}
     fp_detectors: dict[str, int] = {}
+    fp_examples: list[dict[str, Any]] = []
     fp_actor_keys: set[str] = set()
     ts = scorer.ts
     findings = list(scorer.raw)
@@ -183,7 +185,7 @@ def evaluate(
         findings += list(merged.values())
     posture: set[str] = set()
     for f in findings:
-        if not f.actor:
+        if not f.actor or f.kind == "exposure":
             # A finding about the API itself (it leaks hashes, stack traces...)
             # accuses nobody: its example events are neither detections of an
             # attack nor false positives against the users who made them.
@@ -203,6 +205,11 @@ def evaluate(
             fp_detectors[f.detector] = fp_detectors.get(f.detector, 0) + 1
             if f.actor:
                 fp_actor_keys.add(f.actor)
+            if len(fp_examples) < 30:
+                benign_ids = [e for e in ids if e not in attack_of]
+                fp_examples.append({"actor": f.actor, "detector": f.detector, "summary": f.summary[:300],
+                                    "benign_events": len(benign_ids), "attack_events": len(ids) - len(benign_ids),
+                                    "benign_sample": benign_ids[:3]})
 
     # Actors: benign ones never sent an attack event.
     attack_actors = {scorer.actor[e] for e in attack_of if scorer.actor.get(e)}
@@ -266,6 +273,7 @@ def evaluate(
         virtual_seconds=(max(times) - min(times)) if times else 0.0,
         seed=seed,
         fp_detectors=dict(sorted(fp_detectors.items())),
+        fp_examples=fp_examples,
         posture_findings=len(posture),
     )
 
