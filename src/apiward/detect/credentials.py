@@ -7,8 +7,10 @@ password-like field and a user-like field, see
 is 2xx and hands out a credential (a token-named field or ``Set-Cookie``),
 failed on 401/403/429, on 404 ("no such user") from an endpoint known to
 be a login, or on a 2xx without a credential from an endpoint that does
-hand them out. Sign-up forms (201 answers) are not logins. No path
-is assumed.
+hand them out. Sign-up forms (201 answers) are not logins. HTTP Basic
+credentials are a login on any call: failed when answered 401, accepted
+otherwise on an endpoint that does check them (a run of accepted calls
+from one source is one login). No path is assumed.
 
 ``credentials.stuffing`` flags, within ``window_s``:
 
@@ -31,7 +33,9 @@ first login's typo is followed by one). A busy NAT address fails rarely
 relative to its successes; a user's typos are not repeated across usernames.
 
 ``credentials.account_takeover`` flags a successful login right after such
-evidence: the account failed ``ato_failures`` times, or over days failed
+evidence: the account failed ``ato_failures`` times (unless the guesses came
+from elsewhere and the login from an address the account used before: the
+owner coming back), or over days failed
 ``slow_account_failures`` times from the very source that now succeeds with
 no success in between, or the source was stuffing/spraying (within minutes,
 or over days at a high failure ratio, or as part of a distributed attack on
@@ -66,7 +70,7 @@ from typing import Any
 
 from apiward.detect.base import DetectorBase
 from apiward.detect.facts import facts
-from apiward.detect.objects import LRU, Followups, Ring
+from apiward.detect.objects import LRU, Followups, Ring, basic_credentials
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -186,13 +190,13 @@ class LoginTracker:
 
     def _parse(self, call: ApiCall, ctx: Context) -> Attempt | None:
         req = call.request
-        if req.method != "POST" and req.method != "PUT":
-            return None
-        if not req.body or call.response is None:
+        if (req.method != "POST" and req.method != "PUT") or not req.body:
+            return self._parse_basic(call, ctx) if call.actor.auth_scheme == "basic" else None
+        if call.response is None:
             return None
         lf = facts(call, ctx).login_form
         if lf is None:
-            return None
+            return self._parse_basic(call, ctx) if call.actor.auth_scheme == "basic" else None
         st = call.status
         ep = self.ep.get(facts(call, ctx).ep_key)
         if st == 201 or (ep is not None and ep.signups > 2 * (ep.tokens + ep.fails) + 2):
@@ -207,7 +211,37 @@ class LoginTracker:
             ok = False  # "no such user" from a known login endpoint
         else:
             return None
-        user, pwd, _ = lf
+        return self._attempt(call, ctx, lf[0], lf[1], ok)
+
+    def _parse_basic(self, call: ApiCall, ctx: Context) -> Attempt | None:
+        """HTTP Basic credentials are a login on every call: failed when
+        answered 401; accepted on any other answer from an endpoint known to
+        check them (one that answered 401 before: others ignore them). A
+        success is an attempt only when the account's previous attempt was
+        not a success from the same source (a session is one login, not one
+        per call)."""
+        if call.response is None:
+            return None
+        cred = basic_credentials(call)
+        if cred is None:
+            return None
+        st = call.status
+        if st == 401:
+            ok = False
+        else:
+            ep = self.ep.get(facts(call, ctx).ep_key)
+            if ep is None or ep.fails == 0 or st >= 500 or st == 0:
+                return None
+            ok = True
+        a = self._attempt(call, ctx, cred[0], cred[1], ok)
+        if ok:
+            ring = self.user.get(a.user)
+            if ring and ring[-1].ok and ring[-1].src == a.src:
+                return None
+        return a
+
+    def _attempt(self, call: ApiCall, ctx: Context, user: str, pwd: str, ok: bool) -> Attempt:
+        req = call.request
         ip = call.actor.ip or call.src.ip
         src = f"ip:{ip}" if ip else call.actor.key
         name = user.strip().lower()[:64]
@@ -251,7 +285,7 @@ class LoginTracker:
         self._learned = call.id
         self.seen += 1
         req = call.request
-        if req.method != "POST" and req.method != "PUT":
+        if req.method != "POST" and req.method != "PUT" and call.actor.auth_scheme != "basic":
             return
         if call.status == 201 and req.body and facts(call, ctx).login_form is not None:
             self.ep.get_or(facts(call, ctx).ep_key, _Ep).signups += 1
@@ -355,7 +389,7 @@ class Stuffing(DetectorBase):
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         req = call.request
-        if (req.method != "POST" and req.method != "PUT") or not req.body:
+        if ((req.method != "POST" and req.method != "PUT") or not req.body) and call.actor.auth_scheme != "basic":
             return []
         lt = self.logins = self.logins.shared(ctx)
         a = lt.attempt(call, ctx)
@@ -535,7 +569,7 @@ class Stuffing(DetectorBase):
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         m = call.request.method
-        if m == "POST" or m == "PUT":
+        if m == "POST" or m == "PUT" or call.actor.auth_scheme == "basic":
             self.logins = self.logins.shared(ctx)
             self.logins.learn(call, ctx)
 
@@ -614,7 +648,7 @@ class AccountTakeover(DetectorBase):
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         req = call.request
-        if (req.method == "POST" or req.method == "PUT") and req.body:
+        if ((req.method == "POST" or req.method == "PUT") and req.body) or call.actor.auth_scheme == "basic":
             lt = self.logins = self.logins.shared(ctx)
             a = lt.attempt(call, ctx)
         else:
@@ -645,6 +679,9 @@ class AccountTakeover(DetectorBase):
         if uring is not None and not lt.failed_since(a.user, now - max(lt.window_s, self.slow_window_s)):
             uring = None  # no failure on the account lately: nothing below can count
         uf = [x for x in lt.recent(uring, now) if not x.ok] if uring else []
+        k = lt.known.get(a.user)
+        if uf and k is not None and a.ip in k[0] and not any(x.src == a.src for x in uf):
+            uf = []  # the owner back at an address it logged in from before; the guesses came from elsewhere
         if len(uf) >= self.ato_failures:
             reasons.append(f"{len(uf)} failed logins on this account just before")
             basis += uf
@@ -680,7 +717,6 @@ class AccountTakeover(DetectorBase):
         if len({x.user for x in pf}) >= self.spray_users and len(pf) >= 0.6 * len(pa) and any(x.src == a.src for x in pf):
             reasons.append("the same password failed on other accounts (spraying)")
             basis += pf
-        k = lt.known.get(a.user)
         if k is not None and k[2] >= self.known_logins and a.ip not in k[0] and a.ua not in k[1] and len(other_users) >= 2:
             reasons.append("a known account logged in from a new address and client")
             basis += sf
@@ -720,6 +756,6 @@ class AccountTakeover(DetectorBase):
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         m = call.request.method
-        if m == "POST" or m == "PUT":
+        if m == "POST" or m == "PUT" or call.actor.auth_scheme == "basic":
             self.logins = self.logins.shared(ctx)
             self.logins.learn(call, ctx)

@@ -31,6 +31,8 @@ threshold:
 - coverage: values of one parameter reach the same endpoints; siblings
   that are called often yet never reach endpoints common among the others
   are distinct resources, and veto a weak merge (``coverage`` in the evidence);
+  names below the siblings that vary from one to the next (each sibling's
+  own collection names) are compared as one parameter;
 - closed sets: a handful of leaf siblings each called again and again (30+
   calls each) are fixed names (pages, files, actions), never values;
 - value forms: a strong parameter remembers the surface forms of its values
@@ -1971,13 +1973,65 @@ def _profile(node: _Node, depth: int = 3, limit: int = 64) -> dict[tuple[Any, ..
     return out
 
 
+def _unify(profs: list[dict[tuple[Any, ...], int]]) -> list[dict[tuple[Any, ...], int]]:
+    """Profiles made comparable across siblings, position by position below
+    each sibling's first segment: where some sibling's subtree has a
+    parameter after a relative prefix (``collections/{}``), the literals
+    there in the others are read as that parameter; where the siblings put
+    three or more different literals, those that fewer than half of them
+    have (``collections/journal``, ``collections/todo``: values each subtree
+    saw too few of to merge on its own) are read as one parameter. Literals
+    most siblings share (``records``) stay. Without this, one heavily used
+    value's own names below it make the other values "miss" endpoints."""
+    depth = max((len(suf) for pr in profs for suf, _m in pr), default=0)
+    cur = [{(tuple(suf), m): c for (suf, m), c in pr.items()} for pr in profs]
+    for i in range(1, depth):
+        params: dict[tuple[str, ...], str] = {}
+        holders: dict[tuple[str, ...], dict[str, set[int]]] = {}
+        for j, pr in enumerate(cur):
+            for suf, _m in pr:
+                if len(suf) <= i:
+                    continue
+                seg = suf[i]
+                if seg.startswith("{}"):
+                    params.setdefault(suf[:i], seg)
+                else:
+                    holders.setdefault(suf[:i], {}).setdefault(seg, set()).add(j)
+        repl: dict[tuple[tuple[str, ...], str], str] = {}
+        for prefix, segs in holders.items():
+            p = params.get(prefix)
+            if p is not None:
+                for seg in segs:
+                    repl[(prefix, seg)] = p
+            elif len(segs) >= 3:
+                having = len(set().union(*segs.values()))
+                for seg, js in segs.items():
+                    if len(js) * 2 < having:
+                        repl[(prefix, seg)] = "{}"
+        if not repl:
+            continue
+        nxt = []
+        for pr in cur:
+            q: dict[tuple[Any, ...], int] = {}
+            for (suf, m), c in pr.items():
+                if len(suf) > i:
+                    r = repl.get((suf[:i], suf[i]))
+                    if r is not None:
+                        suf = suf[:i] + (r,) + suf[i + 1:]
+                k = (suf, m)
+                q[k] = q.get(k, 0) + c
+            nxt.append(q)
+        cur = nxt
+    return cur
+
+
 def _coverage(nodes: list[_Node], cap: int = 48) -> tuple[int, int]:
     """(siblings checked, siblings missing an endpoint the others make common):
     if they were values of one parameter, each call of a value would reach
     the endpoints in proportion to their share among the others, so a value
     with ``n`` calls misses an endpoint of share ``p`` with chance ``(1-p)^n``;
     misses rarer than ``_COVERAGE_P`` count."""
-    profs = [_profile(n) for n in nodes[:cap]]
+    profs = _unify([_profile(n) for n in nodes[:cap]])
     if len(profs) < 2:
         return 0, 0
     total: dict[tuple[Any, ...], int] = {}
@@ -2005,7 +2059,7 @@ def _coverage(nodes: list[_Node], cap: int = 48) -> tuple[int, int]:
 def _coverage_misses(nodes: list[_Node], cap: int = 48, p_miss: float = 0.01) -> tuple[int, list[int]]:
     """As :func:`_coverage`, with the indices of the siblings that miss
     (with chance below ``p_miss`` under "one parameter")."""
-    profs = [_profile(n) for n in nodes[:cap]]
+    profs = _unify([_profile(n) for n in nodes[:cap]])
     if len(profs) < 2:
         return 0, []
     total: dict[tuple[Any, ...], int] = {}

@@ -14,6 +14,8 @@ cookie over the client IP.
   scp azp client_id tenant``).
 - API keys, opaque tokens and session cookies are never kept: only a keyed
   digest (HMAC-SHA256 with ``secret``, 12 hex), e.g. ``apikey:3f9a0c1d2e4b``.
+- HTTP Basic credentials answered 401 were rejected: the call's actor is
+  its client address (a guess at alice's password is not alice's call).
 - The client IP walks ``X-Forwarded-For`` (or ``Forwarded``) right to left
   starting from the peer address, stepping over trusted proxies only; an
   untrusted peer's forwarding headers are ignored (they are spoofable). When
@@ -288,6 +290,10 @@ class ActorResolver:
                 cred = self._opaque(session, "session", "cookie")
         peer = call.src.ip
         ip = self.client_ip(peer, xff, fwd) if peer else ""
+        if cred is not None and cred.kind == "basic" and ip and call.response is not None and call.response.status == 401:
+            # HTTP Basic credentials the server rejected are a claim, not an identity: a
+            # password guess on alice's account is made by its source, not by alice
+            return Actor(key=f"ip:{ip}", kind="ip", ip=ip, user_agent=ua, auth_scheme="basic", token_id=cred.token_id)
         if cred is not None:
             return Actor(
                 key=cred.key,

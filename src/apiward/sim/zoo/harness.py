@@ -230,6 +230,7 @@ def run_app(app: ZooApp, workdir: Path, *, quick: bool = False, seed: int = 1) -
         with _running(proxy, signal.SIGINT):
             wait_http(f"http://127.0.0.1:{proxy_port}{app.ready_path()}", proxy, log=proxy_log)
             d = Driver(f"http://127.0.0.1:{proxy_port}")
+            d.sent.append(Sent("readiness check", "GET", app.ready_path(), 200))  # wait_http's call through the proxy
             try:
                 app.drive(d, quick=quick, seed=seed)
             finally:

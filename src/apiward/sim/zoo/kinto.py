@@ -195,7 +195,8 @@ class _User:
             self.collections.append(c)
             for _ in range(n_records):
                 self.add_record(d, rng, c)
-        d.request(self.actor, "PUT", f"{b}/groups/friends", json={"data": {"members": [f"account:{self.actor.user}"]}},
+        group = f"{b}/groups/{rng.choice(('friends', 'family', 'team', 'club', 'neighbours', 'colleagues'))}"
+        d.request(self.actor, "PUT", group, json={"data": {"members": [f"account:{self.actor.user}"]}},
                   auth=self.auth).raise_for_status()
 
     def add_record(self, d: Driver, rng: random.Random, coll: str) -> None:
