@@ -308,6 +308,7 @@ class Pipeline:
         detectors = self.detectors
         errors = self.errors
         trust = self.trust
+        named: set[str] = set()  # actors attack findings named in this batch
         for call, ctx in zip(calls, ctxs):
             fx = facts(call, ctx)
             if score:
@@ -326,6 +327,7 @@ class Pipeline:
                         if f.kind == "attack":
                             if f.actor:
                                 trust.flag(f.actor, call.ts)
+                                named.add(f.actor)
                             if not fx.flagged and cid in f.event_ids:
                                 fx.flagged = True
                     out.extend(here)
@@ -351,6 +353,13 @@ class Pipeline:
                     except Exception as exc:
                         errors.add("learn:baselines", exc, call.id)
                 trust.observe(akey, call.ts)
+        if named and learn and inventory_after:
+            # what the named actors' earlier calls taught before they were recognised
+            for a in named:
+                try:
+                    self.inventory.demote(a)
+                except Exception as exc:
+                    self.errors.add("discover:inventory", exc, a)
         return out
 
     def record(self, found: list[Finding]) -> int:

@@ -1422,8 +1422,17 @@ class Templater:
 
     def _merge(self, node: _Node, segs: list[str], rule: str, evidence: dict[str, Any], keep_strong: bool = False) -> None:
         by_suffix: dict[str, list[str]] = {}
-        for s in segs:
-            by_suffix.setdefault(_split_suffix(s)[1], []).append(s)
+        whole: set[str] = set()
+        sufs = [_split_suffix(s)[1] for s in segs]
+        plain = "" in node.par or "" in sufs
+        counts = Counter(sufs)
+        for s, suf in zip(segs, sufs):
+            if suf[:1] == ":" and suf not in node.par and plain and counts[suf] == 1:
+                # a ``:suffix`` only one value has, beside plain values: part of the value
+                # (``account:alice`` beside ``account:temp-12``), not a custom verb (``{id}:cancel``)
+                suf = ""
+                whole.add(s)
+            by_suffix.setdefault(suf, []).append(s)
         for suf, group in by_suffix.items():
             target = node.par.get(suf)
             if target is None:
@@ -1447,7 +1456,7 @@ class Templater:
             p.evidence["literal_siblings"] = sorted(siblings)[:10]
             for s in group:
                 child = node.lit.pop(s)
-                stem, shape = _stem_shape(s)
+                stem, shape = (s, segment_shape(s)) if s in whole else _stem_shape(s)
                 p.add(stem, shape, max(1, child.n))
                 child.param = None
                 members = p.members
@@ -1631,7 +1640,9 @@ class Templater:
                         values.append(m.group(2))
                         node, top = nxt, False
                         continue
-            if suf and node is not None and suf not in node.par and "" in node.par and node.par[""].param.weak_ok:  # type: ignore[union-attr]
+            if suf and node is not None and suf not in node.par and "" in node.par:
+                # an unknown ``:suffix`` where a plain parameter is learned: the whole segment is
+                # the candidate value (``account:alice`` beside ``account:temp-12``), judged below
                 stem, suf = seg, ""
             pn = node.par.get(suf) if node is not None else None
             shape = ""

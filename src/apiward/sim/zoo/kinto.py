@@ -48,6 +48,7 @@ kinto.account_create_principals = system.Everyone
 kinto.account_write_principals = account:admin
 kinto.bucket_create_principals = system.Authenticated
 kinto.account_cache_ttl_seconds = 3600
+kinto.user-data_delete_principals = account:admin
 
 [loggers]
 keys = root
@@ -134,11 +135,10 @@ class Kinto:
         for v in victims:
             for rid in v.records[:2]:
                 d.request(mallory.actor, "GET", rid, auth=mallory.auth, attack=at)
+        # the admin-only function: purging a user's data (user-data_delete_principals)
         at = d.attack("kinto-bfla", "bfla", "API5", eve.actor)
-        for pid in rng.sample(products, 6):
-            d.request(eve.actor, "PATCH", pid, json={"data": {"price": 0}}, auth=eve.auth, attack=at)
         for v in victims[:3]:
-            d.request(eve.actor, "DELETE", f"/v1/accounts/{v.actor.user}", auth=eve.auth, attack=at)
+            d.request(eve.actor, "DELETE", f"/v1/__user_data__/account:{v.actor.user}", auth=eve.auth, attack=at)
         at = d.attack("kinto-brute-force", "brute_force", "API2", bruno)
         target = users[0].actor.user
         for pw in wordlists.COMMON_PASSWORDS[: 20 if quick else 36]:
@@ -151,11 +151,14 @@ class Kinto:
         for p in wordlists.RECON_PATHS[: 30 if quick else 50]:
             d.request(pete, "GET", p, attack=at)
         if not quick:
+            # writes to other accounts' records and to the admin's catalogue (Kinto's permissions are per object)
             at = d.attack("kinto-bola-write", "bola_write", "API1", trudy.actor)
             for v in victims:
                 rid = v.records[-1]
                 d.request(trudy.actor, "PATCH", rid, json={"data": {"done": True, "title": "pwned"}}, auth=trudy.auth, attack=at)
                 d.request(trudy.actor, "DELETE", v.records[0], auth=trudy.auth, attack=at)
+            for pid in rng.sample(products, 4):
+                d.request(trudy.actor, "PATCH", pid, json={"data": {"price": 0}}, auth=trudy.auth, attack=at)
             at = d.attack("kinto-mass-assignment", "mass_assignment", "API3", oscar.actor)
             d.request(oscar.actor, "PATCH", f"/v1/accounts/{oscar.actor.user}", json={"data": {"is_admin": True, "role": "admin"}},
                       auth=oscar.auth, attack=at)
@@ -252,9 +255,10 @@ class _User:
         for pid in rng.sample(products, 2):
             d.request(a, "PATCH", pid, json={"data": {"price": rng.randrange(5, 500)}}, auth=auth)
         d.request(a, "GET", "/v1/buckets/catalog/collections/products/records", auth=auth)
-        # a short-lived account that the admin removes (leavers)
-        tmp = _User(d.actor(f"temp{rnd}", benign=True, user=f"temp{rnd}-{rng.randrange(1000)}"), secrets.token_hex(6))
-        tmp.signup(d)
-        d.request(tmp.actor, "GET", "/v1/", auth=tmp.auth)
-        d.request(a, "DELETE", f"/v1/accounts/{tmp.actor.user}", auth=auth)
+        # short-lived accounts that the admin removes with their data (leavers)
+        for k in range(2):
+            tmp = _User(d.actor(f"temp{rnd}.{k}", benign=True, user=f"temp{rnd}{k}-{rng.randrange(1000)}"), secrets.token_hex(6))
+            tmp.signup(d)
+            d.request(tmp.actor, "GET", f"/v1/accounts/{tmp.actor.user}", auth=tmp.auth)
+            d.request(a, "DELETE", f"/v1/__user_data__/account:{tmp.actor.user}", auth=auth)  # the account goes too
         _ = users
