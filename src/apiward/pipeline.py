@@ -274,6 +274,26 @@ class Pipeline:
         if ref != ctx.endpoint:
             ctx.endpoint = ref
 
+    def _move_endpoints(self) -> None:
+        """Templates merged or split: detectors with per-endpoint state
+        re-key it (``move_endpoint``), so that what a function's callers
+        taught under its literal paths holds under its template."""
+        try:
+            self.inventory.consolidate()
+        except Exception as exc:
+            self.errors.add("discover:inventory", exc, "consolidate")
+            return
+        moves = self.inventory.drain_moves()
+        hooks = [(getattr(d, "id", type(d).__name__), h) for d in self.detectors if (h := getattr(d, "move_endpoint", None)) is not None]
+        for host, method, old, new in moves:
+            if old == new:
+                continue
+            for det_id, hook in hooks:
+                try:
+                    hook(f"{host}|{method} {old}", f"{host}|{method} {new}")
+                except Exception as exc:
+                    self.errors.add(f"detector:{det_id}", exc, f"{method} {old}")
+
     def run(self, calls: list[ApiCall]) -> tuple[list[Context], list[Finding]]:
         """Discover and detect, call by call. In ``both`` mode each call is
         scored against what earlier calls taught and then, unless flagged,
@@ -335,6 +355,8 @@ class Pipeline:
                 if inventory_after:
                     if not fx.flagged:
                         self._learn_inventory(call, ctx)
+                        if self.inventory.templates_changed(ctx.endpoint.host):
+                            self._move_endpoints()
                     else:
                         try:
                             self.inventory.note_probe(call, ctx.endpoint)

@@ -123,6 +123,26 @@ class AdminFunction(DetectorBase):
         if "_refusals" not in s:
             self.min_refused, self._refusals = 2, LRU(self._seen.cap)
 
+    def move_endpoint(self, old: str, new: str) -> None:
+        """A template merge or split: the function's history moves with it
+        (merged into what the new template already has)."""
+        fn = self._fn.get(old)
+        if fn is None:
+            return
+        self._fn.pop(old, None)
+        cur = self._fn.get(new)
+        if cur is None:
+            self._fn.put(new, fn)
+            return
+        cur.ok |= fn.ok
+        cur.denied |= fn.denied
+        cur.ok_calls += fn.ok_calls
+        cur.ok_admin += fn.ok_admin
+        cur.ok_regular += fn.ok_regular
+        cur.mixed = cur.mixed or fn.mixed or bool(cur.ok & cur.denied)
+        cur.flagged |= fn.flagged
+        cur.events.update(fn.events)
+
     def _few(self) -> int:
         return max(self.few_principals, int(self.admin_share * len(self._seen)))
 

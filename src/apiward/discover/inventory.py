@@ -820,6 +820,11 @@ class Inventory:
         self._cur = None
 
     # -- batches -------------------------------------------------------------------
+    def templates_changed(self, host: str) -> bool:
+        """Whether ``host``'s templates changed since records were last
+        re-keyed (then :meth:`consolidate` has moves to make). One dict look-up."""
+        return self.templater.version(host) != self._versions.get(host)
+
     def consolidate(self) -> int:
         """Re-key records whose paths the templater now templates otherwise:
         literal paths merged into a template (``/repos/alice/issues`` into

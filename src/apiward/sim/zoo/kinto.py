@@ -256,7 +256,7 @@ class _User:
             d.request(a, "PATCH", pid, json={"data": {"price": rng.randrange(5, 500)}}, auth=auth)
         d.request(a, "GET", "/v1/buckets/catalog/collections/products/records", auth=auth)
         # short-lived accounts that the admin removes with their data (leavers)
-        for k in range(2):
+        for k in range(3):
             tmp = _User(d.actor(f"temp{rnd}.{k}", benign=True, user=f"temp{rnd}{k}-{rng.randrange(1000)}"), secrets.token_hex(6))
             tmp.signup(d)
             d.request(tmp.actor, "GET", f"/v1/accounts/{tmp.actor.user}", auth=tmp.auth)
