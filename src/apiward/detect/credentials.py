@@ -131,6 +131,8 @@ class LoginTracker:
     call."""
 
     def __init__(self, window_s: float, max_keys: int) -> None:
+        #: username digest -> digests of Basic passwords that were accepted
+        self.good_pwd: LRU[str, set[str]] = LRU(max_keys)
         self.window_s = window_s
         self.max_keys = max_keys
         self.seen = 0  # calls learned: two trackers fed the same stream agree on it
@@ -149,6 +151,8 @@ class LoginTracker:
         self.__dict__.setdefault("max_keys", self.src.cap)
         self.__dict__.setdefault("seen", 0)
         self.__dict__.setdefault("_learned", "")
+        if "good_pwd" not in s:
+            self.good_pwd = LRU(self.max_keys)
         if "fail_at" not in s:  # state from before: rebuild from the rings
             self.fail_at = LRU(2 * self.max_keys)
             for rings in (self.src, self.user):
@@ -228,9 +232,17 @@ class LoginTracker:
         st = call.status
         if st == 401:
             ok = False
+        elif st == 403:
+            # servers that answer bad Basic credentials 403: a failure when the account has a
+            # password that works and this is another one (the right one refused is authorization)
+            a = self._attempt(call, ctx, cred[0], cred[1], False)
+            good = self.good_pwd.get(a.user)
+            return a if good and a.pwd not in good else None
         else:
             ep = self.ep.get(facts(call, ctx).ep_key)
-            if ep is None or ep.fails == 0 or st >= 500 or st == 0:
+            if st >= 500 or st == 0:
+                return None
+            if ep is None or ep.fails == 0:
                 return None
             ok = True
         a = self._attempt(call, ctx, cred[0], cred[1], ok)
@@ -239,6 +251,21 @@ class LoginTracker:
             if ring and ring[-1].ok and ring[-1].src == a.src:
                 return None
         return a
+
+    def _good_basic(self, call: ApiCall) -> None:
+        """Remember (as digests) a Basic password the server accepted, for
+        servers that answer wrong ones 403 (see :meth:`_parse_basic`)."""
+        cred = basic_credentials(call)
+        if cred is None:
+            return
+        name = cred[0].strip().lower()[:64]
+        udig = _names.get(name) or self._digest(name)
+        good = self.good_pwd.get(udig)
+        if good is None:
+            good = set()
+            self.good_pwd.put(udig, good)
+        if len(good) < 4:
+            good.add(self._digest(cred[1], self._salt))
 
     def _attempt(self, call: ApiCall, ctx: Context, user: str, pwd: str, ok: bool) -> Attempt:
         req = call.request
@@ -290,6 +317,8 @@ class LoginTracker:
         if call.status == 201 and req.body and facts(call, ctx).login_form is not None:
             self.ep.get_or(facts(call, ctx).ep_key, _Ep).signups += 1
             return
+        if call.actor.auth_scheme == "basic" and 200 <= call.status < 400:
+            self._good_basic(call)
         a = self.attempt(call, ctx)
         if a is None:
             return
@@ -385,6 +414,11 @@ class Stuffing(DetectorBase):
                    "slow-spray": "Low-and-slow password spraying", "slow-unknown": "Low-and-slow distributed credential stuffing"}[kind],
         )
         f.attack = attack
+        if call.actor.auth_scheme == "basic" and call.actor.kind != "ip":
+            # a refused Basic guess carries the victim's name: the attack is the source's
+            src = atts[-1].src if atts else ""
+            if src.startswith("ip:"):
+                f.actor, f.actor_display = src, src[3:]
         return f
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:

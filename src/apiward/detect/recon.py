@@ -59,6 +59,7 @@ import re
 import zlib
 from typing import Any
 
+from apiward.detect.vocabulary import RELEASE_ARCHIVE
 from apiward.detect.base import DetectorBase
 from apiward.detect.facts import facts
 from apiward.learn.norms import Norms
@@ -240,7 +241,7 @@ class Scanning(DetectorBase):
         kind = self._paths.get(path)
         if kind is None:
             kind = ""
-            if _ANY_PROBE.search(path):  # one search for the common miss
+            if _ANY_PROBE.search(path) and RELEASE_ARCHIVE.search(path.rpartition("/")[2]) is None:  # one search for the common miss
                 kind = "secret" if SECRET_PROBE.search(path) else "spec"
             if len(self._paths) >= 8192:
                 self._paths.clear()

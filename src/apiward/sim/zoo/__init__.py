@@ -13,10 +13,11 @@ import importlib.util
 
 from apiward.sim.zoo.harness import ZooApp
 from apiward.sim.zoo.kinto import Kinto
+from apiward.sim.zoo.pypiserver import PypiServer
 
 __all__ = ["APPS", "available"]
 
-APPS: dict[str, ZooApp] = {a.name: a for a in (Kinto(),)}
+APPS: dict[str, ZooApp] = {a.name: a for a in (Kinto(), PypiServer())}
 
 
 def available(name: str) -> bool:
