@@ -192,10 +192,15 @@ def stop(proc: subprocess.Popen[bytes], *, sig: int = signal.SIGTERM, timeout: f
         proc.wait(10)
 
 
+def _env() -> dict[str, str]:
+    """The environment for CLI subprocesses: this apiward first on the path."""
+    src = str(Path(__file__).resolve().parents[3])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)}
+
+
 def cli(*args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
     """Run the apiward CLI as a user would; raise with its stderr on failure."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[3]), os.environ.get("PYTHONPATH", "")) if p)}
-    r = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=env)
+    r = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, env=_env())
     if r.returncode != 0:
         raise RuntimeError(f"apiward {' '.join(args)} failed ({r.returncode}): {r.stderr[-2000:]}")
     return r
@@ -221,11 +226,10 @@ def run_app(app: ZooApp, workdir: Path, *, quick: bool = False, seed: int = 1) -
         wait_http(upstream + app.ready_path(), app_proc, log=app_log)
         routes = app.routes(upstream, workdir)
         proxy_log = workdir / "proxy.log"
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3]) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         with open(proxy_log, "wb") as plog:
             proxy = subprocess.Popen(
                 [*CLI, "proxy", "--upstream", upstream, "--listen", f"127.0.0.1:{proxy_port}", "--state", str(state)],
-                stdout=plog, stderr=subprocess.STDOUT, env=env,
+                stdout=plog, stderr=subprocess.STDOUT, env=_env(),
             )
         with _running(proxy, signal.SIGINT):
             wait_http(f"http://127.0.0.1:{proxy_port}{app.ready_path()}", proxy, log=proxy_log)
@@ -235,15 +239,16 @@ def run_app(app: ZooApp, workdir: Path, *, quick: bool = False, seed: int = 1) -
                 app.drive(d, quick=quick, seed=seed)
             finally:
                 d.close()
-            # the readiness checks above went through the proxy from 127.0.0.1: not an actor of the scenario
         summary = proxy_log.read_text(errors="replace").strip().splitlines()
         if proxy.returncode != 0:
             raise RuntimeError(f"apiward proxy exited with {proxy.returncode}:\n" + "\n".join(summary[-30:]))
     findings = orjson.loads(cli("findings", "--kind", "attack", "--format", "json", "--state", str(state)).stdout or "[]")
     inventory = orjson.loads(cli("inventory", "--format", "json", "--state", str(state)).stdout or "[]")
+    probes = orjson.loads(cli("inventory", "--probes", "--format", "json", "--state", str(state)).stdout or "[]")
     return AppRun(
         app=app.name, routes=routes, sent=d.sent, actors=d.actors, attacks=d.attacks, findings=findings,
-        inventory=_endpoints(inventory), proxy_summary=summary[-1] if summary else "", seconds=time.monotonic() - t0,
+        inventory=_endpoints(inventory), probes=probes, proxy_summary=summary[-1] if summary else "",
+        seconds=time.monotonic() - t0,
     )
 
 
