@@ -266,6 +266,14 @@ class LoginTracker:
             self.good_pwd.put(udig, good)
         if len(good) < 4:
             good.add(self._digest(cred[1], self._salt))
+        # where and with what the account is used (every accepted call is a login with Basic)
+        k = self.known.get_or(udig, lambda: [set(), set(), 0])
+        ip = call.actor.ip or call.src.ip
+        if len(k[0]) < 16:
+            k[0].add(ip)
+        ua = call.actor.user_agent or call.request.header("user-agent") or ""
+        if len(k[1]) < 16:
+            k[1].add(ua)
 
     def _attempt(self, call: ApiCall, ctx: Context, user: str, pwd: str, ok: bool) -> Attempt:
         req = call.request

@@ -20,7 +20,8 @@ Looks at, per actor over a tumbling ``horizon_s`` of virtual time:
   probing of undocumented or unknown paths;
 - method fuzzing: distinct methods other than GET and POST on one path
   (``min_methods``), and methods outside the usual REST set (TRACE,
-  PROPFIND, DEBUG, TRACK...);
+  PROPFIND, DEBUG, TRACK...), counting only calls the API did not serve
+  (an answer below 400 means the method is part of its interface);
 - *slow probing*, over days rather than one horizon: per source, decayed
   counts (half-life ``slow_half_life_s``) of distinct endpoints answered
   not found (404/405/501) or refused (401/403), against the source's
@@ -404,7 +405,8 @@ class Scanning(DetectorBase):
             elif probed or s.earlier:
                 suspicious = True  # a new endpoint refused or not found: part of a sweep, should one show
         method = req.method
-        if method != "GET" and method != "POST":
+        if method != "GET" and method != "POST" and not (100 <= call.status < 400):
+            # a method the API answers with success is its interface (WebDAV's PROPFIND, REPORT...)
             pk = zlib.crc32(path.encode("utf-8", "surrogatepass"))
             ms = s.methods.get(pk)
             if ms is None:

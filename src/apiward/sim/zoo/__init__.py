@@ -14,10 +14,11 @@ import importlib.util
 from apiward.sim.zoo.harness import ZooApp
 from apiward.sim.zoo.kinto import Kinto
 from apiward.sim.zoo.pypiserver import PypiServer
+from apiward.sim.zoo.radicale import Radicale
 
 __all__ = ["APPS", "available"]
 
-APPS: dict[str, ZooApp] = {a.name: a for a in (Kinto(), PypiServer())}
+APPS: dict[str, ZooApp] = {a.name: a for a in (Kinto(), PypiServer(), Radicale())}
 
 
 def available(name: str) -> bool:
