@@ -17,6 +17,8 @@ from one source is one login). No path is assumed.
 - credential stuffing: one source (client IP, else actor) tries
   ``stuffing_users`` distinct usernames, mostly failing;
 - brute force: one username fails ``brute_failures`` times (any sources);
+- token guessing: one source presents ``brute_failures`` distinct API
+  tokens or keys, each refused (401/403), none accepted;
 - password spraying: one password (keyed digest, never the value) fails
   for ``spray_users`` distinct usernames, from any number of sources;
 - distributed stuffing: ``distributed_users`` distinct usernames failing on
@@ -412,6 +414,7 @@ class Stuffing(DetectorBase):
         self.distributed_sources = distributed_sources
         self.min_fail_ratio = min_fail_ratio
         self.logins = LoginTracker(window_s, max_keys)
+        self._tokens: LRU[str, list[Any]] = LRU(max_keys)  # source ip -> [refused token ids, events, since, accepted]
 
     def _f(self, call: ApiCall, ctx: Context, kind: str, attack: str, key: str, atts: list[Attempt], summary: str, evidence: dict[str, Any], conf: float) -> Finding:
         f = self.finding(
@@ -419,7 +422,8 @@ class Stuffing(DetectorBase):
             event_ids=[a.eid for a in atts][-64:], first_seen=atts[0].ts if atts else call.ts,
             title={"stuffing": "Credential stuffing", "brute": "Password brute force", "spray": "Password spraying",
                    "distributed": "Distributed credential stuffing", "slow-source": "Low-and-slow credential stuffing",
-                   "slow-spray": "Low-and-slow password spraying", "slow-unknown": "Low-and-slow distributed credential stuffing"}[kind],
+                   "slow-spray": "Low-and-slow password spraying", "slow-unknown": "Low-and-slow distributed credential stuffing",
+                   "token": "API token guessing"}[kind],
         )
         f.attack = attack
         if call.actor.auth_scheme == "basic" and call.actor.kind != "ip":
@@ -429,8 +433,46 @@ class Stuffing(DetectorBase):
                 f.actor, f.actor_display = src, src[3:]
         return f
 
+    def __setstate__(self, s: dict[str, Any]) -> None:
+        self.__dict__.update(s)
+        if "_tokens" not in s:
+            self._tokens = LRU(self.logins.max_keys)
+
+    def _token_guessing(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        """One source presenting ``brute_failures`` distinct API tokens or
+        keys in ``window_s``, each refused (401/403), none accepted: guessing
+        tokens (each guess is its own "actor"; the finding names the
+        source). A user's one token refused again and again is one token."""
+        ip = call.actor.ip or call.src.ip
+        if not ip or not call.actor.token_id:
+            return []
+        st = call.status
+        t = self._tokens.get(ip)
+        if not (st == 401 or st == 403):
+            if t is not None and 200 <= st < 300:
+                t[3] = True  # the source holds a working credential: not a guesser
+            return []
+        now = call.ts
+        if t is None or now - t[2] > self.logins.window_s:
+            t = [set(), Ring(64), now, False]
+            self._tokens.put(ip, t)
+        if len(t[0]) < 256:
+            t[0].add(call.actor.token_id)
+        t[1].push(call.id)
+        if t[3] or len(t[0]) < self.brute_failures:
+            return []
+        src = f"ip:{ip}"
+        f = self._f(call, ctx, "token", "T1110.001", src, [],
+                    f"{src} presented {len(t[0])} distinct API tokens, every one refused",
+                    {"source": src, "distinct_tokens": len(t[0]), "status": st}, min(0.95, 0.6 + 0.02 * len(t[0])))
+        f.actor, f.actor_display = src, ip
+        f.event_ids = list(t[1])
+        return [f]
+
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         req = call.request
+        if call.actor.kind == "apikey" and call.response is not None:
+            return self._token_guessing(call, ctx)
         if ((req.method != "POST" and req.method != "PUT") or not req.body) and call.actor.auth_scheme != "basic":
             return []
         lt = self.logins = self.logins.shared(ctx)

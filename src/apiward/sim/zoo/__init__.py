@@ -12,13 +12,14 @@ from __future__ import annotations
 import importlib.util
 
 from apiward.sim.zoo.harness import ZooApp
+from apiward.sim.zoo.jupyter import JupyterServer
 from apiward.sim.zoo.kinto import Kinto
 from apiward.sim.zoo.pypiserver import PypiServer
 from apiward.sim.zoo.radicale import Radicale
 
 __all__ = ["APPS", "available"]
 
-APPS: dict[str, ZooApp] = {a.name: a for a in (Kinto(), PypiServer(), Radicale())}
+APPS: dict[str, ZooApp] = {a.name: a for a in (Kinto(), PypiServer(), Radicale(), JupyterServer())}
 
 
 def available(name: str) -> bool:
