@@ -5,7 +5,8 @@ other principal writes, above all when the response echoes the new value.
 Looks at: per kind of object (the noun of the endpoint template, so
 ``POST /users`` and ``PATCH /users/{id}`` share state), the fields responses
 return and, per field, which principals write it in 2xx POST/PUT/PATCH
-bodies (top-level JSON or form fields). A written field is read-only when
+bodies (top-level JSON or form fields, or the object inside a ``data`` /
+``attributes`` envelope). A written field is read-only when
 responses return it, the kind has seen enough writes by several principals,
 and no other principal (at most one) writes it. It is flagged when it is
 read-only and privilege-like with an elevating value, or a read-only
@@ -71,6 +72,25 @@ _PLAIN_ROLE = frozenset({"user", "customer", "member", "guest", "basic", "free",
 
 _priv_cache: dict[str, bool] = {}
 _UNSET: Any = object()
+#: Keys that wrap the object itself in request and response bodies
+#: (``{"data": {...}}``, JSON:API ``{"data": {"attributes": {...}}}``).
+_ENVELOPES = ("data", "attributes", "record", "item", "object", "resource")
+
+
+def _unwrap(doc: Any) -> Any:
+    """The object inside an envelope of at most three keys (``{"data":
+    {...}, "permissions": {...}}``), two levels at most; ``doc`` otherwise."""
+    for _ in range(2):
+        if not isinstance(doc, dict) or len(doc) > 3:
+            return doc
+        for k in _ENVELOPES:
+            inner = doc.get(k)
+            if isinstance(inner, dict) and inner:
+                doc = inner
+                break
+        else:
+            return doc
+    return doc
 
 
 def _is_priv(field: str) -> bool:
@@ -249,8 +269,8 @@ class ReadonlyWrite(DetectorBase):
         if req.method not in _WRITES or not req.body:
             return out
         st = resp.status
-        params = req.params()
-        if not params:
+        params = _unwrap(req.params())
+        if not params or not isinstance(params, dict):
             return out
         ep = ctx.endpoint
         kk = facts(call, ctx).kind_key
@@ -280,7 +300,7 @@ class ReadonlyWrite(DetectorBase):
                 echo_doc = None
                 resp = call.response
                 if resp is not None and resp.body:
-                    items, _ = response_items(resp.json(), 1)
+                    items, _ = response_items(_unwrap(resp.json()), 1)
                     echo_doc = items[0] if items else None
             echoed = echo_doc is not None and f in echo_doc and echo_doc[f] == v
             returned = kind.returned.get(f, 0) if kind is not None else 0
@@ -363,7 +383,7 @@ class ReadonlyWrite(DetectorBase):
         ep = ctx.endpoint
         req = call.request
         write = req.method in _WRITES and bool(req.body)
-        doc = resp.json() if resp.body else None
+        doc = _unwrap(resp.json()) if resp.body else None
         if not write and doc is None:
             return
         kk = facts(call, ctx).kind_key
@@ -388,8 +408,8 @@ class ReadonlyWrite(DetectorBase):
                     self._values.put(actor.key + "|" + kk, vals)
         if not write:
             return
-        params = req.params()
-        if not params:
+        params = _unwrap(req.params())
+        if not params or not isinstance(params, dict):
             return
         me = call.actor.key
         kind.write_calls += 1
