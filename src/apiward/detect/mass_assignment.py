@@ -5,8 +5,9 @@ other principal writes, above all when the response echoes the new value.
 Looks at: per kind of object (the noun of the endpoint template, so
 ``POST /users`` and ``PATCH /users/{id}`` share state), the fields responses
 return and, per field, which principals write it in 2xx POST/PUT/PATCH
-bodies (top-level JSON or form fields, or the object inside a ``data`` /
-``attributes`` envelope). A written field is read-only when
+bodies (top-level JSON or form fields; inside a ``data`` / ``attributes``
+envelope only strongly privilege-like fields with an elevating value, for
+the echoed-escalation rule). A written field is read-only when
 responses return it, the kind has seen enough writes by several principals,
 and no other principal (at most one) writes it. It is flagged when it is
 read-only and privilege-like with an elevating value, or a read-only
@@ -269,9 +270,14 @@ class ReadonlyWrite(DetectorBase):
         if req.method not in _WRITES or not req.body:
             return out
         st = resp.status
-        params = _unwrap(req.params())
-        if not params or not isinstance(params, dict):
+        params = req.params()
+        if not params:
             return out
+        inner = _unwrap(params)
+        if inner is not params and isinstance(inner, dict):
+            # the object inside an envelope: only the from-the-first-event rule (a strongly
+            # privilege-like field set to an elevating value and echoed back) applies there
+            params = {**params, **{k: v for k, v in inner.items() if isinstance(k, str) and _STRONG_PRIV.search(k) and _elevating(v)}}
         ep = ctx.endpoint
         kk = facts(call, ctx).kind_key
         kind = self._kind.get(kk)
@@ -300,8 +306,10 @@ class ReadonlyWrite(DetectorBase):
                 echo_doc = None
                 resp = call.response
                 if resp is not None and resp.body:
-                    items, _ = response_items(_unwrap(resp.json()), 1)
+                    items, _ = response_items(resp.json(), 1)
                     echo_doc = items[0] if items else None
+                    if echo_doc is not None and inner is not params:
+                        echo_doc = {**echo_doc, **(_unwrap(echo_doc) if isinstance(_unwrap(echo_doc), dict) else {})}
             echoed = echo_doc is not None and f in echo_doc and echo_doc[f] == v
             returned = kind.returned.get(f, 0) if kind is not None else 0
             readonly = warm and returned >= self.min_returned
@@ -383,7 +391,7 @@ class ReadonlyWrite(DetectorBase):
         ep = ctx.endpoint
         req = call.request
         write = req.method in _WRITES and bool(req.body)
-        doc = _unwrap(resp.json()) if resp.body else None
+        doc = resp.json() if resp.body else None
         if not write and doc is None:
             return
         kk = facts(call, ctx).kind_key
@@ -408,8 +416,8 @@ class ReadonlyWrite(DetectorBase):
                     self._values.put(actor.key + "|" + kk, vals)
         if not write:
             return
-        params = _unwrap(req.params())
-        if not params or not isinstance(params, dict):
+        params = req.params()
+        if not params:
             return
         me = call.actor.key
         kind.write_calls += 1
