@@ -353,6 +353,10 @@ class Pipeline:
                     out.extend(here)
             if learn:
                 if inventory_after:
+                    akey = call.actor.key or call.actor.ip
+                    if not fx.flagged and call.status >= 400 and trust.flagged(akey, call.ts) \
+                            and not self.inventory.known(ctx.endpoint):
+                        fx.flagged = True  # an actor attacks findings named, refused on a path never served: a probe
                     if not fx.flagged:
                         self._learn_inventory(call, ctx)
                         if self.inventory.templates_changed(ctx.endpoint.host):

@@ -502,12 +502,17 @@ class Inventory:
             self._ipcache[ip] = got
         return got
 
+    def known(self, ref: EndpointRef) -> bool:
+        """Whether ``ref`` is a served endpoint of the inventory."""
+        return (ref.host, ref.method, ref.template) in self.endpoints
+
     def note_probe(self, call: ApiCall, ref: EndpointRef) -> None:
         """Keep a call that learns nothing (an attack finding rests on it)
-        among the probes when it asked for something never served: the
-        probe list is what attackers tried, apart from the inventory."""
+        among the probes when it asked for something never served and was
+        answered with an error (or not at all): the probe list is what
+        attackers tried, apart from the inventory."""
         resp = call.response
-        if resp is not None and resp.status in PROBE_STATUSES and (ref.host, ref.method, ref.template) not in self.endpoints:
+        if resp is not None and (resp.status in PROBE_STATUSES or resp.status >= 400) and (ref.host, ref.method, ref.template) not in self.endpoints:
             self._probe(call, ref, call.actor.key or call.actor.ip or call.src.ip)
 
     def observe(self, call: ApiCall, ref: EndpointRef, hits: list[SensitiveHit], *, learn: bool = True) -> bool:
