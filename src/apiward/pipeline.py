@@ -274,6 +274,26 @@ class Pipeline:
         if ref != ctx.endpoint:
             ctx.endpoint = ref
 
+    def _move_endpoints(self) -> None:
+        """Templates merged or split: detectors with per-endpoint state
+        re-key it (``move_endpoint``), so that what a function's callers
+        taught under its literal paths holds under its template."""
+        try:
+            self.inventory.consolidate()
+        except Exception as exc:
+            self.errors.add("discover:inventory", exc, "consolidate")
+            return
+        moves = self.inventory.drain_moves()
+        hooks = [(getattr(d, "id", type(d).__name__), h) for d in self.detectors if (h := getattr(d, "move_endpoint", None)) is not None]
+        for host, method, old, new in moves:
+            if old == new:
+                continue
+            for det_id, hook in hooks:
+                try:
+                    hook(f"{host}|{method} {old}", f"{host}|{method} {new}")
+                except Exception as exc:
+                    self.errors.add(f"detector:{det_id}", exc, f"{method} {old}")
+
     def run(self, calls: list[ApiCall]) -> tuple[list[Context], list[Finding]]:
         """Discover and detect, call by call. In ``both`` mode each call is
         scored against what earlier calls taught and then, unless flagged,
@@ -308,6 +328,7 @@ class Pipeline:
         detectors = self.detectors
         errors = self.errors
         trust = self.trust
+        named: set[str] = set()  # actors attack findings named in this batch
         for call, ctx in zip(calls, ctxs):
             fx = facts(call, ctx)
             if score:
@@ -326,13 +347,20 @@ class Pipeline:
                         if f.kind == "attack":
                             if f.actor:
                                 trust.flag(f.actor, call.ts)
+                                named.add(f.actor)
                             if not fx.flagged and cid in f.event_ids:
                                 fx.flagged = True
                     out.extend(here)
             if learn:
                 if inventory_after:
+                    akey = call.actor.key or call.actor.ip
+                    if not fx.flagged and call.status >= 400 and trust.flagged(akey, call.ts) \
+                            and not self.inventory.known(ctx.endpoint):
+                        fx.flagged = True  # an actor attacks findings named, refused on a path never served: a probe
                     if not fx.flagged:
                         self._learn_inventory(call, ctx)
+                        if self.inventory.templates_changed(ctx.endpoint.host):
+                            self._move_endpoints()
                     else:
                         try:
                             self.inventory.note_probe(call, ctx.endpoint)
@@ -351,6 +379,13 @@ class Pipeline:
                     except Exception as exc:
                         errors.add("learn:baselines", exc, call.id)
                 trust.observe(akey, call.ts)
+        if named and learn and inventory_after:
+            # what the named actors' earlier calls taught before they were recognised
+            for a in named:
+                try:
+                    self.inventory.demote(a)
+                except Exception as exc:
+                    self.errors.add("discover:inventory", exc, a)
         return out
 
     def record(self, found: list[Finding]) -> int:

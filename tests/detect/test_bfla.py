@@ -135,3 +135,30 @@ def test_a_customer_deleting_catalogue_items_only_staff_delete():
     for c in customers:
         s("PUT", "/api/cart", "/api/cart", user=c, req_json={"items": [1]}, json={"ok": True})
     assert not [f for f in s.findings if "cart" in f.endpoint]
+
+
+def test_refusals_on_a_function_only_one_principal_uses_are_an_attempt():
+    det = AdminFunction()
+    s = Stream(det)
+    regular_traffic(s, claims=False)
+    for i in range(4):  # the admin purges leavers' data; no role claims (HTTP Basic)
+        s("DELETE", f"/v1/__user_data__/account:leaver{i}", "/v1/__user_data__/{principal}", user="admin", status=200, json={})
+    assert s.findings == []
+    s("DELETE", "/v1/__user_data__/account:u1", "/v1/__user_data__/{principal}", user="u3", status=403, json={})
+    assert s.findings == []  # one refusal is a stray click
+    s("DELETE", "/v1/__user_data__/account:u2", "/v1/__user_data__/{principal}", user="u3", status=403, json={})
+    assert [f.actor for f in s.findings] == ["user:u3"]
+    assert s.findings[0].owasp.startswith("API5") and s.findings[0].severity == "medium"
+
+
+def test_function_history_follows_a_template_merge():
+    det = AdminFunction()
+    s = Stream(det)
+    regular_traffic(s, claims=False)
+    for i in range(4):  # learnt while each path was still its own template
+        s("DELETE", f"/v1/purge/leaver{i}", f"/v1/purge/leaver{i}", user="admin", status=200, json={})
+    for i in range(4):
+        det.move_endpoint(f"api.example.com|DELETE /v1/purge/leaver{i}", "api.example.com|DELETE /v1/purge/{id}")
+    for v in ("u1", "u2"):
+        s("DELETE", f"/v1/purge/{v}", "/v1/purge/{id}", user="u5", status=403, json={})
+    assert [f.actor for f in s.findings] == ["user:u5"]

@@ -283,3 +283,21 @@ def test_writing_another_users_record_by_naming_them_in_a_body_field():
     for i, u in enumerate(users * 2):
         s("POST", "/api/tickets", "/api/tickets", user=u, req_json={"account": ["sales", "support"][i % 2]}, json={"id": i})
     assert len([f for f in s.findings if "naming" in f.summary]) == 1
+
+
+def test_refused_attempts_on_other_users_objects_are_an_attempted_bola():
+    det = CrossOwnerAccess()
+    s = Stream(det, Enumeration())
+    orders: dict[str, list[int]] = {}
+    benign_shop(s, orders)
+    s("GET", f"/api/v1/orders/{orders['user1'][0]}", "/api/v1/orders/{orderId}", user="user2", status=403, json={})
+    assert s.findings == []  # one refused call is nothing
+    victims = [o for u in USERS[3:8] for o in orders[u]][:6]
+    for o in victims:
+        s("GET", f"/api/v1/orders/{o}", "/api/v1/orders/{orderId}", user="mallory", status=403, json={"error": "forbidden"})
+    found = [f for f in s.findings if f.detector == "bola.cross_owner_access"]
+    assert found and {f.actor for f in found} == {"user:mallory"}
+    assert found[-1].owasp.startswith("API1") and found[-1].severity == "medium" and found[-1].evidence["refused"]
+    assert found[-1].evidence["distinct_objects"] >= det.min_denied_objects
+    # state survives a round trip
+    assert pickle.loads(pickle.dumps(det)).min_denied_objects == det.min_denied_objects

@@ -263,3 +263,59 @@ def test_credential_forms_are_judged_by_names_once_and_values_every_time():
     assert login_fields({"user": "u", "password": "p", "new_password": "q"}) is None
     assert login_fields({"password": "p", "remember": True}) is None
     assert login_fields({"pass": None, "pwd": "p", "handle": "h"}) == ("h", "p", "handle")
+
+
+# -- HTTP Basic and API tokens (found on real apps in the zoo) --------------------------
+
+import base64  # noqa: E402
+
+from apiward.ingest.actor import ActorResolver  # noqa: E402
+
+_RESOLVER = ActorResolver()
+
+
+def basic_call(user, pw, status, *, ip, ts, path="/v1/accounts/alice", method="GET"):
+    auth = "Basic " + base64.b64encode(f"{user}:{pw}".encode()).decode()
+    c = make_call(method, path, ts=ts, ip=ip, headers={"authorization": auth}, status=status, json={"ok": status < 400})
+    c.actor = _RESOLVER.resolve(c)
+    return c
+
+
+def test_basic_auth_guesses_are_a_brute_force_named_on_the_source_and_the_owner_back_is_no_takeover():
+    s = Stream(Stuffing(), AccountTakeover())
+    t = 1_764_000_000.0
+    for i in range(3):  # alice works from her address
+        s.feed(basic_call("alice", "right", 200, ip="198.51.100.4", ts=t + i), "/v1/accounts/{id}")
+    for i, pw in enumerate(("123456", "password", "qwerty", "letmein", "admin", "welcome", "monkey", "dragon", "111111")):
+        s.feed(basic_call("alice", pw, 401, ip="203.0.113.66", ts=t + 10 + i), "/v1/accounts/{id}")
+    s.feed(basic_call("alice", "right", 200, ip="198.51.100.4", ts=t + 30), "/v1/accounts/{id}")  # the owner, back
+    brute = s.by("credentials.stuffing")
+    assert brute and {f.actor for f in brute} == {"ip:203.0.113.66"}  # the guesser, never alice
+    assert s.by("credentials.account_takeover") == []
+
+
+def test_basic_403_with_another_password_than_the_working_one_is_a_failed_login():
+    s = Stream(Stuffing())
+    t = 1_764_000_000.0
+    s.feed(basic_call("alice", "right", 200, ip="198.51.100.4", ts=t, method="POST", path="/"), "/")
+    s.feed(basic_call("alice", "right", 403, ip="198.51.100.4", ts=t + 1, method="POST", path="/"), "/")  # authorization, not a guess
+    assert s.by("credentials.stuffing") == []
+    for i in range(9):
+        s.feed(basic_call("alice", f"guess{i}", 403, ip="203.0.113.9", ts=t + 5 + i, method="POST", path="/"), "/")
+    assert {f.actor for f in s.by("credentials.stuffing")} == {"ip:203.0.113.9"}
+
+
+def test_many_distinct_refused_tokens_from_one_source_are_token_guessing():
+    s = Stream(Stuffing())
+    t = 1_764_000_000.0
+    for i in range(5):  # the owner's one token, refused on a forbidden call now and then: not guessing
+        c = make_call("GET", "/api/contents", ts=t + i, ip="198.51.100.4", headers={"authorization": "token good-token-1"}, status=200 if i else 403)
+        c.actor = _RESOLVER.resolve(c)
+        s.feed(c, "/api/contents")
+    assert s.by("credentials.stuffing") == []
+    for i in range(10):
+        c = make_call("GET", "/api/contents", ts=t + 10 + i, ip="203.0.113.5", headers={"authorization": f"token guess-{i:04d}"}, status=403)
+        c.actor = _RESOLVER.resolve(c)
+        s.feed(c, "/api/contents")
+    found = s.by("credentials.stuffing")
+    assert found and {f.actor for f in found} == {"ip:203.0.113.5"} and "tokens" in found[-1].summary

@@ -153,3 +153,18 @@ def test_what_the_escalation_enabled_joins_the_finding():
     att = call("PATCH", "/api/users/2", "/api/users/{userId}", user="u2", req_json={"credit_limit": 50000}, json=profile(2))
     assert any(att.id in f.event_ids for f in s.findings)
     pickle.loads(pickle.dumps(det))
+
+
+def test_privilege_field_inside_a_data_envelope_echoed_back_is_flagged():
+    from apiward.detect.mass_assignment import ReadonlyWrite
+    from apiward.model.context import Context, EndpointRef
+    from apiward.testing import make_call
+
+    det = ReadonlyWrite()
+    body = {"data": {"password": "x", "is_admin": True, "role": "admin"}}
+    c = make_call("PATCH", "/v1/accounts/oscar", user="oscar", req_json=body,
+                  json={"permissions": {"write": ["account:oscar"]}, "data": {"id": "oscar", "is_admin": True, "role": "admin"}})
+    ctx = Context(endpoint=EndpointRef(host=c.request.host, method="PATCH", template="/v1/accounts/{account}", path_params=(("account", "oscar"),)))
+    found = det.score_one(c, ctx)
+    assert found and found[0].actor == "user:oscar" and found[0].owasp.startswith("API3")
+    assert {h["field"] for h in found[0].evidence["fields"]} >= {"role"}

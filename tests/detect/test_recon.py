@@ -186,3 +186,30 @@ def test_slow_look_alikes_are_quiet() -> None:
                req_json={"username": f"p{h}-{k}", "password": "x"})
     assert out == []
     assert pickle.loads(pickle.dumps(det))._actors["user:poller"].slow is not None
+
+
+def test_methods_the_api_serves_are_not_method_fuzzing():
+    from apiward.detect.recon import Scanning
+    from apiward.model.context import Context, EndpointRef
+    from apiward.testing import make_call
+
+    det = Scanning()
+    found = []
+    t = 1_764_000_000.0
+    for i in range(30):  # a CalDAV client's sync: WebDAV methods, answered 207/201
+        for m, st in (("PROPFIND", 207), ("REPORT", 207), ("MKCALENDAR", 201), ("PUT", 201), ("DELETE", 204)):
+            t += 1
+            c = make_call(m, "/alice/work/", status=st, ts=t, user="alice")
+            ctx = Context(endpoint=EndpointRef(host=c.request.host, method=m, template="/{user}/{calendar}/"))
+            found += det.score_one(c, ctx)
+            det.learn_one(c, ctx)
+    assert found == []
+
+
+def test_release_archives_are_not_secret_probes():
+    from apiward.detect.injection import _probe
+    from apiward.detect.recon import Scanning
+
+    det = Scanning()
+    assert det._probe("/packages/alice_water_bottle-0.1.0.tar.gz") == "" and not _probe("/packages/app-1.2.tar.gz")
+    assert det._probe("/backup.tar.gz") == "secret" and _probe("/backup-2023-01-01.tar.gz") and _probe("/db.sql")

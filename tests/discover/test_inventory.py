@@ -286,3 +286,18 @@ def test_probes_and_moves_survive_pickling() -> None:
     inv2 = pickle.loads(pickle.dumps(inv))
     assert inv2.probe_rows() == inv.probe_rows()
     assert inv2.drain_moves() == [("h", "GET", "/a/b", "/a/{a}")]
+
+
+def test_demote_moves_what_only_a_named_attacker_reached_to_the_probes() -> None:
+    inv = Inventory()
+    for i in range(3):
+        feed(inv, make_call("GET", "/v1/items", ts=100.0 + i, user=f"u{i}"))
+    for p in ("/actuator", "/admin/login", "/.env"):  # a scan answered with redirects
+        feed(inv, make_call("GET", p, status=307, ts=200.0, ip="203.0.113.9"))
+    feed(inv, make_call("GET", "/debug/vars", status=200, ts=201.0, ip="203.0.113.9", json={"secret": 1}))  # served: stays
+    assert inv.demote("ip:203.0.113.9") == 3
+    templates = {k[2] for k in inv.endpoints}
+    assert templates == {"/v1/items", "/debug/vars"}
+    probes = {r["path"]: r for r in inv.probe_rows()}
+    assert set(probes) == {"/actuator", "/admin/login", "/.env"} and probes["/.env"]["statuses"] == {"307": 1}
+    assert inv.demote("user:u1") == 0  # others reached /v1/items

@@ -685,3 +685,32 @@ def test_frozen_resolve_does_not_learn():
         t.resolve("GET", "api.test", f"/things/{i}/sub")
     assert t.templates() == before
     assert tmpl(t, "/users/77") == "/users/{userId}"
+
+
+def test_a_namespaced_value_is_one_value_not_a_custom_verb():
+    t = Templater()
+    for u in ("temp00-541", "temp01-324", "temp10-648", "temp11-9"):
+        t.observe("DELETE", "h", f"/v1/__user_data__/account:{u}")
+    for u in ("chen", "david", "sarah"):  # ``:chen`` read as a verb would make one endpoint per user
+        t.observe("DELETE", "h", f"/v1/__user_data__/account:{u}")
+    assert t.resolve("DELETE", "h", "/v1/__user_data__/account:zed")[0] == "/v1/__user_data__/{userData}"
+    assert [x[2] for x in t.templates()] == ["/v1/__user_data__/{userData}"]
+
+
+def test_sibling_values_keep_their_merge_when_each_has_its_own_names_below():
+    """Each bucket holds collections named by its owner (too few per bucket to
+    merge); one heavily used bucket must not make the others look like
+    distinct resources (coverage compares the varying names as one)."""
+    rng = random.Random(3)
+    t = Templater()
+    colls = ("todo", "journal", "recipes", "links", "books")
+    buckets = ["catalog"] + [f"{n}-{rng.choice(('notes', 'home', 'work'))}" for n in ("sarah", "chen", "david", "fatima", "steven", "jessica", "anthony", "timothy")]
+    for b in buckets:
+        t.observe("PUT", "h", f"/v1/buckets/{b}")
+        mine = ["products"] if b == "catalog" else rng.sample(colls, 2)
+        for c in mine:
+            t.observe("PUT", "h", f"/v1/buckets/{b}/collections/{c}")
+            for _ in range(24 if b == "catalog" else 2):
+                t.observe("POST", "h", f"/v1/buckets/{b}/collections/{c}/records")
+    for b in buckets:
+        assert t.resolve("PUT", "h", f"/v1/buckets/{b}")[0] == "/v1/buckets/{bucket}", b

@@ -139,3 +139,35 @@ def test_decode_jwt_rejects_non_jwts():
 def test_bad_trusted_proxy_fails_at_construction():
     with pytest.raises(ValueError, match="trusted_proxies"):
         ActorResolver(trusted_proxies=["not-a-cidr"])
+
+
+def test_rejected_basic_credentials_are_the_source_not_the_named_user():
+    import base64
+
+    from apiward.ingest.actor import ActorResolver
+    from apiward.testing import make_call
+
+    auth = {"authorization": "Basic " + base64.b64encode(b"alice:guess").decode()}
+    r = ActorResolver()
+    refused = make_call("GET", "/x", headers=auth, status=401, ip="203.0.113.8")
+    a = r.resolve(refused)
+    assert a.key == "ip:203.0.113.8" and a.kind == "ip" and a.auth_scheme == "basic" and a.token_id
+    accepted = make_call("GET", "/x", headers=auth, status=200, ip="203.0.113.8")
+    assert r.resolve(accepted).key == "user:alice"
+
+
+def test_basic_403_with_credentials_never_accepted_is_the_source():
+    import base64
+
+    from apiward.ingest.actor import ActorResolver
+    from apiward.testing import make_call
+
+    def call(pw, status):
+        auth = {"authorization": "Basic " + base64.b64encode(f"alice:{pw}".encode()).decode()}
+        return make_call("POST", "/", headers=auth, status=status, ip="203.0.113.8")
+
+    r = ActorResolver()
+    assert r.resolve(call("guess", 403)).key == "user:alice"  # nothing known yet: take the claim
+    assert r.resolve(call("right", 200)).key == "user:alice"
+    assert r.resolve(call("right", 403)).key == "user:alice"  # her password, refused an action: authorization
+    assert r.resolve(call("guess", 403)).key == "ip:203.0.113.8"  # another password, refused: a guess

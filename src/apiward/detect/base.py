@@ -34,7 +34,10 @@ class DetectorBase:
     """Convenience base: class metadata plus :meth:`finding` to build
     findings that carry it. Subclasses set the ClassVars and override
     ``learn_one``/``score_one``; the optional hooks ``learn_many`` and
-    ``score_many`` exist for batch speed-ups (defaults loop)."""
+    ``score_many`` exist for batch speed-ups (defaults loop), and
+    ``move_endpoint(old_key, new_key)`` (endpoint keys as
+    :attr:`EndpointRef.key`) lets a detector re-key per-endpoint state when
+    the templater merges or splits templates."""
 
     id: ClassVar[str] = ""
     title: ClassVar[str] = ""

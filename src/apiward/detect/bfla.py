@@ -19,6 +19,9 @@ A 2xx by a principal not yet seen on the function is flagged when
   only a few ever changed (staff editing the catalogue; each user's own
   orders are not shared): also when the call is refused (an attempt, medium).
 
+A caller refused (403) ``min_refused`` times on functions only a few
+principals ever succeeded on is flagged as an attempt (medium).
+
 "Few" is at most ``max(few_principals, admin_share * population)`` where the
 population is the number of identified principals seen. Admin-ish words in
 the path only raise confidence. Adapt: once ``adapt_actors`` distinct
@@ -98,7 +101,10 @@ class AdminFunction(DetectorBase):
         max_functions: int = 20_000,
         max_principals: int = 200_000,
         cap_per_function: int = 64,
+        min_refused: int = 2,
     ) -> None:
+        self.min_refused = min_refused
+        self._refusals: LRU[str, list[str]] = LRU(max_principals)
         self.few_principals = few_principals
         self.admin_share = admin_share
         self.min_population = min_population
@@ -111,6 +117,31 @@ class AdminFunction(DetectorBase):
         self._last_flag = ""
         # host|template -> [principals that read it, {object id: its readers}] (capped)
         self._readers: LRU[str, list[Any]] = LRU(max_functions)
+
+    def __setstate__(self, s: dict[str, Any]) -> None:
+        self.__dict__.update(s)
+        if "_refusals" not in s:
+            self.min_refused, self._refusals = 2, LRU(self._seen.cap)
+
+    def move_endpoint(self, old: str, new: str) -> None:
+        """A template merge or split: the function's history moves with it
+        (merged into what the new template already has)."""
+        fn = self._fn.get(old)
+        if fn is None:
+            return
+        self._fn.pop(old, None)
+        cur = self._fn.get(new)
+        if cur is None:
+            self._fn.put(new, fn)
+            return
+        cur.ok |= fn.ok
+        cur.denied |= fn.denied
+        cur.ok_calls += fn.ok_calls
+        cur.ok_admin += fn.ok_admin
+        cur.ok_regular += fn.ok_regular
+        cur.mixed = cur.mixed or fn.mixed or bool(cur.ok & cur.denied)
+        cur.flagged |= fn.flagged
+        cur.events.update(fn.events)
 
     def _few(self) -> int:
         return max(self.few_principals, int(self.admin_share * len(self._seen)))
@@ -147,7 +178,9 @@ class AdminFunction(DetectorBase):
             return []
         fn = self._fn.get(facts(call, ctx).ep_key)
         pw = self._privileged_write(call, ctx, fn)
-        if pw is None or fn is None or actor.key in fn.denied and len(fn.denied) > self.few_principals:
+        if pw is None:
+            return self._refused(call, ctx, fn)
+        if fn is None or actor.key in fn.denied and len(fn.denied) > self.few_principals:
             return []  # many principals get refused there: the function works as designed, nobody stands out
         ep = ctx.endpoint
         return [
@@ -158,6 +191,41 @@ class AdminFunction(DetectorBase):
                 evidence={"function": ep.name, "reasons": ["write on a shared resource only a few principals change"],
                           "principals_allowed_before": sorted(fn.ok)[:10], "readers": pw[1], "status": call.status},
                 confidence=0.7, severity="medium", key=f"{self.id}|{actor.key}|{ep.key}",
+                title="Attempt at an admin-only function (BFLA)",
+            )
+        ]
+
+    def _refused(self, call: ApiCall, ctx: Context, fn: _Fn | None) -> list[Finding]:
+        """A 403 on a function only a few principals ever succeeded on
+        (``min_calls`` times, nobody both refused and allowed there), in a
+        population of ``min_population``: the caller is refused a function
+        that is someone else's job. One refusal is a stray click; the
+        caller's ``min_refused`` such refusals (on any of these functions)
+        are an attempt at privileged functions."""
+        if call.status != 403 or fn is None or not fn.ok or fn.mixed or fn.ok_calls < self.min_calls:
+            return []
+        me = call.actor.key
+        if me in fn.ok or len(fn.ok) > self._few() or len(self._seen) < self.min_population:
+            return []
+        if len(fn.denied - {me}) > self.few_principals:
+            return []  # many principals get refused there: the function works as designed, nobody stands out
+        tries = self._refusals.get(me)
+        if tries is None:
+            tries = []
+            self._refusals.put(me, tries)
+        if len(tries) < 20 and call.id not in tries:
+            tries.append(call.id)
+        if len(tries) < self.min_refused:
+            return []
+        ep = ctx.endpoint
+        return [
+            self.finding(
+                call, ctx,
+                summary=f"{call.actor.display} was refused {ep.name} ({call.status}), a function only {len(fn.ok)} "
+                        f"principal(s) use; {len(tries)} such refusals",
+                evidence={"function": ep.name, "reasons": ["refused a function only a few principals use"],
+                          "principals_allowed_before": sorted(fn.ok)[:10], "refusals": len(tries), "status": call.status},
+                confidence=0.65, severity="medium", key=f"{self.id}|{me}|refused", event_ids=list(tries),
                 title="Attempt at an admin-only function (BFLA)",
             )
         ]

@@ -16,7 +16,10 @@ A principal with weight >= 2 owns the object. A principal's own user
 record is known from its credential (``uid``-like JWT claims), from a
 "who am I" read naming it, or from the foreign key its listings share.
 A caller that gets a 2xx on objects owned by someone else, on
-``min_objects`` distinct objects of one kind, is flagged. When nobody known
+``min_objects`` distinct objects of one kind, is flagged; a caller the API
+refuses (401/403/404) on ``min_denied_objects`` distinct objects of one kind
+that others own is flagged as an attempt (medium: the API held, but nobody
+names other principals' object ids by chance). When nobody known
 owns an object of a private kind (most objects touched by one principal),
 the response may still say it is someone else's: a user record with
 another id than the caller's, or a ``user_id``-like field naming another
@@ -264,6 +267,7 @@ class CrossOwnerAccess(DetectorBase):
         max_actors: int = 50_000,
         listing_cap: int = 200,
         own_listing_max: int = 50,
+        min_denied_objects: int = 5,
     ) -> None:
         self.min_objects = min_objects
         self.shared_principals = shared_principals
@@ -281,9 +285,13 @@ class CrossOwnerAccess(DetectorBase):
         self._single: dict[str, int] = {}  # endpoint -> single-object GET answers in a row
         self._self: LRU[str, _Self] = LRU(20_000)  # write endpoint|field -> who names whom there
         self.min_self_callers = 5
+        self.min_denied_objects = min_denied_objects
+        self._tried: LRU[str, dict[str, list[Any]]] = LRU(max_actors)  # actor -> {kind: [object ids, events, owners]}
 
     def __setstate__(self, s: dict[str, Any]) -> None:
         self.__dict__.update(s)
+        if "_tried" not in s:
+            self._tried, self.min_denied_objects = LRU(self._act.cap), 5
         if "_lists" not in s:
             self._lists = LRU(self._act.cap)
         if "_single" not in s:
@@ -389,13 +397,66 @@ class CrossOwnerAccess(DetectorBase):
         return ""
 
     # -- scoring --------------------------------------------------------------
+    def _denied_attempts(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        """Attempts on objects known to be other principals' that the API
+        refused (401/403/404): a principal has no reason to name another's
+        object ids, so ``min_denied_objects`` distinct ones of one kind is an
+        attempted BOLA (the API held, the caller tried)."""
+        refs = facts(call, ctx).request_refs
+        if not refs:
+            return []
+        me = call.actor.key
+        host = ctx.endpoint.host
+        out: list[Finding] = []
+        for (_loc, noun, value), okey in zip(refs, _obj_keys(host, refs)):
+            entry = self._obj.get(okey)
+            if entry is None or me in entry or len(entry) >= self.shared_principals:
+                continue
+            owner = next((p for p, w in entry.items() if w >= 2), "")
+            if not owner:
+                continue
+            kkey = f"{host}|{noun}"
+            # (no "shared kind" test here: the object has one owner and the API itself refused the caller)
+            if self.privilege.caller(call, ctx):
+                return []
+            per = self._tried.get_or(me, dict)
+            t = per.get(kkey)
+            if t is None:
+                if len(per) >= 64:
+                    continue
+                t = per[kkey] = [set(), Ring(20), set()]
+            if len(t[0]) < 256:
+                t[0].add(value)
+            if len(t[2]) < 64:
+                t[2].add(owner)
+            if not t[1] or t[1][-1] != call.id:
+                t[1].push(call.id)
+            n = len(t[0])
+            if n >= self.min_denied_objects:
+                owners = sorted(t[2])
+                out.append(self.finding(
+                    call, ctx,
+                    summary=f"{call.actor.display} tried {n} {noun} object(s) owned by other principals "
+                            f"({', '.join(owners[:3])}); the API refused",
+                    evidence={"object_kind": noun, "objects": sorted(t[0])[:20], "distinct_objects": n,
+                              "owners": owners[:10], "method": call.request.method, "status": call.status, "refused": True},
+                    confidence=min(0.9, 0.45 + 0.05 * n), severity="medium",
+                    key=f"{self.id}|tried|{me}|{kkey}", event_ids=list(t[1]), first_seen=None,
+                    title="Attempted access to other principals' objects (BOLA)",
+                ))
+        return out
+
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         resp = call.response
-        if resp is None or resp.status < 200 or resp.status >= 300:
+        if resp is None:
             return []
         st = resp.status
         actor = call.actor
         if actor.kind not in _IDENTIFIED:
+            return []
+        if st == 401 or st == 403 or st == 404:
+            return self._denied_attempts(call, ctx)
+        if st < 200 or st >= 300:
             return []
         out: list[Finding] = self._named_other(call, ctx) if call.request.method != "GET" else []
         refs = facts(call, ctx).request_refs

@@ -7,14 +7,18 @@ password-like field and a user-like field, see
 is 2xx and hands out a credential (a token-named field or ``Set-Cookie``),
 failed on 401/403/429, on 404 ("no such user") from an endpoint known to
 be a login, or on a 2xx without a credential from an endpoint that does
-hand them out. Sign-up forms (201 answers) are not logins. No path
-is assumed.
+hand them out. Sign-up forms (201 answers) are not logins. HTTP Basic
+credentials are a login on any call: failed when answered 401, accepted
+otherwise on an endpoint that does check them (a run of accepted calls
+from one source is one login). No path is assumed.
 
 ``credentials.stuffing`` flags, within ``window_s``:
 
 - credential stuffing: one source (client IP, else actor) tries
   ``stuffing_users`` distinct usernames, mostly failing;
 - brute force: one username fails ``brute_failures`` times (any sources);
+- token guessing: one source presents ``brute_failures`` distinct API
+  tokens or keys, each refused (401/403), none accepted;
 - password spraying: one password (keyed digest, never the value) fails
   for ``spray_users`` distinct usernames, from any number of sources;
 - distributed stuffing: ``distributed_users`` distinct usernames failing on
@@ -31,7 +35,9 @@ first login's typo is followed by one). A busy NAT address fails rarely
 relative to its successes; a user's typos are not repeated across usernames.
 
 ``credentials.account_takeover`` flags a successful login right after such
-evidence: the account failed ``ato_failures`` times, or over days failed
+evidence: the account failed ``ato_failures`` times (unless the guesses came
+from elsewhere and the login from an address the account used before: the
+owner coming back), or over days failed
 ``slow_account_failures`` times from the very source that now succeeds with
 no success in between, or the source was stuffing/spraying (within minutes,
 or over days at a high failure ratio, or as part of a distributed attack on
@@ -66,7 +72,7 @@ from typing import Any
 
 from apiward.detect.base import DetectorBase
 from apiward.detect.facts import facts
-from apiward.detect.objects import LRU, Followups, Ring
+from apiward.detect.objects import LRU, Followups, Ring, basic_credentials
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -127,6 +133,8 @@ class LoginTracker:
     call."""
 
     def __init__(self, window_s: float, max_keys: int) -> None:
+        #: username digest -> digests of Basic passwords that were accepted
+        self.good_pwd: LRU[str, set[str]] = LRU(max_keys)
         self.window_s = window_s
         self.max_keys = max_keys
         self.seen = 0  # calls learned: two trackers fed the same stream agree on it
@@ -145,6 +153,8 @@ class LoginTracker:
         self.__dict__.setdefault("max_keys", self.src.cap)
         self.__dict__.setdefault("seen", 0)
         self.__dict__.setdefault("_learned", "")
+        if "good_pwd" not in s:
+            self.good_pwd = LRU(self.max_keys)
         if "fail_at" not in s:  # state from before: rebuild from the rings
             self.fail_at = LRU(2 * self.max_keys)
             for rings in (self.src, self.user):
@@ -186,13 +196,13 @@ class LoginTracker:
 
     def _parse(self, call: ApiCall, ctx: Context) -> Attempt | None:
         req = call.request
-        if req.method != "POST" and req.method != "PUT":
-            return None
-        if not req.body or call.response is None:
+        if (req.method != "POST" and req.method != "PUT") or not req.body:
+            return self._parse_basic(call, ctx) if call.actor.auth_scheme == "basic" else None
+        if call.response is None:
             return None
         lf = facts(call, ctx).login_form
         if lf is None:
-            return None
+            return self._parse_basic(call, ctx) if call.actor.auth_scheme == "basic" else None
         st = call.status
         ep = self.ep.get(facts(call, ctx).ep_key)
         if st == 201 or (ep is not None and ep.signups > 2 * (ep.tokens + ep.fails) + 2):
@@ -207,7 +217,68 @@ class LoginTracker:
             ok = False  # "no such user" from a known login endpoint
         else:
             return None
-        user, pwd, _ = lf
+        return self._attempt(call, ctx, lf[0], lf[1], ok)
+
+    def _parse_basic(self, call: ApiCall, ctx: Context) -> Attempt | None:
+        """HTTP Basic credentials are a login on every call: failed when
+        answered 401; accepted on any other answer from an endpoint known to
+        check them (one that answered 401 before: others ignore them). A
+        success is an attempt only when the account's previous attempt was
+        not a success from the same source (a session is one login, not one
+        per call)."""
+        if call.response is None:
+            return None
+        cred = basic_credentials(call)
+        if cred is None:
+            return None
+        st = call.status
+        if st == 401:
+            ok = False
+        elif st == 403:
+            # servers that answer bad Basic credentials 403: a failure when the account has a
+            # password that works and this is another one (the right one refused is authorization)
+            a = self._attempt(call, ctx, cred[0], cred[1], False)
+            good = self.good_pwd.get(a.user)
+            return a if good and a.pwd not in good else None
+        else:
+            ep = self.ep.get(facts(call, ctx).ep_key)
+            if st >= 500 or st == 0:
+                return None
+            if ep is None or ep.fails == 0:
+                return None
+            ok = True
+        a = self._attempt(call, ctx, cred[0], cred[1], ok)
+        if ok:
+            ring = self.user.get(a.user)
+            if ring and ring[-1].ok and ring[-1].src == a.src:
+                return None
+        return a
+
+    def _good_basic(self, call: ApiCall) -> None:
+        """Remember (as digests) a Basic password the server accepted, for
+        servers that answer wrong ones 403 (see :meth:`_parse_basic`)."""
+        cred = basic_credentials(call)
+        if cred is None:
+            return
+        name = cred[0].strip().lower()[:64]
+        udig = _names.get(name) or self._digest(name)
+        good = self.good_pwd.get(udig)
+        if good is None:
+            good = set()
+            self.good_pwd.put(udig, good)
+        if len(good) < 4:
+            good.add(self._digest(cred[1], self._salt))
+        # where and with what the account is used (every accepted call is a login with Basic)
+        k = self.known.get_or(udig, lambda: [set(), set(), 0])
+        ip = call.actor.ip or call.src.ip
+        if len(k[0]) < 16:
+            k[0].add(ip)
+        ua = call.actor.user_agent or call.request.header("user-agent") or ""
+        if len(k[1]) < 16:
+            k[1].add(ua)
+
+    def _attempt(self, call: ApiCall, ctx: Context, user: str, pwd: str, ok: bool) -> Attempt:
+        req = call.request
         ip = call.actor.ip or call.src.ip
         src = f"ip:{ip}" if ip else call.actor.key
         name = user.strip().lower()[:64]
@@ -251,11 +322,13 @@ class LoginTracker:
         self._learned = call.id
         self.seen += 1
         req = call.request
-        if req.method != "POST" and req.method != "PUT":
+        if req.method != "POST" and req.method != "PUT" and call.actor.auth_scheme != "basic":
             return
         if call.status == 201 and req.body and facts(call, ctx).login_form is not None:
             self.ep.get_or(facts(call, ctx).ep_key, _Ep).signups += 1
             return
+        if call.actor.auth_scheme == "basic" and 200 <= call.status < 400:
+            self._good_basic(call)
         a = self.attempt(call, ctx)
         if a is None:
             return
@@ -341,6 +414,7 @@ class Stuffing(DetectorBase):
         self.distributed_sources = distributed_sources
         self.min_fail_ratio = min_fail_ratio
         self.logins = LoginTracker(window_s, max_keys)
+        self._tokens: LRU[str, list[Any]] = LRU(max_keys)  # source ip -> [refused token ids, events, since, accepted]
 
     def _f(self, call: ApiCall, ctx: Context, kind: str, attack: str, key: str, atts: list[Attempt], summary: str, evidence: dict[str, Any], conf: float) -> Finding:
         f = self.finding(
@@ -348,14 +422,58 @@ class Stuffing(DetectorBase):
             event_ids=[a.eid for a in atts][-64:], first_seen=atts[0].ts if atts else call.ts,
             title={"stuffing": "Credential stuffing", "brute": "Password brute force", "spray": "Password spraying",
                    "distributed": "Distributed credential stuffing", "slow-source": "Low-and-slow credential stuffing",
-                   "slow-spray": "Low-and-slow password spraying", "slow-unknown": "Low-and-slow distributed credential stuffing"}[kind],
+                   "slow-spray": "Low-and-slow password spraying", "slow-unknown": "Low-and-slow distributed credential stuffing",
+                   "token": "API token guessing"}[kind],
         )
         f.attack = attack
+        if call.actor.auth_scheme == "basic" and call.actor.kind != "ip":
+            # a refused Basic guess carries the victim's name: the attack is the source's
+            src = atts[-1].src if atts else ""
+            if src.startswith("ip:"):
+                f.actor, f.actor_display = src, src[3:]
         return f
+
+    def __setstate__(self, s: dict[str, Any]) -> None:
+        self.__dict__.update(s)
+        if "_tokens" not in s:
+            self._tokens = LRU(self.logins.max_keys)
+
+    def _token_guessing(self, call: ApiCall, ctx: Context) -> list[Finding]:
+        """One source presenting ``brute_failures`` distinct API tokens or
+        keys in ``window_s``, each refused (401/403), none accepted: guessing
+        tokens (each guess is its own "actor"; the finding names the
+        source). A user's one token refused again and again is one token."""
+        ip = call.actor.ip or call.src.ip
+        if not ip or not call.actor.token_id:
+            return []
+        st = call.status
+        t = self._tokens.get(ip)
+        if not (st == 401 or st == 403):
+            if t is not None and 200 <= st < 300:
+                t[3] = True  # the source holds a working credential: not a guesser
+            return []
+        now = call.ts
+        if t is None or now - t[2] > self.logins.window_s:
+            t = [set(), Ring(64), now, False]
+            self._tokens.put(ip, t)
+        if len(t[0]) < 256:
+            t[0].add(call.actor.token_id)
+        t[1].push(call.id)
+        if t[3] or len(t[0]) < self.brute_failures:
+            return []
+        src = f"ip:{ip}"
+        f = self._f(call, ctx, "token", "T1110.001", src, [],
+                    f"{src} presented {len(t[0])} distinct API tokens, every one refused",
+                    {"source": src, "distinct_tokens": len(t[0]), "status": st}, min(0.95, 0.6 + 0.02 * len(t[0])))
+        f.actor, f.actor_display = src, ip
+        f.event_ids = list(t[1])
+        return [f]
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         req = call.request
-        if (req.method != "POST" and req.method != "PUT") or not req.body:
+        if call.actor.kind == "apikey" and call.response is not None:
+            return self._token_guessing(call, ctx)
+        if ((req.method != "POST" and req.method != "PUT") or not req.body) and call.actor.auth_scheme != "basic":
             return []
         lt = self.logins = self.logins.shared(ctx)
         a = lt.attempt(call, ctx)
@@ -535,7 +653,7 @@ class Stuffing(DetectorBase):
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         m = call.request.method
-        if m == "POST" or m == "PUT":
+        if m == "POST" or m == "PUT" or call.actor.auth_scheme == "basic":
             self.logins = self.logins.shared(ctx)
             self.logins.learn(call, ctx)
 
@@ -614,7 +732,7 @@ class AccountTakeover(DetectorBase):
 
     def score_one(self, call: ApiCall, ctx: Context) -> list[Finding]:
         req = call.request
-        if (req.method == "POST" or req.method == "PUT") and req.body:
+        if ((req.method == "POST" or req.method == "PUT") and req.body) or call.actor.auth_scheme == "basic":
             lt = self.logins = self.logins.shared(ctx)
             a = lt.attempt(call, ctx)
         else:
@@ -645,6 +763,9 @@ class AccountTakeover(DetectorBase):
         if uring is not None and not lt.failed_since(a.user, now - max(lt.window_s, self.slow_window_s)):
             uring = None  # no failure on the account lately: nothing below can count
         uf = [x for x in lt.recent(uring, now) if not x.ok] if uring else []
+        k = lt.known.get(a.user)
+        if uf and k is not None and a.ip in k[0] and not any(x.src == a.src for x in uf):
+            uf = []  # the owner back at an address it logged in from before; the guesses came from elsewhere
         if len(uf) >= self.ato_failures:
             reasons.append(f"{len(uf)} failed logins on this account just before")
             basis += uf
@@ -680,7 +801,6 @@ class AccountTakeover(DetectorBase):
         if len({x.user for x in pf}) >= self.spray_users and len(pf) >= 0.6 * len(pa) and any(x.src == a.src for x in pf):
             reasons.append("the same password failed on other accounts (spraying)")
             basis += pf
-        k = lt.known.get(a.user)
         if k is not None and k[2] >= self.known_logins and a.ip not in k[0] and a.ua not in k[1] and len(other_users) >= 2:
             reasons.append("a known account logged in from a new address and client")
             basis += sf
@@ -720,6 +840,6 @@ class AccountTakeover(DetectorBase):
 
     def learn_one(self, call: ApiCall, ctx: Context) -> None:
         m = call.request.method
-        if m == "POST" or m == "PUT":
+        if m == "POST" or m == "PUT" or call.actor.auth_scheme == "basic":
             self.logins = self.logins.shared(ctx)
             self.logins.learn(call, ctx)

@@ -71,6 +71,7 @@ from urllib.parse import unquote_to_bytes
 
 import libinjection
 
+from apiward.detect.vocabulary import RELEASE_ARCHIVE
 from apiward.detect.base import DetectorBase
 from apiward.detect.facts import facts
 from apiward.learn.parameters import VALUE_HEADERS, secret_name
@@ -420,8 +421,11 @@ def classify_value(value: str, location: str = "query", name: str = "", *, max_l
 
 def _probe(path: str) -> bool:
     """Whether the path asks for a backup or sensitive file (:data:`_PROBE`;
-    every name it knows has a dot, tilde or hyphen, tested first)."""
-    return ("." in path or "~" in path or "-" in path) and _PROBE.search(path) is not None
+    every name it knows has a dot, tilde or hyphen, tested first); versioned
+    release archives (:data:`~apiward.detect.vocabulary.RELEASE_ARCHIVE`) are not."""
+    if not ("." in path or "~" in path or "-" in path) or _PROBE.search(path) is None:
+        return False
+    return RELEASE_ARCHIVE.search(path.rpartition("/")[2]) is None
 
 
 def _clean(value: str) -> None:

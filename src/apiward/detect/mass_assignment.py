@@ -5,7 +5,9 @@ other principal writes, above all when the response echoes the new value.
 Looks at: per kind of object (the noun of the endpoint template, so
 ``POST /users`` and ``PATCH /users/{id}`` share state), the fields responses
 return and, per field, which principals write it in 2xx POST/PUT/PATCH
-bodies (top-level JSON or form fields). A written field is read-only when
+bodies (top-level JSON or form fields; inside a ``data`` / ``attributes``
+envelope only strongly privilege-like fields with an elevating value, for
+the echoed-escalation rule). A written field is read-only when
 responses return it, the kind has seen enough writes by several principals,
 and no other principal (at most one) writes it. It is flagged when it is
 read-only and privilege-like with an elevating value, or a read-only
@@ -71,6 +73,25 @@ _PLAIN_ROLE = frozenset({"user", "customer", "member", "guest", "basic", "free",
 
 _priv_cache: dict[str, bool] = {}
 _UNSET: Any = object()
+#: Keys that wrap the object itself in request and response bodies
+#: (``{"data": {...}}``, JSON:API ``{"data": {"attributes": {...}}}``).
+_ENVELOPES = ("data", "attributes", "record", "item", "object", "resource")
+
+
+def _unwrap(doc: Any) -> Any:
+    """The object inside an envelope of at most three keys (``{"data":
+    {...}, "permissions": {...}}``), two levels at most; ``doc`` otherwise."""
+    for _ in range(2):
+        if not isinstance(doc, dict) or len(doc) > 3:
+            return doc
+        for k in _ENVELOPES:
+            inner = doc.get(k)
+            if isinstance(inner, dict) and inner:
+                doc = inner
+                break
+        else:
+            return doc
+    return doc
 
 
 def _is_priv(field: str) -> bool:
@@ -252,6 +273,11 @@ class ReadonlyWrite(DetectorBase):
         params = req.params()
         if not params:
             return out
+        inner = _unwrap(params)
+        if inner is not params and isinstance(inner, dict):
+            # the object inside an envelope: only the from-the-first-event rule (a strongly
+            # privilege-like field set to an elevating value and echoed back) applies there
+            params = {**params, **{k: v for k, v in inner.items() if isinstance(k, str) and _STRONG_PRIV.search(k) and _elevating(v)}}
         ep = ctx.endpoint
         kk = facts(call, ctx).kind_key
         kind = self._kind.get(kk)
@@ -282,6 +308,8 @@ class ReadonlyWrite(DetectorBase):
                 if resp is not None and resp.body:
                     items, _ = response_items(resp.json(), 1)
                     echo_doc = items[0] if items else None
+                    if echo_doc is not None and inner is not params:
+                        echo_doc = {**echo_doc, **(_unwrap(echo_doc) if isinstance(_unwrap(echo_doc), dict) else {})}
             echoed = echo_doc is not None and f in echo_doc and echo_doc[f] == v
             returned = kind.returned.get(f, 0) if kind is not None else 0
             readonly = warm and returned >= self.min_returned

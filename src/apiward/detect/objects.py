@@ -32,6 +32,7 @@ credential field names, role words, token keys) live in
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 import re
 from collections import deque
@@ -369,6 +370,24 @@ def login_fields(params: dict[str, Any]) -> tuple[str, str, str] | None:
         if isinstance(v, (str, int)) and not isinstance(v, bool) and str(v):
             return str(v), pwd, key
     return None
+
+
+def basic_credentials(call: ApiCall) -> tuple[str, str] | None:
+    """``(username, password)`` of the request's HTTP Basic credentials (RFC
+    7617), or ``None``. Only called for calls whose actor used Basic."""
+    auth = call.request.header("authorization")
+    if not auth:
+        return None
+    scheme, _, value = auth.strip().partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    value = value.strip()
+    try:
+        raw = binascii.a2b_base64(value + "=" * (-len(value) % 4)).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return None
+    user, sep, pwd = raw.partition(":")
+    return (user, pwd) if sep and user else None
 
 
 def has_token(call: ApiCall) -> bool:

@@ -20,7 +20,8 @@ Looks at, per actor over a tumbling ``horizon_s`` of virtual time:
   probing of undocumented or unknown paths;
 - method fuzzing: distinct methods other than GET and POST on one path
   (``min_methods``), and methods outside the usual REST set (TRACE,
-  PROPFIND, DEBUG, TRACK...);
+  PROPFIND, DEBUG, TRACK...), counting only calls the API did not serve
+  (an answer below 400 means the method is part of its interface);
 - *slow probing*, over days rather than one horizon: per source, decayed
   counts (half-life ``slow_half_life_s``) of distinct endpoints answered
   not found (404/405/501) or refused (401/403), against the source's
@@ -59,6 +60,7 @@ import re
 import zlib
 from typing import Any
 
+from apiward.detect.vocabulary import RELEASE_ARCHIVE
 from apiward.detect.base import DetectorBase
 from apiward.detect.facts import facts
 from apiward.learn.norms import Norms
@@ -240,7 +242,7 @@ class Scanning(DetectorBase):
         kind = self._paths.get(path)
         if kind is None:
             kind = ""
-            if _ANY_PROBE.search(path):  # one search for the common miss
+            if _ANY_PROBE.search(path) and RELEASE_ARCHIVE.search(path.rpartition("/")[2]) is None:  # one search for the common miss
                 kind = "secret" if SECRET_PROBE.search(path) else "spec"
             if len(self._paths) >= 8192:
                 self._paths.clear()
@@ -403,7 +405,8 @@ class Scanning(DetectorBase):
             elif probed or s.earlier:
                 suspicious = True  # a new endpoint refused or not found: part of a sweep, should one show
         method = req.method
-        if method != "GET" and method != "POST":
+        if method != "GET" and method != "POST" and not (100 <= call.status < 400):
+            # a method the API answers with success is its interface (WebDAV's PROPFIND, REPORT...)
             pk = zlib.crc32(path.encode("utf-8", "surrogatepass"))
             ms = s.methods.get(pk)
             if ms is None:

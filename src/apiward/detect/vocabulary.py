@@ -68,3 +68,10 @@ PAGE_PARAMS = frozenset(
 ID_HEADERS = frozenset(
     {"x-user-id", "x-account-id", "x-customer-id", "x-tenant-id", "x-org-id", "x-organization-id", "x-owner-id", "x-member-id"}
 )
+
+#: A versioned release archive as a file name (``name-1.2.0.tar.gz``,
+#: ``pkg_x-0.3.zip``): what package indexes and download pages serve, not a
+#: backup or a secret (``backup.tar.gz`` and ``site-2024.zip`` do not match).
+RELEASE_ARCHIVE = re.compile(
+    r"[A-Za-z][\w.+-]*?[-_]v?\d+(?:\.\d+)+[\w.+-]*\.(?:tar\.gz|tgz|tar\.bz2|tar\.xz|zip|whl|gz)$", re.IGNORECASE
+)

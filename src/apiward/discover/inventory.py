@@ -22,7 +22,10 @@ what the server serves. It is resolved against the templates learned so far
 but never teaches the templater, and when it does not land on a served
 endpoint it is kept apart, in :attr:`Inventory.probes` (per host, method
 and path: counts, statuses, first/last seen, the actors that sent it), not
-as an endpoint. A served call on the same path later promotes it. Calls
+as an endpoint. A served call on the same path later promotes it. When an
+attack finding names an actor, the endpoints only its own calls created and
+that never answered 2xx move to the probes (:meth:`Inventory.demote`: a
+scan answered with redirects before it was recognised). Calls
 without any response (request-only sources such as raw HTTP dumps) count
 as served.
 
@@ -93,6 +96,8 @@ PROBE_ACTORS = 16
 #: statuses that say the path is not served: not found, method not allowed,
 #: and 0 (a response object without an answer: the upstream failed)
 PROBE_STATUSES = frozenset({0, 404, 405})
+CREATED_BY_ACTORS = 20_000  # actors whose created endpoints are remembered (then forgotten all at once)
+CREATED_BY_KEYS = 64  # endpoints remembered per actor
 
 
 def is_probe(call: ApiCall) -> bool:
@@ -418,6 +423,8 @@ class Inventory:
         self.probes: dict[tuple[str, str, str], ProbeRecord] = {}
         self.max_probes = max_probes
         self.probes_dropped = 0
+        #: actor -> endpoints its calls created (the first few), for :meth:`demote`
+        self._created_by: dict[str, list[tuple[str, str, str]]] = {}
         #: template moves and splits not yet drained: (host, method, old, new)
         self._moves: list[tuple[str, str, str, str]] = []
         #: the templater's per-host structure version when records were last re-keyed
@@ -441,6 +448,7 @@ class Inventory:
         self.__dict__.setdefault("probes", {})
         self.__dict__.setdefault("max_probes", 10_000)
         self.__dict__.setdefault("probes_dropped", 0)
+        self.__dict__.setdefault("_created_by", {})
         self.__dict__.setdefault("_moves", [])
         self.__dict__.setdefault("_versions", {})
 
@@ -494,12 +502,17 @@ class Inventory:
             self._ipcache[ip] = got
         return got
 
+    def known(self, ref: EndpointRef) -> bool:
+        """Whether ``ref`` is a served endpoint of the inventory."""
+        return (ref.host, ref.method, ref.template) in self.endpoints
+
     def note_probe(self, call: ApiCall, ref: EndpointRef) -> None:
         """Keep a call that learns nothing (an attack finding rests on it)
-        among the probes when it asked for something never served: the
-        probe list is what attackers tried, apart from the inventory."""
+        among the probes when it asked for something never served and was
+        answered with an error (or not at all): the probe list is what
+        attackers tried, apart from the inventory."""
         resp = call.response
-        if resp is not None and resp.status in PROBE_STATUSES and (ref.host, ref.method, ref.template) not in self.endpoints:
+        if resp is not None and (resp.status in PROBE_STATUSES or resp.status >= 400) and (ref.host, ref.method, ref.template) not in self.endpoints:
             self._probe(call, ref, call.actor.key or call.actor.ip or call.src.ip)
 
     def observe(self, call: ApiCall, ref: EndpointRef, hits: list[SensitiveHit], *, learn: bool = True) -> bool:
@@ -536,6 +549,13 @@ class Inventory:
                 pr = self.probes.pop((ref.host, ref.method, path), None)
                 if pr is not None:  # served after all
                     self._fold_probe(rec, pr)
+            made = self._created_by.get(actor)
+            if made is None:
+                if len(self._created_by) >= CREATED_BY_ACTORS:
+                    self._created_by.clear()
+                made = self._created_by[actor] = []
+            if len(made) < CREATED_BY_KEYS:
+                made.append(key)
         paths = rec.paths
         c = paths.get(path)
         if c is not None:
@@ -613,6 +633,42 @@ class Inventory:
         return new
 
     # -- probes ------------------------------------------------------------------
+    def demote(self, actor: str) -> int:
+        """``actor`` was named by an attack finding: the endpoints its own
+        calls created that nobody else ever reached and that never answered
+        2xx (a scanner's paths answered with redirects, 401s or 400s, which
+        taught the inventory before the scan was recognised) move to the
+        probes. What an attacker merely tried is not what the API serves; a
+        path it was served (2xx) stays an endpoint. Returns how many moved."""
+        made = self._created_by.pop(actor, None)
+        if not made:
+            return 0
+        moved = 0
+        for key in made:
+            rec = self.endpoints.get(key)
+            if rec is None or rec._actor_sample != {actor} or any(200 <= st < 300 for st in rec.statuses):
+                continue
+            del self.endpoints[key]
+            moved += 1
+            host, method, template = key
+            share = max(1, rec.calls // max(1, len(rec.paths))) if rec.paths else rec.calls
+            for path, n in (rec.paths or {rec.path_sample: rec.calls}).items():
+                pkey = (host, method, path)
+                pr = self.probes.get(pkey)
+                if pr is None:
+                    if len(self.probes) >= self.max_probes:
+                        self.probes_dropped += 1
+                        continue
+                    pr = self.probes[pkey] = ProbeRecord(host, method, path, template)
+                    pr.first_seen = rec.first_seen
+                for st, c in rec.statuses.items():
+                    pr.statuses[st] = pr.statuses.get(st, 0) + min(c, n or share)
+                pr.calls += n or share
+                pr.last_seen = max(pr.last_seen, rec.last_seen)
+                if actor not in pr.actors and len(pr.actors) < PROBE_ACTORS:
+                    pr.actors.append(actor)
+        return moved
+
     def _probe(self, call: ApiCall, ref: EndpointRef, actor: str) -> None:
         req = call.request
         key = (ref.host, ref.method, req.path)
@@ -769,6 +825,11 @@ class Inventory:
         self._cur = None
 
     # -- batches -------------------------------------------------------------------
+    def templates_changed(self, host: str) -> bool:
+        """Whether ``host``'s templates changed since records were last
+        re-keyed (then :meth:`consolidate` has moves to make). One dict look-up."""
+        return self.templater.version(host) != self._versions.get(host)
+
     def consolidate(self) -> int:
         """Re-key records whose paths the templater now templates otherwise:
         literal paths merged into a template (``/repos/alice/issues`` into

@@ -31,6 +31,8 @@ threshold:
 - coverage: values of one parameter reach the same endpoints; siblings
   that are called often yet never reach endpoints common among the others
   are distinct resources, and veto a weak merge (``coverage`` in the evidence);
+  names below the siblings that vary from one to the next (each sibling's
+  own collection names) are compared as one parameter;
 - closed sets: a handful of leaf siblings each called again and again (30+
   calls each) are fixed names (pages, files, actions), never values;
 - value forms: a strong parameter remembers the surface forms of its values
@@ -1420,8 +1422,17 @@ class Templater:
 
     def _merge(self, node: _Node, segs: list[str], rule: str, evidence: dict[str, Any], keep_strong: bool = False) -> None:
         by_suffix: dict[str, list[str]] = {}
-        for s in segs:
-            by_suffix.setdefault(_split_suffix(s)[1], []).append(s)
+        whole: set[str] = set()
+        sufs = [_split_suffix(s)[1] for s in segs]
+        plain = "" in node.par or "" in sufs
+        counts = Counter(sufs)
+        for s, suf in zip(segs, sufs):
+            if suf[:1] == ":" and suf not in node.par and plain and counts[suf] == 1:
+                # a ``:suffix`` only one value has, beside plain values: part of the value
+                # (``account:alice`` beside ``account:temp-12``), not a custom verb (``{id}:cancel``)
+                suf = ""
+                whole.add(s)
+            by_suffix.setdefault(suf, []).append(s)
         for suf, group in by_suffix.items():
             target = node.par.get(suf)
             if target is None:
@@ -1445,7 +1456,7 @@ class Templater:
             p.evidence["literal_siblings"] = sorted(siblings)[:10]
             for s in group:
                 child = node.lit.pop(s)
-                stem, shape = _stem_shape(s)
+                stem, shape = (s, segment_shape(s)) if s in whole else _stem_shape(s)
                 p.add(stem, shape, max(1, child.n))
                 child.param = None
                 members = p.members
@@ -1629,7 +1640,9 @@ class Templater:
                         values.append(m.group(2))
                         node, top = nxt, False
                         continue
-            if suf and node is not None and suf not in node.par and "" in node.par and node.par[""].param.weak_ok:  # type: ignore[union-attr]
+            if suf and node is not None and suf not in node.par and "" in node.par:
+                # an unknown ``:suffix`` where a plain parameter is learned: the whole segment is
+                # the candidate value (``account:alice`` beside ``account:temp-12``), judged below
                 stem, suf = seg, ""
             pn = node.par.get(suf) if node is not None else None
             shape = ""
@@ -1971,13 +1984,65 @@ def _profile(node: _Node, depth: int = 3, limit: int = 64) -> dict[tuple[Any, ..
     return out
 
 
+def _unify(profs: list[dict[tuple[Any, ...], int]]) -> list[dict[tuple[Any, ...], int]]:
+    """Profiles made comparable across siblings, position by position below
+    each sibling's first segment: where some sibling's subtree has a
+    parameter after a relative prefix (``collections/{}``), the literals
+    there in the others are read as that parameter; where the siblings put
+    three or more different literals, those that fewer than half of them
+    have (``collections/journal``, ``collections/todo``: values each subtree
+    saw too few of to merge on its own) are read as one parameter. Literals
+    most siblings share (``records``) stay. Without this, one heavily used
+    value's own names below it make the other values "miss" endpoints."""
+    depth = max((len(suf) for pr in profs for suf, _m in pr), default=0)
+    cur = [{(tuple(suf), m): c for (suf, m), c in pr.items()} for pr in profs]
+    for i in range(1, depth):
+        params: dict[tuple[str, ...], str] = {}
+        holders: dict[tuple[str, ...], dict[str, set[int]]] = {}
+        for j, pr in enumerate(cur):
+            for suf, _m in pr:
+                if len(suf) <= i:
+                    continue
+                seg = suf[i]
+                if seg.startswith("{}"):
+                    params.setdefault(suf[:i], seg)
+                else:
+                    holders.setdefault(suf[:i], {}).setdefault(seg, set()).add(j)
+        repl: dict[tuple[tuple[str, ...], str], str] = {}
+        for prefix, segs in holders.items():
+            p = params.get(prefix)
+            if p is not None:
+                for seg in segs:
+                    repl[(prefix, seg)] = p
+            elif len(segs) >= 3:
+                having = len(set().union(*segs.values()))
+                for seg, js in segs.items():
+                    if len(js) * 2 < having:
+                        repl[(prefix, seg)] = "{}"
+        if not repl:
+            continue
+        nxt = []
+        for pr in cur:
+            q: dict[tuple[Any, ...], int] = {}
+            for (suf, m), c in pr.items():
+                if len(suf) > i:
+                    r = repl.get((suf[:i], suf[i]))
+                    if r is not None:
+                        suf = suf[:i] + (r,) + suf[i + 1:]
+                k = (suf, m)
+                q[k] = q.get(k, 0) + c
+            nxt.append(q)
+        cur = nxt
+    return cur
+
+
 def _coverage(nodes: list[_Node], cap: int = 48) -> tuple[int, int]:
     """(siblings checked, siblings missing an endpoint the others make common):
     if they were values of one parameter, each call of a value would reach
     the endpoints in proportion to their share among the others, so a value
     with ``n`` calls misses an endpoint of share ``p`` with chance ``(1-p)^n``;
     misses rarer than ``_COVERAGE_P`` count."""
-    profs = [_profile(n) for n in nodes[:cap]]
+    profs = _unify([_profile(n) for n in nodes[:cap]])
     if len(profs) < 2:
         return 0, 0
     total: dict[tuple[Any, ...], int] = {}
@@ -2005,7 +2070,7 @@ def _coverage(nodes: list[_Node], cap: int = 48) -> tuple[int, int]:
 def _coverage_misses(nodes: list[_Node], cap: int = 48, p_miss: float = 0.01) -> tuple[int, list[int]]:
     """As :func:`_coverage`, with the indices of the siblings that miss
     (with chance below ``p_miss`` under "one parameter")."""
-    profs = [_profile(n) for n in nodes[:cap]]
+    profs = _unify([_profile(n) for n in nodes[:cap]])
     if len(profs) < 2:
         return 0, []
     total: dict[tuple[Any, ...], int] = {}

@@ -14,6 +14,10 @@ cookie over the client IP.
   scp azp client_id tenant``).
 - API keys, opaque tokens and session cookies are never kept: only a keyed
   digest (HMAC-SHA256 with ``secret``, 12 hex), e.g. ``apikey:3f9a0c1d2e4b``.
+- HTTP Basic credentials answered 401 (or 403 when other credentials of
+  that user were accepted before and these never were) were rejected: the
+  call's actor is its client address (a guess at alice's password is not
+  alice's call).
 - The client IP walks ``X-Forwarded-For`` (or ``Forwarded``) right to left
   starting from the peer address, stepping over trusted proxies only; an
   untrusted peer's forwarding headers are ignored (they are spoofable). When
@@ -120,6 +124,8 @@ class ActorResolver:
             raise ValueError(f"trusted_proxies: {exc}") from None
         self.secret = secret.encode() if isinstance(secret, str) else secret
         self._creds: dict[str, _Cred | None] = {}
+        #: Basic user -> digests of its credentials the server accepted (a few)
+        self._accepted: dict[str, set[str]] = {}
         self._trust: dict[str, bool] = {}
         self._ips: dict[str, str] = {}
 
@@ -288,6 +294,10 @@ class ActorResolver:
                 cred = self._opaque(session, "session", "cookie")
         peer = call.src.ip
         ip = self.client_ip(peer, xff, fwd) if peer else ""
+        if cred is not None and cred.kind == "basic" and ip and call.response is not None and self._rejected(cred, call.response.status):
+            # HTTP Basic credentials the server rejected are a claim, not an identity: a
+            # password guess on alice's account is made by its source, not by alice
+            return Actor(key=f"ip:{ip}", kind="ip", ip=ip, user_agent=ua, auth_scheme="basic", token_id=cred.token_id)
         if cred is not None:
             return Actor(
                 key=cred.key,
@@ -303,6 +313,24 @@ class ActorResolver:
         if ip:
             return Actor(key=f"ip:{ip}", kind="ip", ip=ip, user_agent=ua)
         return Actor(key="anonymous", kind="anonymous", user_agent=ua)
+
+    def _rejected(self, cred: _Cred, status: int) -> bool:
+        """Were these Basic credentials rejected? Answered 401; or 403 (servers
+        that answer bad passwords so) when other credentials of the same user
+        were accepted before and these never were (the right password refused
+        is authorization, not a wrong password). Accepted ones are remembered."""
+        if status == 401:
+            return True
+        acc = self._accepted.get(cred.user)
+        if 200 <= status < 400:
+            if acc is None:
+                if len(self._accepted) >= _CACHE_MAX:
+                    self._accepted.clear()
+                acc = self._accepted[cred.user] = set()
+            if len(acc) < 4:
+                acc.add(cred.token_id)
+            return False
+        return status == 403 and acc is not None and cred.token_id not in acc
 
     def resolve_many(self, calls: Iterable[ApiCall]) -> list[ApiCall]:
         """Set ``call.actor`` on each call (ingest owns the actor field) and
