@@ -496,29 +496,45 @@ class CaptureProxy:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
         req_cap = _Capture(self.body_cap)
-        # Small fixed-length bodies are read whole: one write, and replayable.
+        loop = asyncio.get_running_loop()
+        body_deadline = loop.time() + self.body_timeout
+        # Small bodies (fixed-length, or chunked up to _SMALL_BODY) are read
+        # and checked whole before anything goes upstream: one write, they
+        # are replayable, a slow client holds no upstream connection, and a
+        # bad chunk is refused before the upstream sees the request.
         replay: bytes | None = None
-        if not req_framing.chunked and req_framing.length <= _SMALL_BODY:
-            try:
+        prefix = b""  # a long chunked body's first chunks, already read
+        pending: bytes | None = None  # and the size line of the chunk that did not fit
+        try:
+            if req_framing.chunked:
+                raw, pending = await asyncio.wait_for(_read_chunked_prefix(reader, req_cap, _SMALL_BODY), self.body_timeout)
+                if pending is None:
+                    replay = up_head + raw
+                else:
+                    prefix = raw
+            elif req_framing.length <= _SMALL_BODY:
                 body = (
                     await asyncio.wait_for(reader.readexactly(req_framing.length), self.body_timeout)
                     if req_framing.length else b""
                 )
-            except asyncio.IncompleteReadError as exc:
+                req_cap.add(body)
+                replay = up_head + body
+        except asyncio.IncompleteReadError as exc:
+            if not req_framing.chunked:
                 req_cap.add(exc.partial)
-                ex.req_body, ex.req_size = bytes(req_cap.buf), req_cap.size
-                ex.note("proxy_error", "client closed before sending the whole request body")
-                self.submit(ex)
-                return False, up
-            except asyncio.TimeoutError:
-                await self._body_timed_out(ex, writer, req_cap, None)
-                return False, up
-            req_cap.add(body)
-            replay = up_head + body
+            ex.req_body, ex.req_size = bytes(req_cap.buf), req_cap.size
+            ex.note("proxy_error", "client closed before sending the whole request body")
+            self.submit(ex)
+            return False, up
+        except asyncio.TimeoutError:
+            await self._body_timed_out(ex, writer, req_cap, None)
+            return False, up
+        except HeadError as exc:
+            ex.req_body, ex.req_size = bytes(req_cap.buf), req_cap.size
+            await self._refuse(exc, writer, ts, peer, local, ex)
+            return False, up
 
         reused = up is not None
-        loop = asyncio.get_running_loop()
-        body_deadline = loop.time() + self.body_timeout
         try:
             for attempt in (0, 1):
                 try:
@@ -528,9 +544,9 @@ class CaptureProxy:
                     if replay is not None:
                         uw.write(replay)
                     else:
-                        uw.write(up_head)
+                        uw.write(up_head + prefix)
                         relay = (
-                            _relay_chunked(reader, uw, req_cap) if req_framing.chunked
+                            _relay_chunked(reader, uw, req_cap, pending) if req_framing.chunked
                             else _relay_length(reader, uw, req_framing.length, req_cap)
                         )
                         try:
@@ -749,13 +765,42 @@ async def _chunk_line(src: asyncio.StreamReader) -> bytes:
         raise HeadError(400, "chunk line too long", smuggling=True) from None
 
 
-async def _relay_chunked(src: asyncio.StreamReader, dst: asyncio.StreamWriter, cap: _Capture) -> None:
-    """Forward a chunked body verbatim (sizes, extensions, trailers),
-    capturing the decoded data. Every size line, chunk end and trailer is
-    checked (:mod:`apiward.ingest.http1`) before it is forwarded, so nothing
-    after a framing error reaches the other side."""
+async def _read_chunked_prefix(src: asyncio.StreamReader, cap: _Capture, limit: int) -> tuple[bytes, bytes | None]:
+    """Read and check a chunked body while it fits in ``limit`` bytes:
+    (raw bytes, ``None``) when it is complete, else (raw bytes of the
+    chunks read, the size line of the chunk that did not fit)."""
+    raw = bytearray()
     while True:
         line = await _chunk_line(src)
+        size = parse_chunk_line(line)
+        if size == 0:
+            raw += line
+            while True:
+                t = await _chunk_line(src)
+                last = check_trailer_line(t)
+                raw += t
+                if last:
+                    return bytes(raw), None
+        if len(raw) + len(line) + size + 2 > limit:
+            return bytes(raw), line
+        data = await src.readexactly(size + 2)
+        check_chunk_end(data[size:])
+        cap.add(memoryview(data)[:size])
+        raw += line
+        raw += data
+
+
+async def _relay_chunked(
+    src: asyncio.StreamReader, dst: asyncio.StreamWriter, cap: _Capture, first: bytes | None = None
+) -> None:
+    """Forward a chunked body verbatim (sizes, extensions, trailers),
+    capturing the decoded data; ``first`` is a size line already read.
+    Every size line, chunk end and trailer is checked
+    (:mod:`apiward.ingest.http1`) before it is forwarded, so nothing after
+    a framing error reaches the other side."""
+    while True:
+        line = first if first is not None else await _chunk_line(src)
+        first = None
         size = parse_chunk_line(line)
         if size == 0:
             out = bytearray(line)
