@@ -54,6 +54,7 @@ _CHUNK_LINE = re.compile(
     rb"([0-9A-Fa-f]{1,15})((?:[ \t]*;[ \t]*" + _TCHAR + rb"(?:[ \t]*=[ \t]*(?:" + _TCHAR + rb"|" + _QUOTED + rb"))?)*)\r\n"
 )
 _OWS = b" \t"
+_FRAMING = frozenset({"content-length", "transfer-encoding", "host"})
 
 
 class HeadError(ValueError):
@@ -137,9 +138,12 @@ def _fields(lines: list[bytes], status: int, fail: dict) -> list[tuple[str, str]
         if not _TOKEN.fullmatch(name):
             raise HeadError(status, "invalid header name (whitespace before the colon?)", smuggling=True, **fail)
         value = value.strip(_OWS)
+        lname = name.lower().decode("latin-1")
         if _BAD_VALUE.search(value):
-            raise HeadError(status, "control character in a header value", smuggling=b"\x00" in value, **fail)
-        headers.append((name.lower().decode("latin-1"), value.decode("latin-1")))
+            # In a framing header (or a NUL anywhere) it hides a length from one parser.
+            ambiguous = lname in _FRAMING or b"\x00" in value
+            raise HeadError(status, f"control character in the {lname} header", smuggling=ambiguous, **fail)
+        headers.append((lname, value.decode("latin-1")))
     return headers
 
 

@@ -730,7 +730,7 @@ class CaptureProxy:
                 resp = parse_response_head(head[:-4], method)
             except HeadError as exc:
                 self.upstream_malformed += 1
-                raise _UpstreamFailed(502, str(exc)) from None
+                raise _UpstreamFailed(502, f"malformed upstream response: {exc}") from None
             if 100 <= resp.status < 200 and resp.status != 101:
                 writer.write(head)  # interim (100 Continue, 103 Early Hints)
                 continue
