@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from apiward.testing import lax_request_end as lax_end
 from apiward.ingest.http1 import (
     HeadError,
     Incomplete,
@@ -23,49 +24,6 @@ from apiward.ingest.http1 import (
 
 SMUG = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-# -- two lax reference parsers ------------------------------------------------------------
-
-
-def lax_end(data: bytes, prefer_te: bool) -> int | None:
-    """Where a lax server thinks the first request ends (None: undecidable)."""
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        return None
-    cl = te = None
-    for line in data[:end].split(b"\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            try:
-                cl = int(value.strip().split(b",")[0])
-            except ValueError:
-                cl = 0
-        elif name == b"transfer-encoding" and b"chunked" in value.lower():
-            te = True
-    pos = end + 4
-    chunked = bool(te) and (prefer_te or cl is None)
-    if not chunked:
-        return pos + (cl or 0)
-    while True:
-        nl = data.find(b"\n", pos)
-        if nl < 0:
-            return None
-        try:
-            size = int(data[pos:nl].split(b";")[0].strip() or b"0", 16)
-        except ValueError:
-            return None
-        pos = nl + 1
-        if size == 0:
-            while True:
-                nl = data.find(b"\n", pos)
-                if nl < 0:
-                    return None
-                line, pos = data[pos:nl], nl + 1
-                if not line.strip():
-                    return pos
-        pos += size + 2
 
 
 # -- strategies: requests built from smuggling-prone pieces ---------------------------------
