@@ -349,6 +349,33 @@ def test_slow_clients_are_cut_and_hold_no_upstream_connection() -> None:
     assert sum(1 for c in got if "not received within" in c.extra.get("proxy_error", "")) == 30
 
 
+def test_a_slow_large_body_releases_its_upstream_connection_at_the_timeout() -> None:
+    """A body too large to buffer is streamed upstream; when the client
+    stalls, the body timeout closes that upstream connection too."""
+    up = _RecordingUpstream(te_aware=False)
+    got: list = []
+    q = CaptureQueue(got.extend, batch_ms=5)
+    proxy = CaptureProxy(up.url, q.submit, body_timeout=1.0)
+    try:
+        with BackgroundProxy(proxy) as bp:
+            with socket.create_connection(bp.address, timeout=10) as s:
+                s.sendall(b"POST /big HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n" + b"a" * 100_000)
+                deadline = time.monotonic() + 5
+                while up.open_now < 1 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                assert up.open_now == 1  # streaming: the upstream connection is open
+                answer = s.recv(65536)  # the client stalls; the proxy answers at the timeout
+            deadline = time.monotonic() + 5
+            while up.open_now and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert up.open_now == 0 and proxy.stats()["upstream_open"] == 0
+    finally:
+        up.stop()
+    q.close()
+    assert answer.startswith(b"HTTP/1.1 408") and proxy.body_timeouts == 1
+    assert up.parsed == [] and got[0].request.body_size == 100_000
+
+
 def test_slow_head_gets_408() -> None:
     up = _RecordingUpstream(te_aware=False)
     proxy = CaptureProxy(up.url, lambda ex: None, header_timeout=0.5)
