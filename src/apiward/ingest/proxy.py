@@ -278,12 +278,16 @@ class CaptureProxy:
             while True:
                 started = first
                 try:
+                    # asyncio.timeout, not wait_for: no task per request.
                     if first:  # a new connection sends its head within header_timeout
-                        head = await asyncio.wait_for(reader.readuntil(_HEAD_END), self.header_timeout)
+                        async with asyncio.timeout(self.header_timeout):
+                            head = await reader.readuntil(_HEAD_END)
                     else:  # keep-alive: idle_timeout for the next request, then header_timeout
-                        lead = await asyncio.wait_for(reader.readexactly(1), self.idle_timeout)
-                        started = True
-                        head = lead + await asyncio.wait_for(reader.readuntil(_HEAD_END), self.header_timeout)
+                        async with asyncio.timeout(self.idle_timeout) as deadline:
+                            lead = await reader.readexactly(1)
+                            started = True
+                            deadline.reschedule(asyncio.get_running_loop().time() + self.header_timeout)
+                            head = lead + await reader.readuntil(_HEAD_END)
                 except asyncio.TimeoutError:
                     if started:
                         self.header_timeouts += 1
