@@ -392,6 +392,30 @@ def test_slow_head_gets_408() -> None:
     assert proxy.header_timeouts == 1 and up.connections == 0
 
 
+def test_idle_keepalive_is_closed_quietly_and_a_stalled_second_head_gets_408() -> None:
+    up = _RecordingUpstream(te_aware=False)
+    proxy = CaptureProxy(up.url, lambda ex: None, idle_timeout=0.5, header_timeout=0.5)
+    req = b"GET /k HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        with BackgroundProxy(proxy) as bp:
+            with socket.create_connection(bp.address, timeout=5) as s:
+                s.sendall(req)
+                first = s.recv(65536)
+                t0 = time.monotonic()
+                rest = s.recv(65536)  # idle: closed without an answer
+                idle = time.monotonic() - t0
+            with socket.create_connection(bp.address, timeout=5) as s:
+                s.sendall(req)
+                s.recv(65536)
+                s.sendall(b"GET /k HTTP/1.1\r\n")  # a second head, never finished
+                stalled = s.recv(65536)
+    finally:
+        up.stop()
+    assert first.startswith(b"HTTP/1.1 200") and rest == b"" and 0.3 < idle < 3
+    assert stalled.startswith(b"HTTP/1.1 408")
+    assert proxy.idle_closed == 1 and proxy.header_timeouts == 1
+
+
 def test_caps_give_503_with_retry_after() -> None:
     """With one upstream connection allowed and one request parked on it
     (its upstream is slow), the next request gets 503 + Retry-After."""
