@@ -43,6 +43,7 @@ from apiward.ingest.capture import Exchange
 from apiward.ingest.http1 import (
     Framing,
     HeadError,
+    RequestHead,
     check_chunk_end,
     check_trailer_line,
     parse_chunk_line,
@@ -390,8 +391,7 @@ class CaptureProxy:
             return False, up
         self.in_flight += 1
         try:
-            return await self._relay(ts, req.method, req.target, req.version, req.lines, req.headers, req.framing,
-                                     reader, writer, up, peer, local)
+            return await self._relay(ts, req, reader, writer, up, peer, local)
         finally:
             self.in_flight -= 1
 
@@ -444,12 +444,7 @@ class CaptureProxy:
     async def _relay(
         self,
         ts: float,
-        method: str,
-        target: str,
-        version: str,
-        lines: list[bytes],
-        headers: list[tuple[str, str]],
-        req_framing: Framing,
+        req: RequestHead,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         up: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None,
@@ -458,6 +453,9 @@ class CaptureProxy:
     ) -> tuple[bool, tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]:
         """Relay one parsed request and its response."""
         t0 = time.perf_counter()
+        method, target, version, lines, headers, req_framing = (
+            req.method, req.target, req.version, req.lines, req.headers, req.framing
+        )
         ex = self._new_exchange(ts, method, target, version, headers, peer, local)
         conn_tokens: set[str] = set()
         xff: list[str] = []
