@@ -36,3 +36,18 @@ def test_bad_env_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("APIWARD_BATCH_SIZE", "lots")
     with pytest.raises(ConfigError, match="APIWARD_BATCH_SIZE"):
         load_settings()
+
+
+def test_proxy_table_reaches_the_proxy_and_bad_values_fail_at_load(tmp_path: Path) -> None:
+    from apiward.ingest.proxy import CaptureProxy
+
+    cfg = tmp_path / "apiward.toml"
+    cfg.write_text("[proxy]\nheader_timeout = 4\nbody_timeout = 12.5\nmax_upstream = 8\n")
+    s = load_settings(cfg)
+    assert (s.proxy.header_timeout, s.proxy.body_timeout, s.proxy.idle_timeout, s.proxy.max_upstream) == (4, 12.5, 60.0, 8)
+    p = CaptureProxy("http://127.0.0.1:1", lambda ex: None, **s.proxy.as_kwargs())
+    assert (p.header_timeout, p.body_timeout, p.max_upstream, p.max_concurrent) == (4, 12.5, 8, 1024)
+    for bad, word in (("body_timeout = 0", "body_timeout"), ("max_concurrent = 0", "max_concurrent"), ("slow = 1", "slow")):
+        cfg.write_text(f"[proxy]\n{bad}\n")
+        with pytest.raises(ConfigError, match=word):
+            load_settings(cfg)

@@ -11,11 +11,38 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["Settings", "load_settings", "ConfigError"]
+__all__ = ["Settings", "ProxySettings", "load_settings", "ConfigError"]
 
 
 class ConfigError(ValueError):
     """A bad config file, key or value."""
+
+
+class ProxySettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The ``[proxy]`` table: the capture proxy's timeouts (seconds) and caps.
+    Field names are :class:`~apiward.ingest.proxy.CaptureProxy` arguments."""
+
+    header_timeout: float = 10.0  # a client's whole request head, else 408
+    body_timeout: float = 30.0  # a client's whole request body, else 408 (upstream connection closed)
+    idle_timeout: float = 60.0  # a keep-alive connection waiting for its next request
+    connect_timeout: float = 10.0  # connecting to the upstream, else 504
+    read_timeout: float = 120.0  # the upstream's response head, else 504
+    max_concurrent: int = 1024  # requests in flight; beyond, 503 + Retry-After
+    max_upstream: int = 512  # open upstream connections; beyond, 503 + Retry-After
+    retry_after: int = 1  # seconds, in the Retry-After of those 503s
+
+    def __post_init__(self) -> None:
+        for name in ("header_timeout", "body_timeout", "idle_timeout", "connect_timeout", "read_timeout"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"proxy.{name} must be > 0")
+        for name in ("max_concurrent", "max_upstream"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"proxy.{name} must be >= 1")
+        if self.retry_after < 0:
+            raise ConfigError("proxy.retry_after must be >= 0")
+
+    def as_kwargs(self) -> dict[str, Any]:
+        return msgspec.structs.asdict(self)
 
 
 class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -44,6 +71,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     never_merge: list[str] = []  # literal path segments that must never become parameters
     sinks: dict[str, dict[str, Any]] = {}  # [sinks.<name>] tables: type = webhook | ocsf | ecs | cef | splunk, and its options
     alerts: dict[str, Any] = {}  # [alerts]: min_severity, unit, update_interval, rate_per_minute, retries (apiward.alert.registry)
+    proxy: ProxySettings = msgspec.field(default_factory=ProxySettings)  # [proxy]: timeouts and caps of `apiward proxy`
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -15,7 +15,7 @@ import orjson
 from apiward.model.call import Actor, ApiCall, Peer, Workload
 from apiward.ingest.base import make_request, make_response
 
-__all__ = ["make_call"]
+__all__ = ["make_call", "lax_request_end"]
 
 _counter = itertools.count()
 
@@ -83,3 +83,48 @@ def make_call(
         actor=actor,
         source="test",
     )
+
+
+def lax_request_end(data: bytes, prefer_te: bool) -> int | None:
+    """Where a lax HTTP/1.1 server thinks the first request in ``data`` ends
+    (``None``: it cannot tell). Lines split on LF, names trimmed and
+    lower-cased, the first of a Content-Length list, any Transfer-Encoding
+    naming ``chunked``; ``prefer_te`` picks which framing wins when both are
+    present. The reference the proxy's parser is fuzzed against: a request
+    it accepts must end at the same byte for either style."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    cl: int | None = None
+    te = False
+    for line in data[:end].split(b"\n")[1:]:
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            try:
+                cl = int(value.strip().split(b",")[0])
+            except ValueError:
+                cl = 0
+        elif name == b"transfer-encoding" and b"chunked" in value.lower():
+            te = True
+    pos = end + 4
+    if not (te and (prefer_te or cl is None)):
+        return pos + (cl or 0)
+    while True:
+        nl = data.find(b"\n", pos)
+        if nl < 0:
+            return None
+        try:
+            size = int(data[pos:nl].split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            return None
+        pos = nl + 1
+        if size == 0:
+            while True:
+                nl = data.find(b"\n", pos)
+                if nl < 0:
+                    return None
+                line, pos = data[pos:nl], nl + 1
+                if not line.strip():
+                    return pos
+        pos += size + 2

@@ -49,7 +49,16 @@ class ApiwardCollector:
             c.add_metric(["relayed"], float(getattr(self.proxy, "requests", 0)))
             c.add_metric(["upstream_error"], float(getattr(self.proxy, "upstream_errors", 0)))
             c.add_metric(["internal_error"], float(getattr(self.proxy, "internal_errors", 0)))
+            stats = self.proxy.stats() if hasattr(self.proxy, "stats") else {}
+            for outcome in ("rejected", "smuggling", "upstream_malformed", "header_timeouts", "body_timeouts",
+                            "idle_closed", "overload_concurrent", "overload_upstream"):
+                c.add_metric([outcome], float(stats.get(outcome, 0)))
             yield c
+            if stats:
+                g = GaugeMetricFamily("apiward_proxy_open", "Requests in flight and open upstream connections", labels=["what"])
+                g.add_metric(["in_flight"], float(stats["in_flight"]))
+                g.add_metric(["upstream_connections"], float(stats["upstream_open"]))
+                yield g
         p = self.pipeline
         if p is not None:
             c = CounterMetricFamily("apiward_pipeline_events", "Events through the pipeline")

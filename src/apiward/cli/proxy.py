@@ -18,7 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
-from apiward.cli.common import DEFAULT_STATE, StateOpt, console, fail
+from apiward.cli.common import DEFAULT_STATE, ConfigOpt, StateOpt, console, fail
+from apiward.config import ConfigError, load_settings
 from apiward.ingest.base import DEFAULT_BODY_CAP
 from apiward.ingest.capture import CaptureQueue
 from apiward.ingest.proxy import CaptureProxy, parse_hostport
@@ -39,12 +40,15 @@ def run_proxy(
     mode: str = "both",
     quiet: bool = False,
     metrics: str | None = None,
+    config: Path | None = None,
 ) -> dict[str, Any]:
-    """Serve until SIGINT/SIGTERM; returns the final counters."""
+    """Serve until SIGINT/SIGTERM; returns the final counters (the capture
+    queue's and the proxy's, see :meth:`CaptureProxy.stats`)."""
     from apiward.pipeline import Pipeline  # the pipeline is a later stage; import lazily
 
     host, port = parse_hostport(listen)
-    pipeline = Pipeline(state, mode=mode)
+    settings = load_settings(config, state)
+    pipeline = Pipeline(state, mode=mode, settings=settings)
     checkpoint = getattr(pipeline, "checkpoint", None)
     queue = CaptureQueue(
         lambda calls: pipeline.process(calls, autocheckpoint=False),
@@ -55,7 +59,7 @@ def run_proxy(
         body_cap=body_cap,
         trust_sim_clock=trust_sim_clock,
     )
-    proxy = CaptureProxy(upstream, queue.submit, body_cap=body_cap)
+    proxy = CaptureProxy(upstream, queue.submit, body_cap=body_cap, **settings.proxy.as_kwargs())
     metrics_server = None
     if metrics:
         from apiward.alert.metrics import ApiwardCollector, serve_metrics
@@ -93,7 +97,7 @@ def run_proxy(
         if metrics_server is not None:
             metrics_server.shutdown()
     stats = queue.stats.as_dict()
-    stats.update(requests=proxy.requests, upstream_errors=proxy.upstream_errors, internal_errors=proxy.internal_errors)
+    stats.update(proxy.stats())
     return stats
 
 
@@ -112,6 +116,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
         metrics: Annotated[str | None, typer.Option("--metrics", help="Serve Prometheus metrics on host:port (/metrics).")] = None,
+        config: ConfigOpt = None,
     ) -> None:
         """Run a capturing reverse proxy in front of an API and analyse its traffic live.
 
@@ -120,13 +125,13 @@ def register(app: typer.Typer) -> None:
         """
         try:
             parse_hostport(listen)
-            CaptureProxy(upstream, lambda ex: None)
-        except ValueError as exc:
+            CaptureProxy(upstream, lambda ex: None, **load_settings(config, state).proxy.as_kwargs())
+        except (ValueError, ConfigError) as exc:
             fail(str(exc))
         try:
             stats = run_proxy(
                 listen, upstream, state, body_cap=body_cap, max_queue=max_queue, checkpoint_every=checkpoint,
-                trust_sim_clock=trust_sim_clock, mode=mode, quiet=quiet, metrics=metrics,
+                trust_sim_clock=trust_sim_clock, mode=mode, quiet=quiet, metrics=metrics, config=config,
             )
         except OSError as exc:
             fail(f"cannot listen on {listen}: {exc.strerror or exc}")
@@ -135,4 +140,8 @@ def register(app: typer.Typer) -> None:
             f"apiward proxy stopped: captured {stats['captured']}, processed {stats['processed']}, "
             f"dropped {stats['dropped']}, errors {stats['errors']}"
             + (f" (last: {stats['last_error']})" if stats["last_error"] else "")
+            + f"; proxy: {stats['requests']} requests, {stats['rejected']} refused ({stats['smuggling']} smuggling),"
+            f" {stats['upstream_errors']} upstream errors ({stats['upstream_malformed']} malformed),"
+            f" timeouts {stats['header_timeouts']} head / {stats['body_timeouts']} body,"
+            f" 503s {stats['overload_concurrent']} concurrency / {stats['overload_upstream']} upstream cap"
         )

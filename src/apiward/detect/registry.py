@@ -34,6 +34,7 @@ DETECTORS: dict[str, str] = {
     "scraping.enumeration": "apiward.detect.scraping:ScrapingEnumeration",
     "fake_accounts.signup_burst": "apiward.detect.fake_accounts:SignupBurst",
     "injection.payload": "apiward.detect.injection:InjectionPayload",
+    "protocol.request_smuggling": "apiward.detect.smuggling:RequestSmuggling",
 }
 
 

@@ -40,8 +40,18 @@ from urllib.parse import urlsplit
 
 from apiward.ingest.base import DEFAULT_BODY_CAP
 from apiward.ingest.capture import Exchange
+from apiward.ingest.http1 import (
+    Framing,
+    HeadError,
+    RequestHead,
+    check_chunk_end,
+    check_trailer_line,
+    parse_chunk_line,
+    parse_request_head,
+    parse_response_head,
+)
 
-__all__ = ["BackgroundProxy", "CaptureProxy", "ProxyError", "parse_hostport"]
+__all__ = ["BackgroundProxy", "CaptureProxy", "ProxyError", "REJECT_HEADER", "parse_hostport"]
 
 _CRLF = b"\r\n"
 _HEAD_END = b"\r\n\r\n"
@@ -50,14 +60,17 @@ _SMALL_BODY = 1 << 16  # bodies up to this size are read whole and written with 
 _HOP = frozenset({"connection", "keep-alive", "proxy-connection"})
 _STATUS_NO_BODY = frozenset({204, 304})
 _ERR_HDR = b"Content-Type: text/plain; charset=utf-8\r\nX-Apiward-Proxy-Error: 1\r\n"
+#: Response header (and ``extra`` key) marking a request the proxy refused
+#: for an ambiguous framing; it is kept with the call in the lake.
+REJECT_HEADER = "X-Apiward-Rejected"
+SMUGGLING = "request_smuggling"
 
 
-class ProxyError(Exception):
-    """A malformed request the proxy refuses (answered with ``status``)."""
+ProxyError = HeadError  # the name earlier callers imported
 
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
+
+class _BodyTimeout(Exception):
+    """The client did not send its whole request body within ``body_timeout``."""
 
 
 class _UpstreamFailed(Exception):
@@ -86,56 +99,6 @@ def _tokens(value: str | None) -> set[str]:
     if not value:
         return set()
     return {t.strip().lower() for t in value.split(",") if t.strip()}
-
-
-def _parse_head(head: bytes) -> tuple[list[bytes], list[tuple[str, str]]]:
-    """Split a head into its raw lines (start line first) and the parsed
-    ``(lower-name, value)`` header list."""
-    lines = head.split(_CRLF)
-    headers: list[tuple[str, str]] = []
-    append = headers.append
-    for line in lines[1:]:
-        if not line:
-            continue
-        name, sep, value = line.partition(b":")
-        if not sep:
-            raise ProxyError(400, "malformed header line")
-        append((name.strip().lower().decode("latin-1"), value.strip().decode("latin-1")))
-    return lines, headers
-
-
-class _Framing:
-    """How a message body is delimited."""
-
-    __slots__ = ("chunked", "length", "until_close")
-
-    def __init__(self, chunked: bool = False, length: int = 0, until_close: bool = False) -> None:
-        self.chunked = chunked
-        self.length = length
-        self.until_close = until_close
-
-
-def _framing(headers: list[tuple[str, str]], *, request: bool) -> _Framing:
-    te = None
-    cl: str | None = None
-    for k, v in headers:
-        if k == "transfer-encoding":
-            te = v if te is None else f"{te}, {v}"
-        elif k == "content-length":
-            if cl is not None and cl != v.strip():
-                raise ProxyError(400, "conflicting Content-Length headers")
-            cl = v.strip()
-    if te is not None:
-        if te.lower().rstrip().endswith("chunked"):
-            return _Framing(chunked=True)
-        if request:
-            raise ProxyError(400, "unsupported Transfer-Encoding")
-        return _Framing(until_close=True)
-    if cl is not None:
-        if not cl.isdigit():
-            raise ProxyError(400, "bad Content-Length")
-        return _Framing(length=int(cl))
-    return _Framing(until_close=not request)
 
 
 class _Conn:
@@ -174,8 +137,19 @@ class CaptureProxy:
 
     ``body_cap`` bounds the captured copy of each body (traffic itself is
     never cut). ``connect_timeout`` and ``read_timeout`` bound the wait for
-    the upstream (connection, then response head) before a ``504``;
-    ``idle_timeout`` closes idle client keep-alive connections.
+    the upstream (connection, then response head) before a ``504``.
+    Client side: ``header_timeout`` bounds the time to send a whole request
+    head (``408``), ``body_timeout`` the time to send a whole request body
+    (``408``, the upstream connection is closed), ``idle_timeout`` the wait
+    for the next request on a keep-alive connection. ``max_concurrent``
+    requests in flight and ``max_upstream`` open upstream connections are
+    caps: beyond them the client gets ``503`` with ``Retry-After`` and a
+    counter moves (see :meth:`stats`).
+
+    Requests with an ambiguous framing (see :mod:`apiward.ingest.http1`) are
+    answered ``400``, never forwarded, and recorded with
+    ``extra["proxy_rejected"] = "request_smuggling"``; a malformed upstream
+    response becomes a ``502``.
     """
 
     def __init__(
@@ -186,9 +160,21 @@ class CaptureProxy:
         body_cap: int = DEFAULT_BODY_CAP,
         connect_timeout: float = 10.0,
         read_timeout: float = 120.0,
-        idle_timeout: float = 75.0,
+        idle_timeout: float = 60.0,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+        max_concurrent: int = 1024,
+        max_upstream: int = 512,
+        retry_after: int = 1,
         max_head: int = 64 * 1024,
     ) -> None:
+        for name, value in (("connect_timeout", connect_timeout), ("read_timeout", read_timeout),
+                            ("idle_timeout", idle_timeout), ("header_timeout", header_timeout),
+                            ("body_timeout", body_timeout)):
+            if not value > 0:
+                raise ValueError(f"{name} must be > 0, got {value!r}")
+        if max_concurrent < 1 or max_upstream < 1:
+            raise ValueError("max_concurrent and max_upstream must be >= 1")
         u = urlsplit(upstream if "://" in upstream else f"http://{upstream}")
         if u.scheme not in ("http", "https") or not u.hostname:
             raise ValueError(f"upstream must be http(s)://host[:port], got {upstream!r}")
@@ -201,14 +187,53 @@ class CaptureProxy:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.idle_timeout = idle_timeout
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        self.max_concurrent = max_concurrent
+        self.max_upstream = max_upstream
+        self.retry_after = retry_after
         self.max_head = max_head
         self.requests = 0
+        self.rejected = 0  # requests answered 400 (malformed or ambiguous)
+        self.smuggling = 0  # of which ambiguous framings (request smuggling attempts)
+        self.upstream_malformed = 0  # upstream responses refused (502)
+        self.header_timeouts = 0
+        self.body_timeouts = 0
+        self.idle_closed = 0
+        self.overload_concurrent = 0  # 503: max_concurrent reached
+        self.overload_upstream = 0  # 503: max_upstream reached
+        self.in_flight = 0
+        self._up_open: set[asyncio.StreamWriter] = set()
+        self._up_pending = 0
         self.upstream_errors = 0
         self.internal_errors = 0
         self.last_error = ""
         self._server: asyncio.AbstractServer | None = None
         self._conns: set[_Conn] = set()
         self._listen_port = 0
+
+    def stats(self) -> dict[str, int]:
+        """The proxy's counters (summary line and Prometheus metrics)."""
+        return {
+            "requests": self.requests,
+            "rejected": self.rejected,
+            "smuggling": self.smuggling,
+            "upstream_errors": self.upstream_errors,
+            "upstream_malformed": self.upstream_malformed,
+            "header_timeouts": self.header_timeouts,
+            "body_timeouts": self.body_timeouts,
+            "idle_closed": self.idle_closed,
+            "overload_concurrent": self.overload_concurrent,
+            "overload_upstream": self.overload_upstream,
+            "internal_errors": self.internal_errors,
+            "in_flight": self.in_flight,
+            "upstream_open": len(self._up_open),
+        }
+
+    def _close_up(self, w: asyncio.StreamWriter | None) -> None:
+        if w is not None:
+            self._up_open.discard(w)
+            w.close()
 
     # -- lifecycle -----------------------------------------------------------------
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> tuple[str, int]:
@@ -249,15 +274,34 @@ class CaptureProxy:
         peer = writer.get_extra_info("peername") or ("", 0)
         local = writer.get_extra_info("sockname") or ("", 0)
         up: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        first = True
         try:
             while True:
+                started = first
                 try:
-                    head = await asyncio.wait_for(reader.readuntil(_HEAD_END), self.idle_timeout)
-                except (asyncio.IncompleteReadError, asyncio.TimeoutError, ConnectionError):
+                    # asyncio.timeout, not wait_for: no task per request.
+                    if first:  # a new connection sends its head within header_timeout
+                        async with asyncio.timeout(self.header_timeout):
+                            head = await reader.readuntil(_HEAD_END)
+                    else:  # keep-alive: idle_timeout for the next request, then header_timeout
+                        async with asyncio.timeout(self.idle_timeout) as deadline:
+                            lead = await reader.readexactly(1)
+                            started = True
+                            deadline.reschedule(asyncio.get_running_loop().time() + self.header_timeout)
+                            head = lead + await reader.readuntil(_HEAD_END)
+                except asyncio.TimeoutError:
+                    if started:
+                        self.header_timeouts += 1
+                        await self._reply_error(writer, 408, "request head not received in time")
+                    else:
+                        self.idle_closed += 1
+                    break
+                except (asyncio.IncompleteReadError, ConnectionError):
                     break
                 except asyncio.LimitOverrunError:
                     await self._reply_error(writer, 431, "request head too large")
                     break
+                first = False
                 conn.busy = True
                 keep, up = await self._exchange(head, reader, writer, up, peer, local)
                 conn.busy = False
@@ -273,15 +317,20 @@ class CaptureProxy:
         finally:
             self._conns.discard(conn)
             if up is not None:
-                up[1].close()
+                self._close_up(up[1])
             writer.close()
 
-    async def _reply_error(self, writer: asyncio.StreamWriter, status: int, message: str, close: bool = True) -> None:
-        body = message.encode() + b"\n"
+    async def _reply_error(
+        self, writer: asyncio.StreamWriter, status: int, message: str, close: bool = True,
+        headers: list[tuple[str, str]] | None = None,
+    ) -> None:
+        body = message.encode("utf-8", "replace") + b"\n"
         reason = _REASONS.get(status, "Error")
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers or ()).encode("latin-1", "replace")
         head = (
             f"HTTP/1.1 {status} {reason}\r\n".encode()
             + _ERR_HDR
+            + extra
             + f"Content-Length: {len(body)}\r\n".encode()
             + (b"Connection: close\r\n" if close else b"")
             + _CRLF
@@ -291,6 +340,10 @@ class CaptureProxy:
             await writer.drain()
 
     async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if len(self._up_open) + self._up_pending >= self.max_upstream:
+            self.overload_upstream += 1
+            raise _UpstreamFailed(503, "upstream connection cap reached")
+        self._up_pending += 1
         try:
             r, w = await asyncio.wait_for(
                 asyncio.open_connection(
@@ -303,10 +356,13 @@ class CaptureProxy:
             raise _UpstreamFailed(504, "upstream connect timeout") from None
         except OSError as exc:
             raise _UpstreamFailed(502, f"upstream connect failed: {exc.__class__.__name__}: {exc.strerror or exc}") from None
+        finally:
+            self._up_pending -= 1
         sock = w.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._up_open.add(w)
         return r, w
 
     async def _exchange(
@@ -318,29 +374,89 @@ class CaptureProxy:
         peer: tuple[Any, ...],
         local: tuple[Any, ...],
     ) -> tuple[bool, tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]:
-        """Relay one request/response. Returns (keep client connection,
-        upstream connection to reuse or ``None``)."""
+        """Parse one request head and relay the exchange, or refuse it.
+        Returns (keep client connection, upstream connection to reuse or
+        ``None``)."""
         ts = time.time()
-        t0 = time.perf_counter()
         self.requests += 1
-        head = head.lstrip(_CRLF)
         try:
-            lines, headers = _parse_head(head[:-4])
-            parts = lines[0].split(b" ", 2)
-            if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-                raise ProxyError(400, "malformed request line")
-            method = parts[0].decode("latin-1")
-            target = parts[1].decode("latin-1")
-            version = parts[2].decode("latin-1")
-            req_framing = _framing(headers, request=True)
-        except ProxyError as exc:
-            await self._reply_error(writer, exc.status, str(exc))
+            req = parse_request_head(head[:-4])
+        except HeadError as exc:
+            await self._refuse(exc, writer, ts, peer, local)
             return False, up
+        if self.in_flight >= self.max_concurrent:
+            self.overload_concurrent += 1
+            ex = self._new_exchange(ts, req.method, req.target, req.version, req.headers, peer, local)
+            await self._refuse_overload(ex, writer, "concurrent request cap reached")
+            return False, up
+        self.in_flight += 1
+        try:
+            return await self._relay(ts, req, reader, writer, up, peer, local)
+        finally:
+            self.in_flight -= 1
 
-        ex = Exchange(
+    @staticmethod
+    def _new_exchange(
+        ts: float, method: str, target: str, version: str, headers: list[tuple[str, str]],
+        peer: tuple[Any, ...], local: tuple[Any, ...],
+    ) -> Exchange:
+        return Exchange(
             ts=ts, method=method, target=target, req_headers=headers, source="proxy",
             http_version=version, src_ip=peer[0], src_port=peer[1], dst_ip=local[0], dst_port=local[1],
         )
+
+    async def _refuse(
+        self, exc: HeadError, writer: asyncio.StreamWriter, ts: float, peer: tuple[Any, ...], local: tuple[Any, ...],
+        ex: Exchange | None = None,
+    ) -> None:
+        """Answer a refused request (400) and record it when its request line
+        could be read; an ambiguous framing is marked as a smuggling attempt."""
+        self.rejected += 1
+        marker = [(REJECT_HEADER, SMUGGLING)] if exc.smuggling else []
+        if exc.smuggling:
+            self.smuggling += 1
+        await self._reply_error(writer, exc.status, str(exc), headers=marker)
+        if ex is None and exc.start is not None:
+            ex = self._new_exchange(ts, *exc.start, exc.headers, peer, local)
+        if ex is None:
+            return
+        if exc.smuggling:
+            ex.note("proxy_rejected", SMUGGLING)
+        self._finish_refusal(ex, exc.status, str(exc), marker)
+
+    def _finish_refusal(self, ex: Exchange, status: int, message: str, marker: list[tuple[str, str]]) -> None:
+        body = message.encode("utf-8", "replace") + b"\n"
+        ex.status = status
+        ex.reason = _REASONS.get(status, "")
+        ex.resp_headers = [("content-type", "text/plain; charset=utf-8"), ("x-apiward-proxy-error", "1")] + [
+            (k.lower(), v) for k, v in marker
+        ]
+        ex.resp_body, ex.resp_size = body, len(body)
+        ex.note("proxy_error", message)
+        ex.duration_ms = (time.time() - ex.ts) * 1000.0
+        self.submit(ex)
+
+    async def _refuse_overload(self, ex: Exchange, writer: asyncio.StreamWriter, message: str) -> None:
+        retry = [("Retry-After", str(self.retry_after))]
+        await self._reply_error(writer, 503, message, headers=retry)
+        self._finish_refusal(ex, 503, message, [])
+
+    async def _relay(
+        self,
+        ts: float,
+        req: RequestHead,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        up: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None,
+        peer: tuple[Any, ...],
+        local: tuple[Any, ...],
+    ) -> tuple[bool, tuple[asyncio.StreamReader, asyncio.StreamWriter] | None]:
+        """Relay one parsed request and its response."""
+        t0 = time.perf_counter()
+        method, target, version, lines, headers, req_framing = (
+            req.method, req.target, req.version, req.lines, req.headers, req.framing
+        )
+        ex = self._new_exchange(ts, method, target, version, headers, peer, local)
         conn_tokens: set[str] = set()
         xff: list[str] = []
         expect_continue = False
@@ -382,19 +498,43 @@ class CaptureProxy:
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
         req_cap = _Capture(self.body_cap)
-        # Small fixed-length bodies are read whole: one write, and replayable.
+        loop = asyncio.get_running_loop()
+        body_deadline = loop.time() + self.body_timeout
+        # Small bodies (fixed-length, or chunked up to _SMALL_BODY) are read
+        # and checked whole before anything goes upstream: one write, they
+        # are replayable, a slow client holds no upstream connection, and a
+        # bad chunk is refused before the upstream sees the request.
         replay: bytes | None = None
-        if not req_framing.chunked and req_framing.length <= _SMALL_BODY:
-            try:
-                body = await reader.readexactly(req_framing.length) if req_framing.length else b""
-            except asyncio.IncompleteReadError as exc:
+        prefix = b""  # a long chunked body's first chunks, already read
+        pending: bytes | None = None  # and the size line of the chunk that did not fit
+        try:
+            if req_framing.chunked:
+                raw, pending = await asyncio.wait_for(_read_chunked_prefix(reader, req_cap, _SMALL_BODY), self.body_timeout)
+                if pending is None:
+                    replay = up_head + raw
+                else:
+                    prefix = raw
+            elif req_framing.length <= _SMALL_BODY:
+                body = (
+                    await asyncio.wait_for(reader.readexactly(req_framing.length), self.body_timeout)
+                    if req_framing.length else b""
+                )
+                req_cap.add(body)
+                replay = up_head + body
+        except asyncio.IncompleteReadError as exc:
+            if not req_framing.chunked:
                 req_cap.add(exc.partial)
-                ex.req_body, ex.req_size = bytes(req_cap.buf), req_cap.size
-                ex.note("proxy_error", "client closed before sending the whole request body")
-                self.submit(ex)
-                return False, up
-            req_cap.add(body)
-            replay = up_head + body
+            ex.req_body, ex.req_size = bytes(req_cap.buf), req_cap.size
+            ex.note("proxy_error", "client closed before sending the whole request body")
+            self.submit(ex)
+            return False, up
+        except asyncio.TimeoutError:
+            await self._body_timed_out(ex, writer, req_cap, None)
+            return False, up
+        except HeadError as exc:
+            ex.req_body, ex.req_size = bytes(req_cap.buf), req_cap.size
+            await self._refuse(exc, writer, ts, peer, local, ex)
+            return False, up
 
         reused = up is not None
         try:
@@ -406,19 +546,23 @@ class CaptureProxy:
                     if replay is not None:
                         uw.write(replay)
                     else:
-                        uw.write(up_head)
-                        if req_framing.chunked:
-                            await _relay_chunked(reader, uw, req_cap)
-                        else:
-                            await _relay_length(reader, uw, req_framing.length, req_cap)
+                        uw.write(up_head + prefix)
+                        relay = (
+                            _relay_chunked(reader, uw, req_cap, pending) if req_framing.chunked
+                            else _relay_length(reader, uw, req_framing.length, req_cap)
+                        )
+                        try:
+                            await asyncio.wait_for(relay, body_deadline - loop.time())
+                        except asyncio.TimeoutError:
+                            raise _BodyTimeout() from None
                     await uw.drain()
-                    status, resp_lines, resp_headers, resp_version = await self._read_response_head(
-                        ur, writer, reused and replay is not None
+                    status, resp_lines, resp_headers, resp_version, resp_framing_ = await self._read_response_head(
+                        ur, writer, reused and replay is not None, method
                     )
                     break
                 except _UpstreamFailed as exc:
                     if up is not None:
-                        up[1].close()
+                        self._close_up(up[1])
                         up = None
                     if attempt == 0 and exc.replayable_failure:
                         reused = False
@@ -427,26 +571,41 @@ class CaptureProxy:
                 except (ConnectionError, OSError) as exc:
                     # Writing to the upstream failed (reset mid-request).
                     if up is not None:
-                        up[1].close()
+                        self._close_up(up[1])
                         up = None
                     if attempt == 0 and reused and replay is not None:
                         reused = False
                         continue
                     raise _UpstreamFailed(502, f"upstream write failed: {exc.__class__.__name__}") from None
+        except _BodyTimeout:
+            await self._body_timed_out(ex, writer, req_cap, up)
+            return False, None
+        except HeadError as exc:
+            # A chunk of the request body broke the framing: the upstream got
+            # an unfinished request and loses its connection; nothing after
+            # the bad line was forwarded.
+            if up is not None:
+                self._close_up(up[1])
+            ex.req_body, ex.req_size = bytes(req_cap.buf), req_cap.size
+            await self._refuse(exc, writer, ts, peer, local, ex)
+            return False, None
         except asyncio.IncompleteReadError:
             # The client went away in the middle of its request body.
             if up is not None:
-                up[1].close()
+                self._close_up(up[1])
             ex.req_body, ex.req_size = bytes(req_cap.buf), req_cap.size
             ex.note("proxy_error", "client closed before sending the whole request body")
             ex.duration_ms = (time.perf_counter() - t0) * 1000.0
             self.submit(ex)
             return False, None
         except _UpstreamFailed as exc:
-            self.upstream_errors += 1
             if up is not None:
-                up[1].close()
+                self._close_up(up[1])
             ex.req_body, ex.req_size = bytes(req_cap.buf), req_cap.size
+            if exc.status == 503:  # the upstream connection cap
+                await self._refuse_overload(ex, writer, str(exc))
+                return False, None
+            self.upstream_errors += 1
             ex.status = exc.status
             ex.reason = _REASONS.get(exc.status, "")
             ex.note("proxy_error", str(exc))
@@ -481,16 +640,10 @@ class CaptureProxy:
             ex.note("upgraded", "101")
             self.submit(ex)
             await _tunnel(reader, writer, ur, uw)
-            uw.close()
+            self._close_up(uw)
             return False, None
 
-        if method == "HEAD" or status in _STATUS_NO_BODY or 100 <= status < 200:
-            resp_framing = _Framing()
-        else:
-            try:
-                resp_framing = _framing(resp_headers, request=False)
-            except ProxyError:
-                resp_framing = _Framing(until_close=True)
+        resp_framing = resp_framing_
         keep = client_keep and not resp_framing.until_close
         reuse = up_keep and not resp_framing.until_close
 
@@ -524,26 +677,41 @@ class CaptureProxy:
                 else:
                     await _relay_length(ur, writer, resp_framing.length, resp_cap)
             await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+        except (asyncio.IncompleteReadError, ConnectionError, OSError, asyncio.TimeoutError, HeadError) as exc:
             # Either side failed mid-response: the client sees a cut
             # response (closed connection); the event records it.
+            if isinstance(exc, HeadError):
+                self.upstream_malformed += 1
             ex.resp_body, ex.resp_size = bytes(resp_cap.buf), resp_cap.size
             ex.note("proxy_error", f"response relay failed: {exc.__class__.__name__}")
             ex.duration_ms = (time.perf_counter() - t0) * 1000.0
             self.submit(ex)
-            uw.close()
+            self._close_up(uw)
             return False, None
         ex.resp_body, ex.resp_size = bytes(resp_cap.buf), resp_cap.size
         ex.duration_ms = (time.perf_counter() - t0) * 1000.0
         self.submit(ex)
         if not reuse:
-            uw.close()
+            self._close_up(uw)
             return keep, None
         return keep, up
 
+    async def _body_timed_out(
+        self, ex: Exchange, writer: asyncio.StreamWriter, req_cap: "_Capture",
+        up: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None,
+    ) -> None:
+        """A slow client: 408, its upstream connection closed, the event kept."""
+        self.body_timeouts += 1
+        if up is not None:
+            self._close_up(up[1])
+        ex.req_body, ex.req_size = bytes(req_cap.buf), req_cap.size
+        message = f"request body not received within {self.body_timeout:g} s"
+        await self._reply_error(writer, 408, message)
+        self._finish_refusal(ex, 408, message, [])
+
     async def _read_response_head(
-        self, ur: asyncio.StreamReader, writer: asyncio.StreamWriter, may_retry: bool
-    ) -> tuple[int, list[bytes], list[tuple[str, str]], str]:
+        self, ur: asyncio.StreamReader, writer: asyncio.StreamWriter, may_retry: bool, method: str = "GET"
+    ) -> tuple[int, list[bytes], list[tuple[str, str]], str, Framing]:
         """Read the final response head, forwarding interim 1xx responses."""
         got_any = False
         while True:
@@ -561,16 +729,14 @@ class CaptureProxy:
                 raise _UpstreamFailed(502, f"upstream connection failed: {exc.__class__.__name__}", stale) from None
             got_any = True
             try:
-                lines, headers = _parse_head(head[:-4])
-                first = lines[0].split(b" ", 2)
-                version = first[0].decode("latin-1")
-                status = int(first[1])
-            except (ProxyError, ValueError, IndexError):
-                raise _UpstreamFailed(502, "malformed upstream response head") from None
-            if 100 <= status < 200 and status != 101:
+                resp = parse_response_head(head[:-4], method)
+            except HeadError as exc:
+                self.upstream_malformed += 1
+                raise _UpstreamFailed(502, f"malformed upstream response: {exc}") from None
+            if 100 <= resp.status < 200 and resp.status != 101:
                 writer.write(head)  # interim (100 Continue, 103 Early Hints)
                 continue
-            return status, lines, headers, version
+            return resp.status, resp.lines, resp.headers, resp.version, resp.framing
 
 
 async def _relay_length(src: asyncio.StreamReader, dst: asyncio.StreamWriter, n: int, cap: _Capture) -> None:
@@ -594,28 +760,64 @@ async def _relay_until_close(src: asyncio.StreamReader, dst: asyncio.StreamWrite
         await dst.drain()
 
 
-async def _relay_chunked(src: asyncio.StreamReader, dst: asyncio.StreamWriter, cap: _Capture) -> None:
-    """Forward a chunked body verbatim (sizes, extensions, trailers),
-    capturing the decoded data."""
+async def _chunk_line(src: asyncio.StreamReader) -> bytes:
+    try:
+        return await src.readuntil(_CRLF)
+    except asyncio.LimitOverrunError:
+        raise HeadError(400, "chunk line too long", smuggling=True) from None
+
+
+async def _read_chunked_prefix(src: asyncio.StreamReader, cap: _Capture, limit: int) -> tuple[bytes, bytes | None]:
+    """Read and check a chunked body while it fits in ``limit`` bytes:
+    (raw bytes, ``None``) when it is complete, else (raw bytes of the
+    chunks read, the size line of the chunk that did not fit)."""
+    raw = bytearray()
     while True:
-        line = await src.readuntil(_CRLF)
-        size_s = line.split(b";", 1)[0].strip()
-        try:
-            size = int(size_s, 16)
-        except ValueError:
-            raise ConnectionError("malformed chunk size") from None
+        line = await _chunk_line(src)
+        size = parse_chunk_line(line)
+        if size == 0:
+            raw += line
+            while True:
+                t = await _chunk_line(src)
+                last = check_trailer_line(t)
+                raw += t
+                if last:
+                    return bytes(raw), None
+        if len(raw) + len(line) + size + 2 > limit:
+            return bytes(raw), line
+        data = await src.readexactly(size + 2)
+        check_chunk_end(data[size:])
+        cap.add(memoryview(data)[:size])
+        raw += line
+        raw += data
+
+
+async def _relay_chunked(
+    src: asyncio.StreamReader, dst: asyncio.StreamWriter, cap: _Capture, first: bytes | None = None
+) -> None:
+    """Forward a chunked body verbatim (sizes, extensions, trailers),
+    capturing the decoded data; ``first`` is a size line already read.
+    Every size line, chunk end and trailer is checked
+    (:mod:`apiward.ingest.http1`) before it is forwarded, so nothing after
+    a framing error reaches the other side."""
+    while True:
+        line = first if first is not None else await _chunk_line(src)
+        first = None
+        size = parse_chunk_line(line)
         if size == 0:
             out = bytearray(line)
             while True:  # trailers, then the empty line
-                t = await src.readuntil(_CRLF)
+                t = await _chunk_line(src)
+                last = check_trailer_line(t)
                 out += t
-                if t == _CRLF:
+                if last:
                     break
             dst.write(bytes(out))
             await dst.drain()
             return
         if size + 2 <= _PIECE:
             data = await src.readexactly(size + 2)
+            check_chunk_end(data[size:])
             cap.add(memoryview(data)[:size])
             dst.write(line + data)
         else:
@@ -629,7 +831,9 @@ async def _relay_chunked(src: asyncio.StreamReader, dst: asyncio.StreamWriter, c
                 cap.add(data)
                 dst.write(data)
                 await dst.drain()
-            dst.write(await src.readexactly(2))
+            end = await src.readexactly(2)
+            check_chunk_end(end)
+            dst.write(end)
         await dst.drain()
 
 
@@ -696,6 +900,8 @@ class BackgroundProxy:
 
 _REASONS = {
     400: "Bad Request",
+    408: "Request Timeout",
+    503: "Service Unavailable",
     431: "Request Header Fields Too Large",
     502: "Bad Gateway",
     504: "Gateway Timeout",
