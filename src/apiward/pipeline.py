@@ -49,7 +49,7 @@ from apiward.learn.sketches import LRU
 from apiward.state import StateDir
 from apiward.state.parts import restore, state_of
 
-__all__ = ["Pipeline", "RunSummary", "MODES", "StageErrors"]
+__all__ = ["Pipeline", "RunSummary", "FileCounts", "MODES", "StageErrors"]
 
 MODES = ("both", "learn", "detect")
 
@@ -87,10 +87,24 @@ TACTIC_ORDER = (
 )
 
 
+class FileCounts(msgspec.Struct, kw_only=True):
+    """One file's records this run: ``read = stored + quarantined +
+    duplicates`` always holds (``skipped`` were stored by an earlier run
+    and are not read again)."""
+
+    format: str = ""
+    read: int = 0
+    stored: int = 0
+    quarantined: int = 0
+    duplicates: int = 0  # already stored from another file (a re-export)
+    skipped: int = 0
+
+
 class RunSummary(msgspec.Struct, kw_only=True):
     """What one run did, for the CLI's summary table and for scripts."""
 
     events: int = 0
+    per_file: dict[str, FileCounts] = {}
     per_format: dict[str, int] = {}
     quarantined: int = 0
     quarantine_reasons: dict[str, int] = {}
@@ -185,6 +199,7 @@ class Pipeline:
         self._finding_rows: list[tuple[str, str, float, str, str, str]] = []
         self._event_ts: dict[str, float] = {}
         self.errors = StageErrors()
+        self.lake_rejected = 0  # calls whose lake row could not be built (quarantined), for the run's counts
         self._last_checkpoint = time.monotonic()
         self._live_seq = 0
         self._run_id = hashlib.blake2b(f"{os.getpid()}-{time.time_ns()}".encode(), digest_size=4).hexdigest()
@@ -418,6 +433,7 @@ class Pipeline:
                     calls_table([c], [x], self.redactor, cap, classified=classified)
                 except Exception as exc:
                     self.errors.add("lake", exc, c.id)
+                    self.lake_rejected += 1
                     self.quarantine("lake", c.source or "live", -1, Bad(f"lake row: {type(exc).__name__}: {exc}"), event_id=c.id)
                     continue
                 keep_c.append(c)
@@ -577,19 +593,20 @@ class Pipeline:
         reasons: Counter[str] = Counter()
         batch_size = self.settings.batch_size
         findings_before = len(self.findings)
-        opts_cap = self.settings.body_cap
         for path in paths:
             summary.files += 1
             name = os.path.basename(path)
+            counts = summary.per_file[path] = FileCounts()
             try:
                 fp = _fingerprint(path)
-                used_fmt, records = read_file(path, fmt, ReadOptions(body_cap=opts_cap, source_name=name))
+                used_fmt, records = read_file(path, fmt, self._read_options(name))
             except (OSError, UnknownFormat) as exc:
                 msg = f"{path}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
                 summary.failed_files.append(msg)
                 if on_error:
                     on_error(msg)
                 continue
+            counts.format = used_fmt
             start = self.progress.get(fp, 0)
             batch: list[ApiCall] = []
             batch_start = start
@@ -608,6 +625,8 @@ class Pipeline:
                     bad = Bad(f"read error after record {last_index}: {type(exc).__name__}: {exc}")
                     self.quarantine(name, path, last_index + 1, bad)
                     summary.quarantined += 1
+                    counts.read += 1
+                    counts.quarantined += 1
                     reasons["read error"] += 1
                     if on_error:
                         on_error(f"{path}: {bad.reason}")
@@ -615,10 +634,13 @@ class Pipeline:
                 last_index = index
                 if index < start:
                     summary.skipped_already_ingested += 1
+                    counts.skipped += 1
                     continue
+                counts.read += 1
                 if isinstance(item, Bad):
                     self.quarantine(name, path, index, item)
                     summary.quarantined += 1
+                    counts.quarantined += 1
                     reasons[item.reason.split(":")[0][:60]] += 1
                     if on_error:
                         on_error(f"{path} record {index}: {item.reason}")
@@ -627,10 +649,10 @@ class Pipeline:
                     per_format[used_fmt] += 1
                 next_index = index + 1
                 if next_index - batch_start >= batch_size:
-                    self._flush_file_batch(batch, fp, batch_start, next_index, summary, on_progress)
+                    self._flush_file_batch(batch, fp, batch_start, next_index, summary, counts, on_progress)
                     batch = []
                     batch_start = next_index
-            self._flush_file_batch(batch, fp, batch_start, next_index, summary, on_progress)
+            self._flush_file_batch(batch, fp, batch_start, next_index, summary, counts, on_progress)
         self.checkpoint()
         summary.stage_errors = dict(self.errors.counts)
         summary.error_messages = list(self.errors.first.values())
@@ -643,6 +665,13 @@ class Pipeline:
         summary.cpu_seconds = time.process_time() - c0
         return summary
 
+    def _read_options(self, name: str) -> ReadOptions:
+        s = self.settings
+        return ReadOptions(
+            body_cap=s.body_cap, source_name=name, max_record_bytes=s.max_record_bytes, max_line_bytes=s.max_line_bytes,
+            max_depth=s.max_depth, max_file_bytes=s.max_file_bytes,
+        )
+
     def _flush_file_batch(
         self,
         batch: list[ApiCall],
@@ -650,13 +679,20 @@ class Pipeline:
         batch_start: int,
         next_index: int,
         summary: RunSummary,
+        counts: FileCounts,
         on_progress: Callable[[int], None] | None,
     ) -> None:
         if next_index <= batch_start and not batch:
             return
+        rejected = 0
         if batch:
+            self.lake_rejected = 0
             self.process(batch, batch_key=f"{fp}-{batch_start:09d}", autocheckpoint=False)
-        summary.events += len(batch)
+            rejected = self.lake_rejected  # quarantined by the lake stage: not stored
+        summary.events += len(batch) - rejected
+        summary.quarantined += rejected
+        counts.stored += len(batch) - rejected
+        counts.quarantined += rejected
         self.progress[fp] = next_index
         self.maybe_checkpoint()
         if on_progress:
