@@ -669,7 +669,7 @@ class Pipeline:
         s = self.settings
         return ReadOptions(
             body_cap=s.body_cap, source_name=name, max_record_bytes=s.max_record_bytes, max_line_bytes=s.max_line_bytes,
-            max_depth=s.max_depth, max_file_bytes=s.max_file_bytes,
+            max_depth=s.max_depth, max_file_bytes=s.max_file_bytes, max_gzip_ratio=s.max_gzip_ratio,
         )
 
     def _flush_file_batch(

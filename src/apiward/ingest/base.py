@@ -65,6 +65,7 @@ class ReadOptions(msgspec.Struct, kw_only=True):
     max_line_bytes: int = DEFAULT_MAX_RECORD_BYTES  # bytes of one line of a line format
     max_depth: int = DEFAULT_MAX_DEPTH  # JSON nesting of one record
     max_file_bytes: int = 0  # decompressed bytes read from one file; the rest is reported, not read
+    max_gzip_ratio: int = 200  # a compressed file expanding more (past 64 MiB) is a bomb: the rest is reported, not read
 
 
 class Reader(Protocol):

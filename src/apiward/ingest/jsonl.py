@@ -101,6 +101,7 @@ def read_some(stream: BinaryIO, size: int) -> bytes:
 
 _BLANK = re.compile(rb"[ \t\r\n]*")
 LINE_CHUNK = 1 << 20
+_NEWLINES = b"\n" * LINE_CHUNK
 
 
 def lines(stream: BinaryIO, max_line: int = 0) -> Iterator[bytes | Bad]:
@@ -140,6 +141,9 @@ def lines(stream: BinaryIO, max_line: int = 0) -> Iterator[bytes | Bad]:
             pos = nl + 1
             continue
         data, cut = read_chunk(stream, LINE_CHUNK)
+        if pos >= len(buf):
+            while data and not cut and data == _NEWLINES[: len(data)]:  # a run of empty lines: one memcmp per chunk
+                data, cut = read_chunk(stream, LINE_CHUNK)
         if not data:
             if pos < len(buf):
                 yield buf[pos:]
@@ -249,6 +253,8 @@ class JsonSplitter:
         if self.max_record and tail > self.max_record:
             raise _Oversized
         size = max(self.chunk, tail)  # doubles for huge records
+        if self.max_record:
+            size = min(size, max(self.chunk, self.max_record + 1 - tail))
         data, cut = read_chunk(self.stream, size)
         if cut:
             self.cut = cut
@@ -430,21 +436,17 @@ class JsonSplitter:
 
     def _take(self) -> bytes | Broken:
         """The value at ``pos`` (complete, or a Broken piece); advances."""
-        start = self.pos
+        # (``pos`` stays on the value's first byte: refills keep ``buf[pos:]``)
         try:
             end = self._value_end()
         except _Oversized:
-            self.pos = start
             return self._oversized()
         except (msgspec.DecodeError, RecursionError) as exc:
             reason = _nesting_reason(self.max_depth) if isinstance(exc, RecursionError) else f"invalid JSON: {exc}"
-            self.pos = start
             try:
                 end = self._scan_end() if self.path or self._in_array else self._resync_line()
             except _Oversized:
-                self.pos = start
                 return self._oversized(reason)
-            self.pos = start
             return self._broken(reason, end)
         if end is None:
             return self._broken("truncated: input ends inside a record", None)
@@ -654,8 +656,10 @@ class JsonlReader:
 
     def sniff(self, head: bytes, filename: str) -> float:
         line = first_json_line(head)
+        named = filename.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz"))
         if not line.startswith(b"{"):
-            return 0.0
+            # blank so far (a run of empty lines) and named like JSONL: a weak yes
+            return 0.3 if named and not line else 0.0
         score = 0.0
         if b'"request":{' in line.replace(b" ", b"") and b'"id":' in line.replace(b" ", b""):
             score = 0.6
@@ -664,8 +668,9 @@ class JsonlReader:
                 score = 0.95
             except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
                 pass
-        if score and filename.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
-            score = min(1.0, score + 0.05)
+        if named:
+            # a first line longer than the sniffed head still reads as JSONL by its name
+            score = min(1.0, score + 0.05) if score else 0.3
         return score
 
     def read(self, stream: BinaryIO, opts: ReadOptions) -> Iterator[Record]:

@@ -223,6 +223,12 @@ class RawHttpReader:
                 skip_blank_lines()
                 line = readline()
                 continue
+            if overlong:  # this line itself was cut
+                yield index, Bad(overlong[0], stripped[:BAD_RAW_CAP])
+                overlong.clear()
+                index += 1
+                line = readline()
+                continue
             if not _is_request_line(stripped):
                 junk_size = 0
                 while line and not _is_request_line(line.rstrip(b"\r\n")):
@@ -233,6 +239,7 @@ class RawHttpReader:
                 yield index, Bad("not an HTTP request line where a request should start", b"".join(junk)[:BAD_RAW_CAP])
                 index += 1
                 junk.clear()
+                overlong.clear()
                 continue
             head = [line]
             headers: list[tuple[str, str]] = []

@@ -95,28 +95,46 @@ def sniff(head: bytes, filename: str) -> str:
     return best
 
 
-class Budget:
-    """A read-only stream that ends after ``limit`` bytes (0: never), so a
-    reader of any format reads no more of a file than it may; ``exceeded``
-    says the file had more."""
+RATIO_FLOOR = 64 << 20  # decompressed bytes before the ratio guard looks
 
-    def __init__(self, stream: BinaryIO, limit: int) -> None:
+
+class Budget:
+    """A read-only stream that ends after ``limit`` bytes (0: never), or
+    once a compressed file expands more than ``max_ratio`` times (past the
+    first 64 MiB: a decompression bomb), so a reader of any format reads no
+    more of a file than it may. ``exceeded`` says why it stopped early."""
+
+    def __init__(self, stream: BinaryIO, limit: int, *, raw: BinaryIO | None = None, max_ratio: int = 0) -> None:
         self.stream = stream
         self.left = limit
         self.limited = limit > 0
-        self.exceeded = False
+        self.raw = raw if max_ratio > 0 else None
+        self.max_ratio = max_ratio
+        self.taken = 0
+        self.exceeded = ""
 
     def _room(self, n: int | None) -> int | None:
         """How much of a request of ``n`` bytes may still be read."""
+        if self.exceeded:
+            return 0
+        if self.raw is not None and self.taken > RATIO_FLOOR:
+            packed = max(1, self.raw.tell())
+            if self.taken > packed * self.max_ratio:
+                self.exceeded = (
+                    f"compressed file expands more than max_gzip_ratio ({self.max_ratio}x: {self.taken:,} bytes from "
+                    f"{packed:,}), a decompression bomb?: the rest is not read"
+                )
+                return 0
         if not self.limited:
             return n
         if self.left <= 0:
-            if not self.exceeded and self.stream.read(1):
-                self.exceeded = True
+            if self.stream.read(1):
+                self.exceeded = f"file longer than max_file_bytes ({self.taken:,} bytes decompressed): the rest is not read"
             return 0
         return self.left if n is None or n < 0 else min(n, self.left)
 
     def _took(self, data: bytes) -> bytes:
+        self.taken += len(data)
         if self.limited:
             self.left -= len(data)
         return data
@@ -187,16 +205,32 @@ def read_file(path: str, fmt: str | None = None, opts: ReadOptions | None = None
         fmt = sniff(head, os.path.basename(path))
         f = open_file(path)
     reader = get_reader(fmt)
-    stream = Budget(f, opts.max_file_bytes) if opts.max_file_bytes > 0 else None
+    raw = getattr(f, "fileobj", None)  # the compressed file under a GzipFile
+    ratio = opts.max_gzip_ratio if raw is not None else 0
+    stream = Budget(f, opts.max_file_bytes, raw=raw, max_ratio=ratio) if opts.max_file_bytes > 0 or ratio > 0 else None
 
     def records() -> Iterator[Record]:
-        last = -1
+        if stream is None:
+            try:
+                yield from checked(reader.read(f, opts))
+            finally:
+                f.close()
+            return
+        pending: Record | None = None  # held back one: the record the limit cut is reported as cut by it
         try:
-            for index, item in checked(reader.read(stream or f, opts)):  # type: ignore[arg-type]
-                last = index
-                yield index, item
-            if stream is not None and stream.exceeded:
-                yield last + 1, Bad(f"file longer than max_file_bytes ({opts.max_file_bytes:,} bytes decompressed): the rest is not read")
+            for rec in checked(reader.read(stream, opts)):  # type: ignore[arg-type]
+                if pending is not None:
+                    yield pending
+                pending = rec
+            if stream.exceeded:
+                if pending is not None and type(pending[1]) is Bad:
+                    pending = (pending[0], Bad(f"{stream.exceeded} (the record it cut: {pending[1].reason})", pending[1].raw))
+                else:
+                    if pending is not None:
+                        yield pending
+                    pending = ((pending[0] + 1) if pending is not None else 0, Bad(stream.exceeded))
+            if pending is not None:
+                yield pending
         finally:
             f.close()
 
