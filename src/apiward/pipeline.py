@@ -36,7 +36,8 @@ from apiward.detect.registry import build_detectors
 from apiward.discover.changes import changes_table
 from apiward.discover.inventory import Inventory
 from apiward.ingest.base import Bad, ReadOptions
-from apiward.ingest.registry import UnknownFormat, read_file
+from apiward.ingest.registry import UnknownFormat, get_reader, read_file
+from apiward.ingest.resume import content_fingerprint, find_mark, head_of, put_mark, stat_key
 from apiward.lake.calls import calls_table
 from apiward.lake.findings import finding_events_table, findings_by_day, incidents_by_day
 from apiward.lake.redact import Redactor
@@ -98,6 +99,7 @@ class FileCounts(msgspec.Struct, kw_only=True):
     quarantined: int = 0
     duplicates: int = 0  # already stored from another file (a re-export)
     skipped: int = 0
+    pending: int = 0  # an incomplete last record (a file being written): read again next run, not counted in read
 
 
 class RunSummary(msgspec.Struct, kw_only=True):
@@ -122,17 +124,6 @@ class RunSummary(msgspec.Struct, kw_only=True):
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
-
-
-def _fingerprint(path: str) -> str:
-    """Identity of an input file for resume: name, size and first 64 KiB."""
-    st = os.stat(path)
-    h = hashlib.blake2b(digest_size=8)
-    h.update(os.path.basename(path).encode())
-    h.update(str(st.st_size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(65536))
-    return h.hexdigest()
 
 
 def _make_resolver(settings: Settings, secret: bytes) -> Any:
@@ -185,7 +176,9 @@ class Pipeline:
         self.shared: dict[str, Any] = store.load("shared") or {}
         run = store.load("run") or {}
         self.findings: LRU[str, Finding] = run.get("findings") or LRU(10_000_000)
-        self.progress: LRU[str, int] = run.get("progress") or LRU(1_000_000)
+        self.progress: LRU[str, Any] = run.get("progress") or LRU(1_000_000)  # file marks (ingest/resume.py)
+        # Content fingerprints of records from formats without ids (HAR): a re-export stores each entry once.
+        self.seen: LRU[str, None] = run.get("seen") or LRU(1_000_000)
         self.totals: Counter[str] = run.get("totals") or Counter()
         self.detectors: list[Detector] = (
             detectors if detectors is not None else build_detectors(s.detectors or None, s.disable_detectors, s.detector_options)
@@ -503,7 +496,7 @@ class Pipeline:
             "inventory": state_of(self.inventory),
             "trust": state_of(self.trust),
             "shared": dict(self.shared),
-            "run": {"findings": self.findings, "progress": self.progress, "totals": self.totals},
+            "run": {"findings": self.findings, "progress": self.progress, "totals": self.totals, "seen": self.seen},
         }
         if self.baselines is not None:
             comps["baselines"] = state_of(self.baselines)
@@ -598,8 +591,21 @@ class Pipeline:
             name = os.path.basename(path)
             counts = summary.per_file[path] = FileCounts()
             try:
-                fp = _fingerprint(path)
                 used_fmt, records = read_file(path, fmt, self._read_options(name))
+                dedup = bool(getattr(get_reader(used_fmt), "dedup_by_content", False))
+                if dedup:
+                    # Such a file is never appended to, only exported again: read
+                    # it whole when it changed; entries stored before are skipped
+                    # by content. The id changes with the content (no lake file
+                    # of an earlier export is replaced), not on a crash re-run.
+                    head = b""
+                    fp = stat_key(path)
+                    start = self.progress.get(fp, 0)
+                else:
+                    head = head_of(path)
+                    fp, start = find_mark(self.progress, name, head)
+                    if start == 0:
+                        start = self.progress.get(stat_key(path), 0)  # progress written before marks
             except (OSError, UnknownFormat) as exc:
                 msg = f"{path}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
                 summary.failed_files.append(msg)
@@ -607,7 +613,15 @@ class Pipeline:
                     on_error(msg)
                 continue
             counts.format = used_fmt
-            start = self.progress.get(fp, 0)
+
+            def mark(next_index: int, fp: str = fp, head: bytes = head, dedup: bool = dedup) -> None:
+                if dedup:
+                    self.progress[fp] = next_index
+                else:
+                    put_mark(self.progress, name, head, fp, next_index)
+
+            seen = self.seen
+            held: tuple[int, Bad] | None = None  # a truncated record, if it is the file's last: pending
             batch: list[ApiCall] = []
             batch_start = start
             next_index = start
@@ -636,6 +650,28 @@ class Pipeline:
                     summary.skipped_already_ingested += 1
                     counts.skipped += 1
                     continue
+                if held is not None:  # not the last record after all
+                    h_index, h_bad = held
+                    held = None
+                    counts.read += 1
+                    counts.quarantined += 1
+                    summary.quarantined += 1
+                    self.quarantine(name, path, h_index, h_bad)
+                    reasons[h_bad.reason.split(":")[0][:60]] += 1
+                    next_index = h_index + 1
+                if isinstance(item, Bad) and item.reason.startswith("truncated"):
+                    # a file being written ends inside a record: read it again next run
+                    held = (index, item)
+                    continue
+                if dedup and not isinstance(item, Bad):
+                    key = content_fingerprint(item)
+                    if key in seen:
+                        seen.touch(key)
+                        counts.read += 1
+                        counts.duplicates += 1
+                        next_index = index + 1
+                        continue
+                    seen[key] = None
                 counts.read += 1
                 if isinstance(item, Bad):
                     self.quarantine(name, path, index, item)
@@ -649,10 +685,14 @@ class Pipeline:
                     per_format[used_fmt] += 1
                 next_index = index + 1
                 if next_index - batch_start >= batch_size:
-                    self._flush_file_batch(batch, fp, batch_start, next_index, summary, counts, on_progress)
+                    self._flush_file_batch(batch, fp, batch_start, next_index, summary, counts, on_progress, mark)
                     batch = []
                     batch_start = next_index
-            self._flush_file_batch(batch, fp, batch_start, next_index, summary, counts, on_progress)
+            self._flush_file_batch(batch, fp, batch_start, next_index, summary, counts, on_progress, mark)
+            if held is not None:
+                counts.pending = 1
+                if on_error:
+                    on_error(f"{path} record {held[0]}: {held[1].reason} (the file's last record: read again on the next run)")
         self.checkpoint()
         summary.stage_errors = dict(self.errors.counts)
         summary.error_messages = list(self.errors.first.values())
@@ -681,6 +721,7 @@ class Pipeline:
         summary: RunSummary,
         counts: FileCounts,
         on_progress: Callable[[int], None] | None,
+        mark: Callable[[int], None],
     ) -> None:
         if next_index <= batch_start and not batch:
             return
@@ -693,7 +734,7 @@ class Pipeline:
         summary.quarantined += rejected
         counts.stored += len(batch) - rejected
         counts.quarantined += rejected
-        self.progress[fp] = next_index
+        mark(next_index)
         self.maybe_checkpoint()
         if on_progress:
             on_progress(len(batch))

@@ -206,6 +206,7 @@ class HarReader:
 
     name = "har"
     description = "HAR 1.2 HTTP archives (browser devtools, Burp, Postman, Charles, mitmproxy)"
+    dedup_by_content = True  # entries have no ids and a longer export repeats them: stored once by content
 
     def sniff(self, head: bytes, filename: str) -> float:
         h = head.lstrip()
