@@ -535,12 +535,14 @@ class Pipeline:
 
     # -- file runs --------------------------------------------------------------
     def quarantine(self, source: str, path: str, index: int, bad: Bad, *, event_id: str = "") -> None:
-        raw = self.redactor.body(bad.raw[:4096], "text") if bad.raw else b""
+        # the same redaction as the lake: a record that could not be parsed
+        # still carries its passwords and tokens (escaped, in headers, in URLs)
+        raw = self.redactor.text(bad.raw[:4096]) if bad.raw else b""
         rec = {
             "file": path,
             "record": index,
             "event_id": event_id or None,
-            "reason": bad.reason,
+            "reason": self.redactor.text(bad.reason.encode()).decode("utf-8", "replace"),
             "raw": raw.decode("utf-8", "replace"),
             "raw_b64": base64.b64encode(raw).decode() if b"\x00" in raw else None,
         }
