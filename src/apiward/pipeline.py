@@ -160,6 +160,7 @@ class Pipeline:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         self.mode = mode
         self.state = StateDir(state_dir)
+        self.state.clean_temp()
         self.settings = settings or load_settings(state_dir=self.state.root)
         secret = self.state.secret()
         self.redactor = Redactor(secret, enabled=self.settings.redact and not self.settings.keep_raw_bodies)
