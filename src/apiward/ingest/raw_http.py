@@ -267,7 +267,7 @@ class RawHttpReader:
                 value = value.strip()
                 headers.append((name, value))
                 if name.lower() == "content-length":
-                    if value.isdigit():
+                    if value.isdigit() and len(value) <= 18:
                         length = int(value)
                     else:
                         bad = bad or f"invalid Content-Length {value[:30]!r}"
