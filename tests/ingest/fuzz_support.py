@@ -47,7 +47,7 @@ VALUES = [
 ]
 _VALUE = re.compile(rb'(?<=:)\s*(-?\d[\d.eE+-]*|"(?:[^"\\]|\\.)*"|true|false|null)')
 # Small limits, so the limit paths are walked too.
-_TIGHT = {"max_record_bytes": 2048, "max_line_bytes": 2048, "max_depth": 16, "body_cap": 512}
+_TIGHT = {"max_record_bytes": 2048, "max_line_bytes": 2048, "max_depth": 16, "body_cap": 512, "max_file_bytes": 1500}
 TIGHT = ReadOptions(**{k: v for k, v in _TIGHT.items() if k in ReadOptions.__struct_fields__})
 
 
@@ -114,6 +114,10 @@ def _records(fmt: str, data: bytes, opts: ReadOptions, compressed: bool) -> Iter
         stream: io.IOBase = gzip.GzipFile(fileobj=io.BytesIO(packed[: max(10, len(packed) // 2)]))
     else:
         stream = io.BytesIO(data)
+    if getattr(opts, "max_file_bytes", 0):  # the registry's file budget (its peek and read paths)
+        from apiward.ingest.registry import Budget
+
+        stream = Budget(stream, opts.max_file_bytes)  # type: ignore[assignment]
     opts = ReadOptions(**{f: getattr(opts, f) for f in opts.__struct_fields__})
     opts.source_name = f"fuzz.{fmt}"
     return checked(get_reader(fmt).read(stream, opts))  # type: ignore[arg-type]

@@ -119,3 +119,12 @@ def test_depth_limit_is_configurable(tmp_path: Path) -> None:
     data.write_text(line + "\n")
     assert len(bads(list(read_file(str(data), "jsonl", ReadOptions(max_depth=32))[1]))) == 1
     assert len(calls(list(read_file(str(data), "jsonl", ReadOptions(max_depth=64))[1]))) == 1
+
+
+def test_raw_http_blank_line_bomb_stops_at_the_ratio_guard(tmp_path: Path) -> None:
+    data = tmp_path / "blank.txt.gz"
+    req = b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n"
+    data.write_bytes(gzip.compress(req) + gzip.compress(b"\r\n" * (8 * MB), compresslevel=9) * 6 + gzip.compress(req))
+    recs = list(read_file(str(data), "raw-http")[1])
+    assert [c.request.path for c in calls(recs)] == ["/a"]
+    assert "max_gzip_ratio" in bads(recs)[-1].reason

@@ -99,75 +99,66 @@ def read_some(stream: BinaryIO, size: int) -> bytes:
     return read_chunk(stream, size)[0]
 
 
-_BLANK = re.compile(rb"[ \t\r\n]*")
 LINE_CHUNK = 1 << 20
-_NEWLINES = b"\n" * LINE_CHUNK
 
 
 def lines(stream: BinaryIO, max_line: int = 0) -> Iterator[bytes | Bad]:
-    """The non-blank lines of ``stream`` (with their newline), read in
-    chunks: runs of blank lines are skipped in C, a line longer than
-    ``max_line`` bytes (0: no limit) is skipped without being held and comes
-    out as a ``Bad``; a cut compressed stream ends with a ``Bad``."""
-    buf = b""
-    pos = 0
-    blank = _BLANK.match
+    """The non-blank lines of ``stream`` (with their newline), by the
+    stream's own C ``readline`` bounded at ``max_line`` bytes (0: no limit):
+    a longer line is read on and dropped chunk by chunk, never held, and
+    comes out as a ``Bad``; runs of empty lines are skipped a buffer at a
+    time; a cut compressed stream ends with a ``Bad``."""
+    readline = stream.readline
+    limit = max_line + 1 if max_line > 0 else -1
+    peek = getattr(stream, "peek", None)
     while True:
-        pos = blank(buf, pos).end()
-        nl = buf.find(b"\n", pos)
-        if nl >= 0:
-            if max_line and nl - pos > max_line:
-                yield Bad(f"line longer than max_line_bytes ({max_line:,} bytes): not read", buf[pos : pos + BAD_RAW_CAP])
-            else:
-                yield buf[pos : nl + 1]
-            pos = nl + 1
-            continue
-        if max_line and len(buf) - pos > max_line:
-            head = buf[pos : pos + BAD_RAW_CAP]
-            size = len(buf) - pos
+        try:
+            line = readline(limit)
+        except (EOFError, OSError) as exc:
+            yield Bad(f"truncated: compressed input ends early ({exc})", b"")
+            return
+        if not line:
+            return
+        if limit > 0 and len(line) > max_line and not line.endswith(b"\n"):
+            head, size = line[:BAD_RAW_CAP], len(line)
             cut = ""
-            while True:  # drop the rest of the line, chunk by chunk
-                buf, cut = read_chunk(stream, LINE_CHUNK)
-                nl = buf.find(b"\n")
-                if nl >= 0 or not buf or cut:
+            while True:  # the rest of the line, read and dropped
+                try:
+                    more = readline(LINE_CHUNK)
+                except (EOFError, OSError) as exc:
+                    cut = str(exc)
                     break
-                size += len(buf)
-            size += nl if nl >= 0 else len(buf)
-            yield Bad(f"line longer than max_line_bytes ({max_line:,} bytes; {size:,} or more): not read", head)
-            if nl < 0:
-                if cut:
-                    yield Bad(f"truncated: compressed input ends early ({cut})", b"")
-                return
-            pos = nl + 1
-            continue
-        data, cut = read_chunk(stream, LINE_CHUNK)
-        if pos >= len(buf):
-            while data and not cut and data == _NEWLINES[: len(data)]:  # a run of empty lines: one memcmp per chunk
-                data, cut = read_chunk(stream, LINE_CHUNK)
-        if not data:
-            if pos < len(buf):
-                yield buf[pos:]
+                size += len(more)
+                if not more or more.endswith(b"\n"):
+                    break
+            yield Bad(f"line longer than max_line_bytes ({max_line:,} bytes; {size:,}): not read", head)
             if cut:
                 yield Bad(f"truncated: compressed input ends early ({cut})", b"")
-            return
-        buf = buf[pos:] + data if pos < len(buf) else data
-        pos = 0
-        if cut:
-            # keep what could be decompressed, then report the cut
-            for line in _rest_lines(buf, max_line):
-                yield line
-            yield Bad(f"truncated: compressed input ends early ({cut})", b"")
-            return
-
-
-def _rest_lines(buf: bytes, max_line: int) -> Iterator[bytes | Bad]:
-    for line in buf.splitlines(keepends=True):
-        if not line.strip():
+                return
             continue
-        if max_line and len(line) > max_line:
-            yield Bad(f"line longer than max_line_bytes ({max_line:,} bytes): not read", line[:BAD_RAW_CAP])
-        else:
-            yield line
+        if line.isspace():
+            if peek is not None:
+                _skip_blank(stream, peek)
+            continue
+        yield line
+
+
+def _skip_blank(stream: BinaryIO, peek: Any) -> None:
+    """Consume the empty lines buffered ahead (a gzip of newlines costs a
+    read per buffer, not per line)."""
+    while True:
+        try:
+            data = peek(LINE_CHUNK)
+        except (EOFError, OSError):
+            return
+        k = len(data) - len(data.lstrip(b"\r\n"))
+        if k == 0:
+            return
+        try:
+            if not stream.read(k):
+                return
+        except (EOFError, OSError):
+            return
 
 
 def _learn_separator(buf: bytes, comma: int) -> tuple[bytes, int]:

@@ -211,9 +211,8 @@ class RawHttpReader:
                 except (EOFError, OSError):
                     return
                 k = len(data) - len(data.lstrip(b"\r\n"))
-                if k == 0:
+                if k == 0 or not read(k):
                     return
-                read(k)
 
         junk: list[bytes] = []
         line = readline()

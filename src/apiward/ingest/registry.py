@@ -156,7 +156,7 @@ class Budget:
 
     def peek(self, n: int = 1) -> bytes:
         peek = getattr(self.stream, "peek", None)
-        if peek is None or (self.limited and self.left <= 0):
+        if peek is None or self.exceeded or (self.limited and self.left <= 0):
             return b""
         data = peek(n)
         return data[: self.left] if self.limited else data
