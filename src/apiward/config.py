@@ -52,6 +52,13 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     batch_size: int = 2000  # events per micro-batch
     body_cap: int = 1 << 20  # bytes of each body kept in memory; longer bodies are cut and flagged
     lake_body_cap: int = 16384  # bytes of each (redacted) body written to the lake
+    # Input limits (0: none): a record over one is skipped unread and quarantined with the reason,
+    # so memory stays bounded by them whatever a file holds (a gzip bomb, one endless line).
+    max_record_bytes: int = 32 << 20  # decompressed bytes of one record (a HAR entry, a JSON array element)
+    max_line_bytes: int = 32 << 20  # bytes of one line of a line format (JSONL, access logs, raw HTTP)
+    max_depth: int = 256  # JSON nesting of one record
+    max_file_bytes: int = 0  # decompressed bytes read from one file; the rest is reported, not read
+    max_gzip_ratio: int = 200  # past 64 MiB, a .gz expanding more than this many times is a bomb: the rest is not read
     redact: bool = True  # redact/tokenise secrets and PII before anything is stored
     keep_raw_bodies: bool = False  # store bodies without redaction (explicit opt-in)
     retention_days: int = 0  # drop lake partitions older than this (0 keeps all)
@@ -78,6 +85,9 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
             raise ConfigError("batch_size must be >= 1")
         if self.body_cap < 0 or self.lake_body_cap < 0:
             raise ConfigError("body caps must be >= 0")
+        for name in ("max_record_bytes", "max_line_bytes", "max_depth", "max_file_bytes", "max_gzip_ratio"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0 (0: no limit)")
         if self.retention_days < 0:
             raise ConfigError("retention_days must be >= 0")
         if self.sinks or self.alerts:

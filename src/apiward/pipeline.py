@@ -36,7 +36,8 @@ from apiward.detect.registry import build_detectors
 from apiward.discover.changes import changes_table
 from apiward.discover.inventory import Inventory
 from apiward.ingest.base import Bad, ReadOptions
-from apiward.ingest.registry import UnknownFormat, read_file
+from apiward.ingest.registry import UnknownFormat, get_reader, read_file
+from apiward.ingest.resume import content_fingerprint, find_mark, head_of, put_mark, stat_key
 from apiward.lake.calls import calls_table
 from apiward.lake.findings import finding_events_table, findings_by_day, incidents_by_day
 from apiward.lake.redact import Redactor
@@ -49,7 +50,7 @@ from apiward.learn.sketches import LRU
 from apiward.state import StateDir
 from apiward.state.parts import restore, state_of
 
-__all__ = ["Pipeline", "RunSummary", "MODES", "StageErrors"]
+__all__ = ["Pipeline", "RunSummary", "FileCounts", "MODES", "StageErrors"]
 
 MODES = ("both", "learn", "detect")
 
@@ -87,10 +88,25 @@ TACTIC_ORDER = (
 )
 
 
+class FileCounts(msgspec.Struct, kw_only=True):
+    """One file's records this run: ``read = stored + quarantined +
+    duplicates`` always holds (``skipped`` were stored by an earlier run
+    and are not read again)."""
+
+    format: str = ""
+    read: int = 0
+    stored: int = 0
+    quarantined: int = 0
+    duplicates: int = 0  # already stored from another file (a re-export)
+    skipped: int = 0
+    pending: int = 0  # an incomplete last record (a file being written): read again next run, not counted in read
+
+
 class RunSummary(msgspec.Struct, kw_only=True):
     """What one run did, for the CLI's summary table and for scripts."""
 
     events: int = 0
+    per_file: dict[str, FileCounts] = {}
     per_format: dict[str, int] = {}
     quarantined: int = 0
     quarantine_reasons: dict[str, int] = {}
@@ -108,17 +124,6 @@ class RunSummary(msgspec.Struct, kw_only=True):
     @property
     def events_per_second(self) -> float:
         return self.events / self.seconds if self.seconds > 0 else 0.0
-
-
-def _fingerprint(path: str) -> str:
-    """Identity of an input file for resume: name, size and first 64 KiB."""
-    st = os.stat(path)
-    h = hashlib.blake2b(digest_size=8)
-    h.update(os.path.basename(path).encode())
-    h.update(str(st.st_size).encode())
-    with open(path, "rb") as f:
-        h.update(f.read(65536))
-    return h.hexdigest()
 
 
 def _make_resolver(settings: Settings, secret: bytes) -> Any:
@@ -155,6 +160,7 @@ class Pipeline:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         self.mode = mode
         self.state = StateDir(state_dir)
+        self.state.clean_temp()
         self.settings = settings or load_settings(state_dir=self.state.root)
         secret = self.state.secret()
         self.redactor = Redactor(secret, enabled=self.settings.redact and not self.settings.keep_raw_bodies)
@@ -171,7 +177,9 @@ class Pipeline:
         self.shared: dict[str, Any] = store.load("shared") or {}
         run = store.load("run") or {}
         self.findings: LRU[str, Finding] = run.get("findings") or LRU(10_000_000)
-        self.progress: LRU[str, int] = run.get("progress") or LRU(1_000_000)
+        self.progress: LRU[str, Any] = run.get("progress") or LRU(1_000_000)  # file marks (ingest/resume.py)
+        # Content fingerprints of records from formats without ids (HAR): a re-export stores each entry once.
+        self.seen: LRU[str, None] = run.get("seen") or LRU(1_000_000)
         self.totals: Counter[str] = run.get("totals") or Counter()
         self.detectors: list[Detector] = (
             detectors if detectors is not None else build_detectors(s.detectors or None, s.disable_detectors, s.detector_options)
@@ -185,6 +193,7 @@ class Pipeline:
         self._finding_rows: list[tuple[str, str, float, str, str, str]] = []
         self._event_ts: dict[str, float] = {}
         self.errors = StageErrors()
+        self.lake_rejected = 0  # calls whose lake row could not be built (quarantined), for the run's counts
         self._last_checkpoint = time.monotonic()
         self._live_seq = 0
         self._run_id = hashlib.blake2b(f"{os.getpid()}-{time.time_ns()}".encode(), digest_size=4).hexdigest()
@@ -453,6 +462,7 @@ class Pipeline:
                     calls_table([c], [x], self.redactor, cap, classified=classified)
                 except Exception as exc:
                     self.errors.add("lake", exc, c.id)
+                    self.lake_rejected += 1
                     self.quarantine("lake", c.source or "live", -1, Bad(f"lake row: {type(exc).__name__}: {exc}"), event_id=c.id)
                     continue
                 keep_c.append(c)
@@ -522,7 +532,7 @@ class Pipeline:
             "inventory": state_of(self.inventory),
             "trust": state_of(self.trust),
             "shared": dict(self.shared),
-            "run": {"findings": self.findings, "progress": self.progress, "totals": self.totals},
+            "run": {"findings": self.findings, "progress": self.progress, "totals": self.totals, "seen": self.seen},
         }
         if self.baselines is not None:
             comps["baselines"] = state_of(self.baselines)
@@ -561,12 +571,14 @@ class Pipeline:
 
     # -- file runs --------------------------------------------------------------
     def quarantine(self, source: str, path: str, index: int, bad: Bad, *, event_id: str = "") -> None:
-        raw = self.redactor.body(bad.raw[:4096], "text") if bad.raw else b""
+        # the same redaction as the lake: a record that could not be parsed
+        # still carries its passwords and tokens (escaped, in headers, in URLs)
+        raw = self.redactor.text(bad.raw[:4096]) if bad.raw else b""
         rec = {
             "file": path,
             "record": index,
             "event_id": event_id or None,
-            "reason": bad.reason,
+            "reason": self.redactor.text(bad.reason.encode()).decode("utf-8", "replace"),
             "raw": raw.decode("utf-8", "replace"),
             "raw_b64": base64.b64encode(raw).decode() if b"\x00" in raw else None,
         }
@@ -612,20 +624,42 @@ class Pipeline:
         reasons: Counter[str] = Counter()
         batch_size = self.settings.batch_size
         findings_before = len(self.findings)
-        opts_cap = self.settings.body_cap
         for path in paths:
             summary.files += 1
             name = os.path.basename(path)
+            counts = summary.per_file[path] = FileCounts()
             try:
-                fp = _fingerprint(path)
-                used_fmt, records = read_file(path, fmt, ReadOptions(body_cap=opts_cap, source_name=name))
+                used_fmt, records = read_file(path, fmt, self._read_options(name))
+                dedup = bool(getattr(get_reader(used_fmt), "dedup_by_content", False))
+                if dedup:
+                    # Such a file is never appended to, only exported again: read
+                    # it whole when it changed; entries stored before are skipped
+                    # by content. The id changes with the content (no lake file
+                    # of an earlier export is replaced), not on a crash re-run.
+                    head = b""
+                    fp = stat_key(path)
+                    start = self.progress.get(fp, 0)
+                else:
+                    head = head_of(path)
+                    fp, start = find_mark(self.progress, name, head)
+                    if start == 0:
+                        start = self.progress.get(stat_key(path), 0)  # progress written before marks
             except (OSError, UnknownFormat) as exc:
                 msg = f"{path}: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
                 summary.failed_files.append(msg)
                 if on_error:
                     on_error(msg)
                 continue
-            start = self.progress.get(fp, 0)
+            counts.format = used_fmt
+
+            def mark(next_index: int, fp: str = fp, head: bytes = head, dedup: bool = dedup) -> None:
+                if dedup:
+                    self.progress[fp] = next_index
+                else:
+                    put_mark(self.progress, name, head, fp, next_index)
+
+            seen = self.seen
+            held: tuple[int, Bad] | None = None  # a truncated record, if it is the file's last: pending
             batch: list[ApiCall] = []
             batch_start = start
             next_index = start
@@ -643,6 +677,8 @@ class Pipeline:
                     bad = Bad(f"read error after record {last_index}: {type(exc).__name__}: {exc}")
                     self.quarantine(name, path, last_index + 1, bad)
                     summary.quarantined += 1
+                    counts.read += 1
+                    counts.quarantined += 1
                     reasons["read error"] += 1
                     if on_error:
                         on_error(f"{path}: {bad.reason}")
@@ -650,10 +686,35 @@ class Pipeline:
                 last_index = index
                 if index < start:
                     summary.skipped_already_ingested += 1
+                    counts.skipped += 1
                     continue
+                if held is not None:  # not the last record after all
+                    h_index, h_bad = held
+                    held = None
+                    counts.read += 1
+                    counts.quarantined += 1
+                    summary.quarantined += 1
+                    self.quarantine(name, path, h_index, h_bad)
+                    reasons[h_bad.reason.split(":")[0][:60]] += 1
+                    next_index = h_index + 1
+                if isinstance(item, Bad) and item.reason.startswith("truncated"):
+                    # a file being written ends inside a record: read it again next run
+                    held = (index, item)
+                    continue
+                if dedup and not isinstance(item, Bad):
+                    key = content_fingerprint(item)
+                    if key in seen:
+                        seen.touch(key)
+                        counts.read += 1
+                        counts.duplicates += 1
+                        next_index = index + 1
+                        continue
+                    seen[key] = None
+                counts.read += 1
                 if isinstance(item, Bad):
                     self.quarantine(name, path, index, item)
                     summary.quarantined += 1
+                    counts.quarantined += 1
                     reasons[item.reason.split(":")[0][:60]] += 1
                     if on_error:
                         on_error(f"{path} record {index}: {item.reason}")
@@ -662,10 +723,14 @@ class Pipeline:
                     per_format[used_fmt] += 1
                 next_index = index + 1
                 if next_index - batch_start >= batch_size:
-                    self._flush_file_batch(batch, fp, batch_start, next_index, summary, on_progress)
+                    self._flush_file_batch(batch, fp, batch_start, next_index, summary, counts, on_progress, mark)
                     batch = []
                     batch_start = next_index
-            self._flush_file_batch(batch, fp, batch_start, next_index, summary, on_progress)
+            self._flush_file_batch(batch, fp, batch_start, next_index, summary, counts, on_progress, mark)
+            if held is not None:
+                counts.pending = 1
+                if on_error:
+                    on_error(f"{path} record {held[0]}: {held[1].reason} (the file's last record: read again on the next run)")
         self.checkpoint()
         summary.stage_errors = dict(self.errors.counts)
         summary.error_messages = list(self.errors.first.values())
@@ -678,6 +743,13 @@ class Pipeline:
         summary.cpu_seconds = time.process_time() - c0
         return summary
 
+    def _read_options(self, name: str) -> ReadOptions:
+        s = self.settings
+        return ReadOptions(
+            body_cap=s.body_cap, source_name=name, max_record_bytes=s.max_record_bytes, max_line_bytes=s.max_line_bytes,
+            max_depth=s.max_depth, max_file_bytes=s.max_file_bytes, max_gzip_ratio=s.max_gzip_ratio,
+        )
+
     def _flush_file_batch(
         self,
         batch: list[ApiCall],
@@ -685,14 +757,22 @@ class Pipeline:
         batch_start: int,
         next_index: int,
         summary: RunSummary,
+        counts: FileCounts,
         on_progress: Callable[[int], None] | None,
+        mark: Callable[[int], None],
     ) -> None:
         if next_index <= batch_start and not batch:
             return
+        rejected = 0
         if batch:
+            self.lake_rejected = 0
             self.process(batch, batch_key=f"{fp}-{batch_start:09d}", autocheckpoint=False)
-        summary.events += len(batch)
-        self.progress[fp] = next_index
+            rejected = self.lake_rejected  # quarantined by the lake stage: not stored
+        summary.events += len(batch) - rejected
+        summary.quarantined += rejected
+        counts.stored += len(batch) - rejected
+        counts.quarantined += rejected
+        mark(next_index)
         self.maybe_checkpoint()
         if on_progress:
             on_progress(len(batch))

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
 
 from apiward.ingest.base import Bad, ReadOptions
 from apiward.ingest.registry import read_file
@@ -36,5 +41,32 @@ def bads(records: list) -> list[Bad]:
 
 
 
+def analyze(state: Path, *files: Path | str, config: str = "", fmt: str | None = None, timeout: float = 300) -> dict:
+    """``apiward analyze --json`` in a subprocess; returns the summary (and
+    asserts every file's counts add up: read = stored + quarantined +
+    duplicates)."""
+    state.mkdir(parents=True, exist_ok=True)
+    if config:
+        (state / "apiward.toml").write_text(config)
+    args = [sys.executable, "-m", "apiward", "analyze", *map(str, files), "--state", str(state), "--json", "-q"]
+    if fmt:
+        args += ["--format", fmt]
+    r = subprocess.run(args, capture_output=True, timeout=timeout, env=dict(os.environ))
+    assert r.returncode == 0, r.stderr.decode(errors="replace")[-3000:]
+    summary = orjson.loads(r.stdout)
+    for name, fc in summary["per_file"].items():
+        assert fc["read"] == fc["stored"] + fc["quarantined"] + fc["duplicates"], (name, fc)
+    return summary
 
-__all__ = ["sample", "read_all", "read_bytes", "calls", "bads"]
+
+def lake_rows(state: Path, table: str = "calls") -> list[dict]:
+    """Every row of a lake table, read straight from its Parquet files."""
+    import pyarrow.parquet as pq
+
+    rows: list[dict] = []
+    for p in sorted((state / "lake" / table).glob("date=*/*.parquet")):
+        rows.extend(pq.read_table(p).to_pylist())
+    return rows
+
+
+__all__ = ["sample", "read_all", "read_bytes", "calls", "bads", "analyze", "lake_rows"]

@@ -115,6 +115,10 @@ def register(app: typer.Typer) -> None:
             for f, n in sorted(summary.per_format.items()):
                 t.add_row(f"  {f}", f"{n:,}")
             t.add_row("quarantined", f"{summary.quarantined:,}" + (f"  (see {state / 'quarantine'})" if summary.quarantined else ""))
+            if len(summary.per_file) > 1 or summary.quarantined:
+                for name, fc in summary.per_file.items():
+                    extra = f" + {fc.duplicates:,} duplicate" if fc.duplicates else ""
+                    t.add_row(f"  {os.path.basename(name)}", f"read {fc.read:,} = stored {fc.stored:,} + quarantined {fc.quarantined:,}{extra}")
             if summary.skipped_already_ingested:
                 t.add_row("already ingested (skipped)", f"{summary.skipped_already_ingested:,}")
             if summary.failed_files:

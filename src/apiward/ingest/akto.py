@@ -99,7 +99,7 @@ class AktoReader:
     def read(self, stream: BinaryIO, opts: ReadOptions) -> Iterator[Record]:
         src = opts.source_name or self.name
         cap = opts.body_cap
-        for index, m, raw in decoded_records(stream, _decoder):
+        for index, m, raw in decoded_records(stream, _decoder, opts):
             if type(m) is Bad:
                 yield index, m
                 continue
@@ -107,6 +107,8 @@ class AktoReader:
                 yield index, self._call(m, f"{src}#{index}", cap)
             except ValueError as exc:
                 yield index, Bad(f"invalid record: {exc}", raw[:4096])
+            except Exception as exc:  # a value no rule foresaw (an infinite status, ...) must not stop the file
+                yield index, Bad(f"invalid record: {type(exc).__name__}: {exc}", raw[:4096])
 
     def _call(self, m: _Message, id: str, cap: int) -> ApiCall:
         if not m.method:

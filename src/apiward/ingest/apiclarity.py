@@ -100,11 +100,14 @@ class ApiClarityReader:
     def read(self, stream: BinaryIO, opts: ReadOptions) -> Iterator[Record]:
         src = opts.source_name or self.name
         cap = opts.body_cap
-        for index, t, raw in decoded_records(stream, _decoder):
+        for index, t, raw in decoded_records(stream, _decoder, opts):
             if type(t) is Bad:
                 yield index, t
                 continue
-            yield index, self._call(t, src, index, cap, raw)
+            try:
+                yield index, self._call(t, src, index, cap, raw)
+            except Exception as exc:  # a value no rule foresaw must not stop the file
+                yield index, Bad(f"invalid record: {type(exc).__name__}: {exc}", raw[:4096])
 
     def _call(self, t: _Telemetry, src: str, index: int, cap: int, raw: bytes) -> ApiCall | Bad:
         rq = t.request

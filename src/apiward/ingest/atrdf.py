@@ -101,11 +101,14 @@ class AtrdfReader:
     def read(self, stream: BinaryIO, opts: ReadOptions) -> Iterator[Record]:
         src = opts.source_name or self.name
         cap = opts.body_cap
-        for index, e, raw in decoded_records(stream, _decoder):
+        for index, e, raw in decoded_records(stream, _decoder, opts):
             if type(e) is Bad:
                 yield index, e
                 continue
-            yield index, self._call(e, f"{src}#{index}", cap, raw)
+            try:
+                yield index, self._call(e, f"{src}#{index}", cap, raw)
+            except Exception as exc:  # a value no rule foresaw must not stop the file
+                yield index, Bad(f"invalid record: {type(exc).__name__}: {exc}", raw[:4096])
 
     def _call(self, e: _Entry, id: str, cap: int, raw: bytes) -> ApiCall | Bad:
         rq = e.request

@@ -30,6 +30,8 @@ __all__ = [
     "make_request",
     "make_response",
     "DEFAULT_BODY_CAP",
+    "DEFAULT_MAX_DEPTH",
+    "DEFAULT_MAX_RECORD_BYTES",
 ]
 
 DEFAULT_BODY_CAP = 1 << 20  # 1 MiB kept per body; the rest is cut and flagged
@@ -45,11 +47,25 @@ class Bad(msgspec.Struct, frozen=True):
 Record = tuple[int, "ApiCall | Bad"]
 
 
+DEFAULT_MAX_RECORD_BYTES = 32 << 20  # one record's (decompressed) bytes; a longer one is quarantined unread
+DEFAULT_MAX_DEPTH = 256  # JSON nesting of one record
+
+
 class ReadOptions(msgspec.Struct, kw_only=True):
-    """Reader knobs that come from the command line or config."""
+    """Reader knobs that come from the command line or config.
+
+    The limits bound what one record or file may cost, whatever the input
+    (a gzip bomb, one endless line, a 100,000-deep array): a record over a
+    limit is skipped without being held and quarantined with the reason;
+    0 means no limit."""
 
     body_cap: int = DEFAULT_BODY_CAP
     source_name: str = ""  # the file name used in event ids (basename)
+    max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES  # bytes of one JSON record (HAR entry, array element)
+    max_line_bytes: int = DEFAULT_MAX_RECORD_BYTES  # bytes of one line of a line format
+    max_depth: int = DEFAULT_MAX_DEPTH  # JSON nesting of one record
+    max_file_bytes: int = 0  # decompressed bytes read from one file; the rest is reported, not read
+    max_gzip_ratio: int = 200  # a compressed file expanding more (past 64 MiB) is a bomb: the rest is reported, not read
 
 
 class Reader(Protocol):

@@ -67,7 +67,7 @@ class EnvoyJsonReader:
 
     def read(self, stream: BinaryIO, opts: ReadOptions) -> Iterator[Record]:
         src = opts.source_name or self.name
-        for index, obj in json_lines(stream):
+        for index, obj in json_lines(stream, opts):
             if type(obj) is Bad:
                 yield index, obj
                 continue
@@ -76,6 +76,8 @@ class EnvoyJsonReader:
                 yield index, self._call(o, src, index)
             except ValueError as exc:
                 yield index, Bad(f"invalid record: {exc}", orjson.dumps(obj)[:4096])
+            except Exception as exc:  # a value no rule foresaw must not stop the file
+                yield index, Bad(f"invalid record: {type(exc).__name__}: {exc}", orjson.dumps(obj)[:4096])
 
     def _call(self, o: dict[str, Any], src: str, index: int) -> ApiCall:
         method = _s(o.get("method"))
@@ -110,9 +112,13 @@ class EnvoyJsonReader:
         if raw_path != path:
             extra["raw_path"] = raw_path
         dur = o.get("duration")
+        try:
+            ts = parse_iso_ts(_s(o.get("start_time")))
+        except ValueError as exc:
+            raise ValueError(f"start_time: {exc}") from None
         return ApiCall(
             id=rid or f"{src}#{index}",
-            ts=parse_iso_ts(_s(o.get("start_time"))),
+            ts=ts,
             duration_ms=float(dur) if isinstance(dur, (int, float)) or (isinstance(dur, str) and dur.isdigit()) else None,
             request=request,
             response=response,

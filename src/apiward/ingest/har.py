@@ -23,7 +23,7 @@ import msgspec
 
 from apiward.ingest.base import Bad, ReadOptions, Record, build_request, build_response, lower_name
 from apiward.ingest.base import _LOWER as _LOWER_NAMES
-from apiward.ingest.jsonl import Broken, JsonSplitter, decode_error_reason
+from apiward.ingest.jsonl import Broken, decode_error_reason, splitter
 from apiward.ingest.raw_http import host_port, split_target, target_parts
 from apiward.model.call import ApiCall, Peer
 
@@ -99,7 +99,9 @@ class _Raw:
 
 
 def parse_iso_ts(value: str | None) -> float:
-    """Unix seconds from an ISO 8601 timestamp (0.0 when absent/invalid)."""
+    """Unix seconds from an ISO 8601 timestamp; 0.0 ("unknown") when absent.
+    Raises ``ValueError`` naming the value when it is there but unparseable
+    (a year 0, a garbled date): it must not silently become 1970."""
     if not value:
         return 0.0
     try:
@@ -107,10 +109,13 @@ def parse_iso_ts(value: str | None) -> float:
     except ValueError:
         dt = _lenient_iso(value)
         if dt is None:
-            return 0.0
-    if dt.tzinfo is None:  # no offset given: read as UTC
-        return (dt - _EPOCH_NAIVE).total_seconds()
-    return dt.timestamp()
+            raise ValueError(f"unparseable timestamp {value[:60]!r} (ISO 8601 expected)") from None
+    try:
+        if dt.tzinfo is None:  # no offset given: read as UTC
+            return (dt - _EPOCH_NAIVE).total_seconds()
+        return dt.timestamp()
+    except (OverflowError, OSError, ValueError):
+        raise ValueError(f"timestamp {value[:60]!r} out of range") from None
 
 
 def _lenient_iso(value: str) -> datetime | None:
@@ -201,6 +206,7 @@ class HarReader:
 
     name = "har"
     description = "HAR 1.2 HTTP archives (browser devtools, Burp, Postman, Charles, mitmproxy)"
+    dedup_by_content = True  # entries have no ids and a longer export repeats them: stored once by content
 
     def sniff(self, head: bytes, filename: str) -> float:
         h = head.lstrip()
@@ -220,19 +226,25 @@ class HarReader:
         index = 0
         decode = _entry_decoder.decode
         cap = opts.body_cap
-        for raw in JsonSplitter(stream, ("log", "entries"), batch_decoder=_list_decoder):
+        for raw in splitter(stream, opts, ("log", "entries"), _list_decoder):
             t = type(raw)
-            if t is HarEntry:
-                yield index, self._call(raw, f"{src}#{index}", cap, b"")  # type: ignore[arg-type]
-            elif t is Broken:
+            if t is Broken:
                 yield index, Bad(raw.reason, raw.raw)  # type: ignore[union-attr]
+                index += 1
+                continue
+            if t is HarEntry:
+                entry, raw = raw, b""  # type: ignore[assignment]
             else:
                 try:
                     entry = decode(raw)
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    yield index, Bad(decode_error_reason(exc, raw), raw[:4096])
-                else:
-                    yield index, self._call(entry, f"{src}#{index}", cap, raw)
+                except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+                    yield index, Bad(decode_error_reason(exc, raw), raw[:4096])  # type: ignore[index]
+                    index += 1
+                    continue
+            try:
+                yield index, self._call(entry, f"{src}#{index}", cap, raw)  # type: ignore[arg-type]
+            except Exception as exc:  # a value no rule foresaw must not stop the file
+                yield index, Bad(f"invalid record: {type(exc).__name__}: {exc}", (raw or msgspec.json.encode(entry))[:4096])
             index += 1
 
     def _call(self, e: HarEntry, id: str, cap: int, raw: bytes) -> ApiCall | Bad:
@@ -281,9 +293,13 @@ class HarReader:
         ip = e.serverIPAddress or ""
         if ip.startswith("["):
             ip = ip[1:].partition("]")[0]
+        try:
+            ts = parse_iso_ts(e.startedDateTime)
+        except ValueError as exc:
+            return Bad(f"invalid record: startedDateTime: {exc}", raw[:4096])
         return ApiCall(
             id=id,
-            ts=parse_iso_ts(e.startedDateTime),
+            ts=ts,
             duration_ms=e.time if e.time is not None and e.time >= 0 else None,
             request=request,
             response=response,

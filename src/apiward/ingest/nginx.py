@@ -27,6 +27,7 @@ from apiward.ingest.base import Bad, ReadOptions, Record, make_request, make_res
 from apiward.ingest.har import parse_iso_ts
 from apiward.ingest.jsonl import first_json_line, lines
 from apiward.ingest.raw_http import host_port, target_parts
+from apiward.ingest.validate import json_too_deep
 from apiward.model.call import ApiCall, Peer
 
 __all__ = ["NginxJsonReader", "json_lines"]
@@ -34,14 +35,20 @@ __all__ = ["NginxJsonReader", "json_lines"]
 BAD_RAW_CAP = 4096
 
 
-def json_lines(stream: BinaryIO) -> Iterator[tuple[int, dict[str, Any] | Bad]]:
-    """``(index, object-or-Bad)`` per non-blank line of a JSON-lines stream."""
+def json_lines(stream: BinaryIO, opts: ReadOptions | None = None) -> Iterator[tuple[int, dict[str, Any] | Bad]]:
+    """``(index, object-or-Bad)`` per non-blank line of a JSON-lines stream,
+    within the line-length and nesting limits of ``opts``."""
+    opts = opts or ReadOptions()
     index = 0
-    for line in lines(stream):
+    depth = opts.max_depth
+    for line in lines(stream, opts.max_line_bytes):
         if type(line) is Bad:
             yield index, line
-            return
-        if not line.strip():
+            index += 1
+            continue
+        if depth and json_too_deep(line, depth):
+            yield index, Bad(f"JSON nested deeper than max_depth ({depth}): not read", bytes(line[:BAD_RAW_CAP]))
+            index += 1
             continue
         try:
             obj = orjson.loads(line)
@@ -76,8 +83,8 @@ def _int(v: Any) -> int:
 def _time_local(v: str) -> float:
     try:
         return datetime.strptime(v, "%d/%b/%Y:%H:%M:%S %z").timestamp()
-    except ValueError:
-        return 0.0
+    except (ValueError, OverflowError):
+        raise ValueError(f"time_local {v[:60]!r} is not a timestamp like 10/Oct/2025:13:55:36 +0000") from None
 
 
 class NginxJsonReader:
@@ -99,7 +106,7 @@ class NginxJsonReader:
 
     def read(self, stream: BinaryIO, opts: ReadOptions) -> Iterator[Record]:
         src = opts.source_name or self.name
-        for index, obj in json_lines(stream):
+        for index, obj in json_lines(stream, opts):
             if type(obj) is Bad:
                 yield index, obj
                 continue
@@ -107,6 +114,8 @@ class NginxJsonReader:
                 yield index, self._call(obj, src, index)  # type: ignore[arg-type]
             except ValueError as exc:
                 yield index, Bad(f"invalid record: {exc}", orjson.dumps(obj)[:BAD_RAW_CAP])
+            except Exception as exc:  # a value no rule foresaw (an infinite number, ...) must not stop the file
+                yield index, Bad(f"invalid record: {type(exc).__name__}: {exc}", orjson.dumps(obj)[:BAD_RAW_CAP])
 
     def _call(self, o: dict[str, Any], src: str, index: int) -> ApiCall:
         method = _s(o.get("request_method"))
@@ -149,7 +158,10 @@ class NginxJsonReader:
         if o.get("msec"):
             ts = float(_s(o["msec"]) or 0)
         elif o.get("time_iso8601"):
-            ts = parse_iso_ts(_s(o["time_iso8601"]))
+            try:
+                ts = parse_iso_ts(_s(o["time_iso8601"]))
+            except ValueError as exc:
+                raise ValueError(f"time_iso8601: {exc}") from None
         elif o.get("time_local"):
             ts = _time_local(_s(o["time_local"]))
         rt = _s(o.get("request_time"))

@@ -158,10 +158,28 @@ class RawHttpReader:
         src = opts.source_name or self.name
         cap = opts.body_cap
         cut = []
+        overlong: list[str] = []  # lines cut at max_line_bytes since the last request
+        max_line = opts.max_line_bytes
+        max_record = opts.max_record_bytes
+        peek = getattr(stream, "peek", None)
 
         def readline() -> bytes:
+            """One line, at most ``max_line`` bytes held: the rest of a
+            longer line is read and dropped, and noted in ``overlong``."""
             try:
-                return stream.readline()
+                if not max_line:
+                    return stream.readline()
+                line = stream.readline(max_line + 1)
+                if len(line) > max_line and not line.endswith(b"\n"):
+                    size = len(line)
+                    while True:
+                        more = stream.readline(1 << 20)
+                        size += len(more)
+                        if not more or more.endswith(b"\n"):
+                            break
+                    overlong.append(f"line longer than max_line_bytes ({max_line:,} bytes; {size:,}): not read")
+                    return line[:max_line] + b"\n"
+                return line
             except (EOFError, OSError) as exc:  # a cut .gz
                 cut.append(str(exc))
                 return b""
@@ -173,11 +191,41 @@ class RawHttpReader:
                 cut.append(str(exc))
                 return b""
 
+        def drop(n: int) -> int:
+            """Read and drop ``n`` bytes in chunks; returns how many came."""
+            got = 0
+            while got < n:
+                piece = read(min(n - got, 1 << 20))
+                if not piece:
+                    break
+                got += len(piece)
+            return got
+
+        def skip_blank_lines() -> None:
+            """Runs of empty lines skipped in C (a gzip of newlines is cheap)."""
+            if peek is None:
+                return
+            while True:
+                try:
+                    data = peek(1 << 16)
+                except (EOFError, OSError):
+                    return
+                k = len(data) - len(data.lstrip(b"\r\n"))
+                if k == 0 or not read(k):
+                    return
+
         junk: list[bytes] = []
         line = readline()
         while line:
             stripped = line.rstrip(b"\r\n")
             if not stripped.strip():
+                skip_blank_lines()
+                line = readline()
+                continue
+            if overlong:  # this line itself was cut
+                yield index, Bad(overlong[0], stripped[:BAD_RAW_CAP])
+                overlong.clear()
+                index += 1
                 line = readline()
                 continue
             if not _is_request_line(stripped):
@@ -190,11 +238,13 @@ class RawHttpReader:
                 yield index, Bad("not an HTTP request line where a request should start", b"".join(junk)[:BAD_RAW_CAP])
                 index += 1
                 junk.clear()
+                overlong.clear()
                 continue
             head = [line]
             headers: list[tuple[str, str]] = []
             bad = ""
             length = 0
+            head_size = len(line)
             while True:
                 line = readline()
                 if not line:
@@ -203,6 +253,10 @@ class RawHttpReader:
                 h = line.rstrip(b"\r\n")
                 if not h:
                     break
+                head_size += len(line)
+                if max_record and head_size > max_record:
+                    bad = bad or f"request headers longer than max_record_bytes ({max_record:,} bytes): not read"
+                    continue
                 head.append(line)
                 name, sep, value = h.decode("latin-1").partition(":")
                 if not sep:
@@ -212,16 +266,23 @@ class RawHttpReader:
                 value = value.strip()
                 headers.append((name, value))
                 if name.lower() == "content-length":
-                    if value.isdigit():
+                    if value.isdigit() and len(value) <= 18:
                         length = int(value)
                     else:
                         bad = bad or f"invalid Content-Length {value[:30]!r}"
             body = b""
+            if overlong:
+                bad = bad or overlong[0]
+                overlong.clear()
             if not bad and length:
-                body = read(length)
-                if len(body) < length:
-                    bad = f"truncated: Content-Length {length} but only {len(body)} body bytes"
-                head.append(body)
+                if max_record and length > max_record:
+                    got = drop(length)
+                    bad = f"body longer than max_record_bytes (Content-Length {length:,}; {got:,} bytes dropped)"
+                else:
+                    body = read(length)
+                    if len(body) < length:
+                        bad = f"truncated: Content-Length {length} but only {len(body)} body bytes"
+                    head.append(body)
             if bad:
                 yield index, Bad(bad, b"".join(head)[:BAD_RAW_CAP])
                 index += 1

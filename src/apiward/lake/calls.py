@@ -130,6 +130,7 @@ def calls_table(
     35 column lists."""
     dumps = orjson.dumps
     headers_json = redactor.headers_json
+    redact_path = redactor.path
     credential_digest = redactor.credential_digest
     redact = redactor.enabled  # without classifier hits, a body is redacted only if the prefilter fires
     rows = []
@@ -173,8 +174,8 @@ def calls_table(
             r = (None, None, None, None, None, None)
         add(
             (
-                call.id, int(call.ts * 1_000_000), call.source, req.method, req.scheme, req.host, req.path,
-                ep.template, ep.service, query, r[0], call.duration_ms, req.content_type or None, r[1],
+                call.id, int(call.ts * 1_000_000), call.source, req.method, req.scheme, req.host, redact_path(req.path),
+                redact_path(ep.template), ep.service, query, r[0], call.duration_ms, req.content_type or None, r[1],
                 req.body_size or len(req.body), r[2], req.truncated, r[3], headers_json(req.headers),
                 r[4], req_body, r[5], actor.key, actor.kind, actor.user or None, actor.ip or call.src.ip or None,
                 actor.user_agent or req.header("user-agent"), actor.auth_scheme or None, actor.jwt_alg or None,

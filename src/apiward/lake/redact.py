@@ -22,7 +22,7 @@ import re2
 
 from apiward.model.context import SensitiveHit
 
-__all__ = ["Redactor", "SECRET_HEADERS", "SECRET_PARAMS", "luhn_ok", "may_hold_secret"]
+__all__ = ["Redactor", "SECRET_HEADERS", "SECRET_PARAMS", "luhn_ok", "may_hold_secret", "secret_like"]
 
 SECRET_HEADERS = frozenset(
     {
@@ -109,6 +109,62 @@ def _trie(hits: Any) -> dict:
     return root
 
 
+# Credentials by their look, wherever they appear (a path segment, a query
+# value, a header apiward has no name rule for): JWTs, vendor key prefixes,
+# and long random-looking runs (hex >= 32, or base64-ish >= 24 mixing cases
+# and digits). UUIDs and 24-hex object ids are ids, not secrets: kept.
+_VENDOR = (
+    r"eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*"
+    r"|(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{8,}|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,}|AKIA[0-9A-Z]{16}|AIza[0-9A-Za-z_-]{30,}|glpat-[A-Za-z0-9_-]{20,}"
+)
+_CANDIDATE = re.compile(_VENDOR + r"|[A-Za-z0-9_\-]{24,}={0,2}")
+_VENDOR_FULL = re.compile(_VENDOR)
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_ALPHA_RUN = re.compile(r"[A-Za-z]+")
+_SEPARATORS = re.compile(r"[-_]")
+
+
+def secret_like(value: str) -> bool:
+    """Whether ``value`` (one token: a path segment, a query value) looks
+    like a credential by its shape alone."""
+    if _VENDOR_FULL.fullmatch(value):
+        return True
+    core = value.rstrip("=")
+    if len(core) < 24 or _UUID.fullmatch(core):
+        return False
+    if _HEX.fullmatch(core):
+        return len(core) >= 32
+    has_digit = any(c.isdigit() for c in core)
+    has_upper = any(c.isupper() for c in core)
+    has_lower = any(c.islower() for c in core)
+    if not (has_digit and has_upper and has_lower):
+        return False
+    if all(p.isalpha() or p.isdigit() for p in _SEPARATORS.split(core)):
+        return False  # Release-2024-Notes: words and numbers, a slug
+    # random text has short letter runs; words-with-numbers slugs have long ones
+    return max((len(m) for m in _ALPHA_RUN.findall(core)), default=0) <= 14
+
+
+_KEYS_TEXT = "|".join(sorted((re.escape(k) for k in SECRET_PARAMS), key=len, reverse=True))
+_HEADER_ALT = "|".join(sorted((re.escape(h) for h in SECRET_HEADERS), key=len, reverse=True))
+_Q = rb'\\?"'  # a quote, escaped or not (JSON inside a JSON string)
+_STR = rb'\\?"(?:[^"\\]|\\[^"]|\\(?="))*?\\?"'
+# Raw text of a record that could not be read: secrets by the names that
+# carry them (JSON keys, even escaped; HAR name/value pairs; header pairs and
+# lines; form and query fields; Authorization schemes), then by their look.
+_TEXT_RULES = [
+    re.compile(_Q + rb"(?i:" + _KEYS_TEXT.encode() + rb")" + _Q + rb"\s*:\s*(" + _STR + rb"|-?\d[\d.eE+-]*)"),
+    re.compile(rb'"name"\s*:\s*"(?i:' + (_HEADER_ALT + "|" + _KEYS_TEXT).encode() + rb')"\s*,\s*"value"\s*:\s*(' + _STR + rb")"),
+    re.compile(rb'\[\s*"(?i:' + _HEADER_ALT.encode() + rb')"\s*,\s*(' + _STR + rb")"),
+    re.compile(rb"(?im)^(?:" + _HEADER_ALT.encode() + rb")[ \t]*:[ \t]*([^\r\n]*)"),
+    re.compile(rb"(?i)(?:^|[?&;\s])(?:" + _KEYS_TEXT.encode() + rb")=([^&\s\"'\\]+)"),
+    re.compile(rb"(?i)\b(?:bearer|basic|token)\s+([A-Za-z0-9._~+/=-]{8,})"),
+]
+_TEXT_LOOK = re.compile(rb"[A-Za-z0-9_\-]{24,}={0,2}|" + _VENDOR.encode())
+
+
 def luhn_ok(digits: str) -> bool:
     total = 0
     parity = len(digits) % 2
@@ -171,12 +227,59 @@ class Redactor:
                 alt = v
         return self.digest(alt) if alt else None
 
+    # -- paths and free text ---------------------------------------------
+    def path(self, path: str) -> str:
+        """``path`` with each segment that looks like a credential (a reset
+        token, an API key, a JWT) replaced by its token. Templates too."""
+        if not self.enabled or not path or _CANDIDATE.search(path) is None:
+            return path
+        return "/".join(self.token(seg, "secret") if secret_like(seg) else self._inner(seg) for seg in path.split("/"))
+
+    def _inner(self, seg: str) -> str:
+        """A segment holding a credential among other text (``key=sk_live_...``,
+        ``tok.eyJ...``): the credential-looking runs replaced."""
+        if _CANDIDATE.search(seg) is None:
+            return seg
+        return _CANDIDATE.sub(lambda m: self.token(m.group(0), "secret") if secret_like(m.group(0)) else m.group(0), seg)
+
+    def text(self, raw: bytes) -> bytes:
+        """Raw text of any shape (a record that could not be parsed): values
+        of secret keys, headers, form fields and Authorization schemes, then
+        JWTs, keys, cards and long random runs, replaced by tokens."""
+        if not self.enabled or not raw:
+            return raw
+        for rule in _TEXT_RULES:
+            raw = rule.sub(self._sub_group, raw)
+        raw = _TEXT_LOOK.sub(self._sub_look, raw)
+        return self.body(raw, "text")
+
+    def _sub_group(self, m: re.Match[bytes]) -> bytes:
+        val = m.group(1)
+        if not val or "«".encode() in val:
+            return m.group(0)
+        quoted = val[:1] in (b'"', b"\\")
+        tok = self.token(val, "secret").encode()
+        if quoted:  # keep the JSON (or escaped JSON) quotes around the token
+            lead = b'\\"' if val.startswith(b'\\"') else b'"'
+            tok = lead + tok + lead
+        start, end = m.span(1)
+        whole = m.group(0)
+        base = m.start(0)
+        return whole[: start - base] + tok + whole[end - base :]
+
+    def _sub_look(self, m: re.Match[bytes]) -> bytes:
+        v = m.group(0)
+        s = v.decode("ascii", "replace")
+        return self.token(v, "secret").encode() if secret_like(s) else v
+
     # -- headers, cookies, query ---------------------------------------
     def headers(self, headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if not self.enabled:
             return headers
         out = []
         for k, v in headers:
+            if k not in SECRET_HEADERS and _CANDIDATE.search(v) is not None:
+                v = self._inner(v)  # a credential under a header name apiward has no rule for
             if k in SECRET_HEADERS:
                 if k == "authorization" or k == "proxy-authorization":
                     scheme, _, cred = v.partition(" ")
@@ -223,6 +326,8 @@ class Redactor:
                 v = self.token(v, "param")
             elif _JWT.search(v.encode()):
                 v = self.token(v, "jwt")
+            elif _CANDIDATE.search(v) is not None:
+                v = self._inner(v)
             out.append((k, v))
         return out
 

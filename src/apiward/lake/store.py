@@ -6,8 +6,9 @@ Layout::
     lake/findings/date=2026-11-29/findings.parquet     (rewritten as findings change)
     lake/changes/date=2026-11-29/part-<key>.parquet
 
-Files are written to a temporary name and renamed into place, so a reader
-(or a crash) never sees half a file. Batch keys are deterministic for file
+Files are written to a temporary name, fsynced, and renamed into place
+(then the directory is fsynced), so a reader, a crash or a power cut never
+sees half a file; temporaries a kill left behind are removed at start. Batch keys are deterministic for file
 input, so a batch re-run after a crash replaces its own file instead of
 adding a duplicate.
 """
@@ -26,7 +27,17 @@ import pyarrow.parquet as pq
 
 from apiward.lake.calls import day_of
 
-__all__ = ["Lake"]
+__all__ = ["Lake", "fsync_path"]
+
+
+def fsync_path(path: Path | str) -> None:
+    """fsync a file or a directory by name (a directory fsync makes a rename
+    or a new entry in it durable)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 TABLES = ("calls", "findings", "changes", "incidents", "finding_events")
 
@@ -58,7 +69,9 @@ class Lake:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         pq.write_table(table, tmp, compression="zstd", compression_level=1, **_column_options(table.schema))
+        fsync_path(tmp)  # the data is on disk before the name that publishes it
         os.replace(tmp, path)
+        fsync_path(path.parent)  # and the rename itself
 
     def write_partitioned(self, name: str, table: pa.Table, key: str, ts_column: str = "ts") -> int:
         """Write ``table`` split by UTC day of ``ts_column`` as
@@ -93,10 +106,14 @@ class Lake:
                     gone.append(f"{t}/{p.name}")
         return gone
 
-    def clean_temp(self) -> None:
-        """Remove temporaries a crash left behind (never read: they start with a dot)."""
+    def clean_temp(self) -> int:
+        """Remove temporaries a crash left behind (never read: they start
+        with a dot), zero-byte or partial; returns how many."""
+        n = 0
         for p in self.root.rglob(".*.tmp"):
             p.unlink(missing_ok=True)
+            n += 1
+        return n
 
     def files(self, name: str) -> list[Path]:
         return sorted((self.root / name).glob("date=*/*.parquet"))

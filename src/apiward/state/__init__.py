@@ -45,23 +45,53 @@ class StateDir:
     def snapshot_path(self) -> Path:
         return self.root / "state.pkl"
 
+    def clean_temp(self) -> int:
+        """Remove temporaries a kill left in the state directory (``.*.tmp``,
+        zero-byte or partial; the lake cleans its own); returns how many."""
+        n = 0
+        for p in self.root.glob(".*.tmp"):
+            p.unlink(missing_ok=True)
+            n += 1
+        return n
+
     def secret(self) -> bytes:
-        """The per-installation key for keyed digests, created on first use."""
+        """The per-installation key for keyed digests, created on first use
+        (written and fsynced under a temporary name, then linked into place)."""
         p = self.root / "secret"
         try:
-            return bytes.fromhex(p.read_text().strip())
+            text = p.read_text().strip()
         except FileNotFoundError:
-            key = secrets.token_bytes(32)
-            tmp = p.with_name(".secret.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(key.hex())
+            text = None
+        if text is not None:
             try:
-                os.link(tmp, p)  # atomic create-if-absent: two processes agree on one key
-            except FileExistsError:
-                pass
-            tmp.unlink(missing_ok=True)
-            return bytes.fromhex(p.read_text().strip())
+                key = bytes.fromhex(text)
+            except ValueError:
+                key = b""
+            if len(key) >= 16:
+                return key
+            if self.store_path.exists():
+                from apiward.state.store import StateError
+
+                raise StateError(f"{p}: the key file is empty or damaged, and {self.store_path.name} was sealed with it; restore it from a backup")
+            p.unlink(missing_ok=True)  # a kill before the key reached the disk, and nothing uses it yet
+        key = secrets.token_bytes(32)
+        tmp = p.with_name(f".secret.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key.hex())
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, p)  # atomic create-if-absent: two processes agree on one key
+        except FileExistsError:
+            pass
+        tmp.unlink(missing_ok=True)
+        dfd = os.open(self.root, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+        return bytes.fromhex(p.read_text().strip())
 
     @property
     def store_path(self) -> Path:
