@@ -46,9 +46,12 @@ def run_server(state: Path, listen: str, *, ingest: bool = True, max_pending: in
     app = create_app(state, ingest=ingest, max_pending=max_pending, hunt_timeout=hunt_timeout)
     if not quiet:
         console.print(f"apiward server on {scheme}://{host}:{port}/ (API {scheme}://{host}:{port}/api/, state {state}); Ctrl-C to stop")
-    uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info", access_log=not quiet,
-                ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
-                proxy_headers=False, server_header=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning" if quiet else "info", access_log=not quiet,
+                    ssl_certfile=str(tls_cert) if tls_cert else None, ssl_keyfile=str(tls_key) if tls_key else None,
+                    proxy_headers=False, server_header=False)
+    finally:
+        app.state.ctx.close()
 
 
 def register(app: typer.Typer) -> None:

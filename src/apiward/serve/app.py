@@ -17,7 +17,6 @@ and ``frame-ancestors 'none'``, ``X-Content-Type-Options: nosniff``,
 
 from __future__ import annotations
 
-import contextlib
 import hmac
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,7 +106,9 @@ def require(need: str) -> Any:
 def create_app(state: Path | str, *, ingest: bool = True, max_pending: int = 100_000, hunt_timeout: float = 30.0,
                warm: bool = True) -> FastAPI:
     """The server app over ``state``. ``ingest`` starts the spool consumer
-    (the pipeline itself opens on the first event)."""
+    (the pipeline itself opens on the first event). The owner closes
+    ``app.state.ctx`` when done serving (it stops the consumer, which
+    checkpoints the pipeline)."""
     from apiward.state import StateDir
 
     root = StateDir(state).root
@@ -125,13 +126,7 @@ def create_app(state: Path | str, *, ingest: bool = True, max_pending: int = 100
         consumer = SpoolConsumer(spool, make_pipeline).start()
     ctx = ServerContext(root, auth, triage, reader, spool, consumer, ingest=ingest)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(_app: FastAPI) -> Any:
-        yield
-        ctx.close()
-
     app = FastAPI(
-        lifespan=lifespan,
         title="apiward",
         version=_version(),
         description="apiward server: inventory, findings and triage, actors, hunts, incidents, live ingestion. "
