@@ -76,11 +76,17 @@ class StateReader:
         lake = self.state / "lake"
         if not lake.is_dir():
             return (0,)
+        # Directory mtimes can tick coarser than writes; the number of
+        # files per day catches a file added within the same tick.
         sig: list[float] = []
         for table in sorted(lake.iterdir()):
             if table.is_dir():
                 sig.append(_mtime(table))
-                sig.extend(_mtime(d) for d in table.glob("date=*"))
+                for d in table.glob("date=*"):
+                    try:
+                        sig += [_mtime(d), sum(1 for _ in os.scandir(d))]
+                    except FileNotFoundError:
+                        continue
         return tuple(sig)
 
     # -- state snapshot (inventory) ------------------------------------------------
