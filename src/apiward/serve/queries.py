@@ -169,6 +169,16 @@ class StateReader:
                 owners = OwnersFile.load(p if p.is_absolute() or p.exists() else self.state / p)
         except (ConfigError, OSError, ValueError):
             owners = None
+            settings = None
+        if settings is not None and settings.spec and not inv.spec_source:
+            # a spec configured but never diffed: status from it, as `apiward inventory` shows it (not saved)
+            from apiward.discover.specdiff import apply, diff
+            from apiward.discover.specs import SpecError
+
+            try:
+                apply(inv, diff(inv, settings.spec[0]))
+            except (SpecError, OSError):
+                pass  # the inventory still shows; `apiward spec diff` reports the spec's problem
         rows = inv.rows(owners=owners, findings=snap.get("findings", {}).values(), service=service, details=details)
         for r in rows:
             r["id"] = endpoint_id(r["host"], r["method"], r["template"])
