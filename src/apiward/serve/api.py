@@ -289,17 +289,16 @@ def hunt_result(res: Any, limit: int) -> dict[str, Any]:
 
 
 def run_sql(ctx: ServerContext, body: SqlIn) -> Any:
-    """An analyst's SQL in its own read-only, time-limited session."""
-    with _call(ctx.reader.session, body.since, body.until, body.timeout) as s:
-        return _call(s.query, body.sql)
+    """An analyst's SQL: read-only, sandboxed, time-limited."""
+    return _call(ctx.reader.hunt, lambda s: s.query(body.sql), body.since, body.until, body.timeout)
 
 
 def run_saved(ctx: ServerContext, name: str, body: HuntRunIn) -> Any:
     hs = _load_hunts(ctx)
     if name not in hs:
         raise HTTPException(404, f"no hunt {name!r}; known: {', '.join(hs)}")
-    with _call(ctx.reader.session, body.since, body.until) as s:
-        return _call(hs[name].run, s, {k: str(v) if not isinstance(v, str) else v for k, v in body.params.items()})
+    overrides = {k: str(v) if not isinstance(v, str) else v for k, v in body.params.items()}
+    return _call(ctx.reader.hunt, lambda s: hs[name].run(s, overrides), body.since, body.until)
 
 
 @router.post("/hunts/sql", tags=["hunts"], summary="Ad-hoc SQL: one read-only SELECT, time-limited",

@@ -66,6 +66,9 @@ class StateReader:
         self._rows: tuple[tuple[float, ...], list[dict[str, Any]]] | None = None
         self._shared: tuple[tuple[float, ...], HuntSession] | None = None
         self._qlock = threading.Lock()
+        self._hunting: tuple[tuple[float, ...], HuntSession] | None = None
+        self._hlock = threading.Lock()
+        self._lake_cache: dict[str, tuple[tuple[float, ...], Any]] = {}
 
     # -- signatures: when a cached value is stale ----------------------------------
     def _state_sig(self) -> tuple[float, ...]:
@@ -123,11 +126,47 @@ class StateReader:
                 self._shared = (sig, self.session())
             return self._shared[1].query(sql, params, trusted=True)
 
+    def hunt(self, run: Any, since: str | None = None, until: str | None = None, timeout: float | None = None) -> Any:
+        """``run(session)`` for an analyst's hunt: the session is read-only,
+        sandboxed and time-limited. Over the whole lake it is a session of
+        its own kept open between hunts (one hunt at a time; pages never
+        wait for it); a time range gets a fresh session cut to it."""
+        if since or until:
+            with self.session(since, until, timeout) as s:
+                return run(s)
+        sig = self.lake_sig()
+        with self._hlock:
+            if self._hunting is None or self._hunting[0] != sig:
+                if self._hunting is not None:
+                    self._hunting[1].close()
+                self._hunting = (sig, self.session())
+            s = self._hunting[1]
+            s.timeout = timeout or self.hunt_timeout
+            return run(s)
+
+    def cached(self, key: str, build: Any) -> Any:
+        """``build()`` once per state of the lake (a few derived results)."""
+        sig = self.lake_sig()
+        with self._lock:
+            hit = self._lake_cache.get(key)
+            if hit is not None and hit[0] == sig:
+                return hit[1]
+        value = build()
+        with self._lock:
+            if len(self._lake_cache) > 64:
+                self._lake_cache.clear()
+            self._lake_cache[key] = (sig, value)
+        return value
+
     def close(self) -> None:
         with self._qlock:
             if self._shared is not None:
                 self._shared[1].close()
                 self._shared = None
+        with self._hlock:
+            if self._hunting is not None:
+                self._hunting[1].close()
+                self._hunting = None
 
     # -- inventory -----------------------------------------------------------------
     def inventory(self, *, service: str | None = None, q: str | None = None, status: str | None = None,
@@ -337,12 +376,15 @@ class StateReader:
     def report(self, needle: str) -> dict[str, Any]:
         from apiward.hunt.report import ReportNotFound, build_report
 
-        with self.session(timeout=300.0) as s:
-            s.clusters = self.clusters()
-            try:
-                return build_report(self.state, needle, session=s)
-            except ReportNotFound as exc:
-                raise NotFound(str(exc)) from None
+        def build() -> dict[str, Any]:
+            with self.session(timeout=300.0) as s:
+                s.clusters = self.clusters()
+                try:
+                    return build_report(self.state, needle, session=s)
+                except ReportNotFound as exc:
+                    raise NotFound(str(exc)) from None
+
+        return self.cached(f"report:{needle}", build)
 
     def changes(self, limit: int | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * EXCLUDE (date) FROM changes ORDER BY ts DESC"
@@ -354,12 +396,16 @@ class StateReader:
     # -- overview ------------------------------------------------------------------------
     def overview(self) -> dict[str, Any]:
         """Traffic and findings per hour, riskiest endpoints and actors, posture counts."""
-        traffic = self.run(
-            "SELECT epoch(time_bucket(INTERVAL 1 HOUR, ts))::BIGINT AS t, count(*) AS calls, "
-            "count(*) FILTER (WHERE status >= 400) AS errors FROM calls GROUP BY 1 ORDER BY 1").rows
-        found = self.run("SELECT epoch(time_bucket(INTERVAL 1 HOUR, first_seen))::BIGINT AS t, count(*) FROM findings GROUP BY 1 ORDER BY 1").rows
-        sev = dict(self.run("SELECT severity, count(*) FROM findings GROUP BY 1").rows)
-        kinds = dict(self.run("SELECT coalesce(kind, 'attack'), count(*) FROM findings GROUP BY 1").rows)
+        def lake_part() -> tuple[Any, ...]:
+            traffic = self.run(
+                "SELECT epoch(time_bucket(INTERVAL 1 HOUR, ts))::BIGINT AS t, count(*) AS calls, "
+                "count(*) FILTER (WHERE status >= 400) AS errors FROM calls GROUP BY 1 ORDER BY 1").rows
+            found = self.run("SELECT epoch(time_bucket(INTERVAL 1 HOUR, first_seen))::BIGINT AS t, count(*) FROM findings GROUP BY 1 ORDER BY 1").rows
+            sev = dict(self.run("SELECT severity, count(*) FROM findings GROUP BY 1").rows)
+            kinds = dict(self.run("SELECT coalesce(kind, 'attack'), count(*) FROM findings GROUP BY 1").rows)
+            return traffic, found, sev, kinds
+
+        traffic, found, sev, kinds = self.cached("overview", lake_part)
         rows = self.inventory()
         posture = {
             "endpoints": sum(1 for r in rows if r["status"] != "orphan"),
