@@ -86,7 +86,7 @@ class LiveServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = state.parent / f"serve-{self.port}.log"
 
-    def start(self, timeout: float = 60.0) -> "LiveServer":
+    def start(self, timeout: float = 60.0) -> LiveServer:
         env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(

@@ -114,7 +114,7 @@ def test_incidents_reports_actors_and_timelines(api):
 
 
 def test_hunts_saved_and_sql_are_read_only_and_time_limited(api):
-    client, tok, state = api
+    client, tok, _ = api
     an = bearer(tok["analyst"])
     names = [h["name"] for h in client.get("/api/hunts", headers=bearer(tok["viewer"])).json()]
     assert "stuffing-then-success" in names

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from .conftest import SRC, ROLES, Built, bearer, copy_state, make_tokens
+from .conftest import ROLES, SRC, Built, bearer, copy_state, make_tokens
 from .helpers import login, telemetry
 
 with warnings.catch_warnings():
@@ -202,7 +202,7 @@ def _console_request(client, method: str, path: str, values: dict[str, str], csr
 
 @pytest.mark.parametrize("who", [None, "viewer", "analyst", "admin"])
 def test_every_console_route_gives_each_role_exactly_its_due(env, who):
-    app, state, tokens, values, _ = env
+    app, _, tokens, values, _ = env
     with TestClient(app) as client:
         csrf = login(client, tokens[who]) if who else "x"
         for (method, path), need in sorted(CONSOLE_ROUTES.items()):
@@ -241,7 +241,7 @@ def test_ingest_tokens_cannot_sign_in_to_the_console(env):
 def test_tokens_cli_prints_the_token_last_and_keeps_only_a_hash(tmp_path: Path):
     env_ = dict(os.environ, PYTHONPATH=SRC)
     r = subprocess.run([sys.executable, "-m", "apiward", "tokens", "create", "--role", "analyst", "--name", "alice", "--state", str(tmp_path)],
-                       capture_output=True, text=True, env=env_, timeout=120)
+                       check=False, capture_output=True, text=True, env=env_, timeout=120)
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     token = lines[-1]
@@ -257,7 +257,7 @@ def test_tokens_cli_prints_the_token_last_and_keeps_only_a_hash(tmp_path: Path):
     assert store.check(token + "x") is None
     store.close()
     bad = subprocess.run([sys.executable, "-m", "apiward", "tokens", "create", "--role", "root", "--name", "x", "--state", str(tmp_path)],
-                         capture_output=True, text=True, env=env_, timeout=120)
+                         check=False, capture_output=True, text=True, env=env_, timeout=120)
     assert bad.returncode != 0 and "role must be one of viewer, analyst, admin, ingest" in bad.stderr
 
 

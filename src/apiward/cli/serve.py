@@ -11,7 +11,7 @@ import typer
 
 from apiward.cli.common import DEFAULT_STATE, StateOpt, console, fail, out
 
-__all__ = ["register", "run_server", "first_admin_token"]
+__all__ = ["first_admin_token", "register", "run_server"]
 
 
 def first_admin_token(state: Path) -> str | None:

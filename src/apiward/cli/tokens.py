@@ -4,7 +4,7 @@ keeps only its keyed hash."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -14,7 +14,7 @@ from apiward.cli.common import DEFAULT_STATE, StateOpt, fail, out
 
 
 def _when(ts: object) -> str:
-    return datetime.fromtimestamp(float(ts), tz=timezone.utc).strftime("%Y-%m-%d %H:%M") if ts else "-"  # type: ignore[arg-type]
+    return datetime.fromtimestamp(float(ts), tz=UTC).strftime("%Y-%m-%d %H:%M") if ts else "-"  # type: ignore[arg-type]
 
 
 def register(app: typer.Typer) -> None:

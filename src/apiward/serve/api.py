@@ -28,7 +28,7 @@ from apiward.serve.queries import BadQuery, NotFound
 from apiward.serve.spool import SpoolFull
 from apiward.serve.triage import STATUSES
 
-__all__ = ["router", "json_response"]
+__all__ = ["json_response", "router"]
 
 router = APIRouter(prefix="/api")
 Viewer = Annotated[Principal, Depends(require("viewer"))]
@@ -211,7 +211,6 @@ def incidents(request: Request, _p: Viewer) -> Response:
 def incident_report(request: Request, target: str, _p: Viewer,
                     format: Literal["json", "html", "md"] = "json", download: bool = False) -> Response:
     from apiward.hunt.report import render_html, render_markdown
-
     from apiward.serve.app import REPORT_CSP
 
     rep = _call(ctx_of(request).reader.report, target)
@@ -255,10 +254,10 @@ def selftest(request: Request, _p: Viewer) -> Response:
 # -- hunts ----------------------------------------------------------------------------------------
 @router.get("/hunts", tags=["hunts"], summary="Saved hunts (shipped and <state>/hunts)", responses=_ERRORS)
 def hunts(request: Request, _p: Viewer) -> Response:
-    return json_response([h.to_dict() for h in _load_hunts(ctx_of(request)).values()])
+    return json_response([h.to_dict() for h in load_saved_hunts(ctx_of(request)).values()])
 
 
-def _load_hunts(ctx: ServerContext) -> dict[str, Any]:
+def load_saved_hunts(ctx: ServerContext) -> dict[str, Any]:
     from apiward.hunt.saved import BadHunt, load_hunts
 
     try:
@@ -294,7 +293,7 @@ def run_sql(ctx: ServerContext, body: SqlIn) -> Any:
 
 
 def run_saved(ctx: ServerContext, name: str, body: HuntRunIn) -> Any:
-    hs = _load_hunts(ctx)
+    hs = load_saved_hunts(ctx)
     if name not in hs:
         raise HTTPException(404, f"no hunt {name!r}; known: {', '.join(hs)}")
     overrides = {k: str(v) if not isinstance(v, str) else v for k, v in body.params.items()}

@@ -31,7 +31,7 @@ from apiward.serve.queries import StateReader
 from apiward.serve.spool import Spool, SpoolConsumer
 from apiward.serve.triage import TriageStore
 
-__all__ = ["create_app", "ServerContext", "require", "COOKIE", "CSP", "REPORT_CSP"]
+__all__ = ["COOKIE", "CSP", "REPORT_CSP", "ServerContext", "create_app", "require"]
 
 COOKIE = "aw_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from apiward.state import StateDir
 
-__all__ = ["ROLES", "Principal", "AuthStore", "allowed", "AuthError", "SESSION_SECONDS", "LoginLimiter"]
+__all__ = ["ROLES", "SESSION_SECONDS", "AuthError", "AuthStore", "LoginLimiter", "Principal", "allowed"]
 
 ROLES = ("viewer", "analyst", "admin", "ingest")
 _RANK = {"viewer": 1, "analyst": 2, "admin": 3}

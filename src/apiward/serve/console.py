@@ -27,7 +27,7 @@ from apiward.serve.auth import SESSION_SECONDS, Principal, allowed
 from apiward.serve.queries import BadQuery, NotFound
 from apiward.serve.triage import STATUSES
 
-__all__ = ["router", "LoginRequired", "login_redirect"]
+__all__ = ["LoginRequired", "login_redirect", "router"]
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -222,15 +222,22 @@ def actor(request: Request, actor: str, p: Viewer) -> HTMLResponse:
 
 @router.get("/hunts")
 def hunts(request: Request, p: Viewer) -> HTMLResponse:
-    from apiward.serve.api import _load_hunts
+    from apiward.serve.api import load_saved_hunts
 
-    return render(request, "hunts.html", p, hunts=[h.to_dict() for h in _load_hunts(_ctx(request)).values()], sql="", result=None,
+    return render(request, "hunts.html", p, hunts=[h.to_dict() for h in load_saved_hunts(_ctx(request)).values()], sql="", result=None,
                   error="", name="")
 
 
 @router.post("/hunts")
 async def hunt_run(request: Request, p: Analyst) -> Response:
-    from apiward.serve.api import HuntRunIn, SqlIn, _load_hunts, hunt_result, run_saved, run_sql
+    from apiward.serve.api import (
+        HuntRunIn,
+        SqlIn,
+        hunt_result,
+        load_saved_hunts,
+        run_saved,
+        run_sql,
+    )
 
     ctx = _ctx(request)
     form = await request.form()
@@ -258,7 +265,7 @@ async def hunt_run(request: Request, p: Analyst) -> Response:
         fname = (name or "hunt") + ".csv"
         return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{fname}"'})
     result = hunt_result(res, 1000) if res is not None else None
-    return render(request, "hunts.html", p, code=400 if error else 200, hunts=[h.to_dict() for h in _load_hunts(ctx).values()],
+    return render(request, "hunts.html", p, code=400 if error else 200, hunts=[h.to_dict() for h in load_saved_hunts(ctx).values()],
                   sql=sql, name=name, result=result, error=error)
 
 

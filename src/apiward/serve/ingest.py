@@ -18,7 +18,7 @@ from apiward.ingest.base import Bad, ReadOptions
 from apiward.ingest.jsonl import JsonlReader
 from apiward.model.call import ApiCall
 
-__all__ = ["decode_batch", "BadBatch", "MAX_BODY", "MAX_EVENTS"]
+__all__ = ["MAX_BODY", "MAX_EVENTS", "BadBatch", "decode_batch"]
 
 MAX_BODY = 32 * 1024 * 1024
 MAX_EVENTS = 10_000

@@ -16,13 +16,13 @@ from apiward.alert.metrics import ApiwardCollector, registry_for
 if TYPE_CHECKING:
     from apiward.serve.app import ServerContext
 
-__all__ = ["render", "ServerCollector"]
+__all__ = ["ServerCollector", "render"]
 
 
 class ServerCollector(ApiwardCollector):
     """The pipeline's metrics and the server's own, read at scrape time."""
 
-    def __init__(self, ctx: "ServerContext") -> None:
+    def __init__(self, ctx: ServerContext) -> None:
         consumer = ctx.consumer
         super().__init__(pipeline=consumer.pipeline if consumer is not None else None, queue_depth=lambda: len(ctx.spool))
         self.ctx = ctx
@@ -53,5 +53,5 @@ class ServerCollector(ApiwardCollector):
         yield g
 
 
-def render(ctx: "ServerContext") -> bytes:
+def render(ctx: ServerContext) -> bytes:
     return generate_latest(registry_for(ServerCollector(ctx)))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from apiward.hunt.timerange import TimeRange
 from apiward.model.finding import KINDS, SEVERITIES
 from apiward.serve.triage import STATUSES, TriageStore
 
-__all__ = ["StateReader", "NotFound", "BadQuery", "endpoint_id"]
+__all__ = ["BadQuery", "NotFound", "StateReader", "endpoint_id"]
 
 
 class NotFound(LookupError):
@@ -42,8 +42,19 @@ def endpoint_id(host: str, method: str, template: str) -> str:
 
 def _iso(v: Any) -> Any:
     if isinstance(v, datetime):
-        return v.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+        return v.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return v
+
+
+def _query_text(q: Any) -> str:
+    """The lake's query column (JSON pairs) as ``a=1&b=2`` for people."""
+    if not q:
+        return ""
+    try:
+        pairs = orjson.loads(q) if isinstance(q, str) else q
+        return "&".join(f"{k}={v}" for k, v in pairs)
+    except (orjson.JSONDecodeError, TypeError, ValueError):
+        return str(q)
 
 
 def _mtime(p: Path) -> float:
@@ -202,7 +213,7 @@ class StateReader:
         try:
             settings = load_settings(None, self.state)
             if settings.owners_file:
-                from apiward.discover.owners import OwnersError, OwnersFile
+                from apiward.discover.owners import OwnersFile
 
                 p = Path(settings.owners_file)
                 owners = OwnersFile.load(p if p.is_absolute() or p.exists() else self.state / p)
@@ -341,7 +352,7 @@ class StateReader:
             "FROM calls WHERE list_contains($ids, id) ORDER BY ts LIMIT $n",
             {"ids": ids, "n": max(0, events)},
         ).dicts() if ids else []
-        f["events_list"] = [{k: _iso(v) for k, v in e.items()} for e in ev]
+        f["events_list"] = [{k: _iso(v) for k, v in e.items()} | {"query": _query_text(e.get("query"))} for e in ev]
         f["triage_history"] = self.triage.history(fid)
         return f
 
@@ -450,5 +461,5 @@ class StateReader:
             rep = orjson.loads(p.read_bytes())
         except orjson.JSONDecodeError as exc:
             raise BadQuery(f"{p}: not valid JSON: {exc}") from None
-        rep["saved_at"] = datetime.fromtimestamp(os.path.getmtime(p), tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+        rep["saved_at"] = datetime.fromtimestamp(os.path.getmtime(p), tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
         return rep

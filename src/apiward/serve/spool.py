@@ -28,7 +28,7 @@ from typing import Any
 
 from apiward.model.call import ApiCall, dumps, loads
 
-__all__ = ["Spool", "SpoolFull", "SpoolConsumer"]
+__all__ = ["Spool", "SpoolConsumer", "SpoolFull"]
 
 
 class SpoolFull(RuntimeError):
@@ -119,7 +119,7 @@ class SpoolConsumer:
         self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name="apiward-spool", daemon=True)
 
-    def start(self) -> "SpoolConsumer":
+    def start(self) -> SpoolConsumer:
         self._thread.start()
         return self
 

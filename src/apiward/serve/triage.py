@@ -9,10 +9,11 @@ import os
 import sqlite3
 import threading
 import time
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-__all__ = ["STATUSES", "TriageStore", "TriageError"]
+__all__ = ["STATUSES", "TriageError", "TriageStore"]
 
 STATUSES = ("open", "acknowledged", "resolved", "false-positive")
 
@@ -64,6 +65,6 @@ class TriageStore:
 
 
 def _iso(ts: float) -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
