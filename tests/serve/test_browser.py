@@ -10,6 +10,7 @@ import re
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .conftest import Built, LiveServer, copy_state, make_tokens
@@ -27,7 +28,7 @@ def site(built: Built, tmp_path_factory: pytest.TempPathFactory):
     state = copy_state(built, tmp_path_factory.mktemp("browser") / "state")
     tokens = make_tokens(state)
     srv = LiveServer(state).start()
-    yield srv.base, tokens
+    yield srv.base, tokens, built.events
     srv.stop()
 
 
@@ -49,6 +50,10 @@ def page(site, tmp_path_factory: pytest.TempPathFactory):
         ctx.close()
 
 
+def built_events(site) -> bytes:
+    return site[2].read_bytes()
+
+
 def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTEFACTS / name), full_page=True)
 
@@ -56,7 +61,7 @@ def shot(page, name: str) -> None:
 def test_console_walkthrough(site, page):
     from playwright.sync_api import expect
 
-    base, tokens = site
+    base, tokens, _ = site
     # sign-in: anonymous visitors land on the login page
     page.goto(base + "/")
     assert page.url.startswith(base + "/login?next=")
@@ -148,6 +153,18 @@ def test_console_walkthrough(site, page):
     page.get_by_role("link", name="Self-test", exact=True).click()
     assert "attack classes detected" in page.locator("p.lead").inner_text()
     shot(page, "09-selftest.png")
+
+    # live: events posted by a collector update findings; the open page says so (server-sent events)
+    page.get_by_role("link", name="Overview", exact=True).click()
+    page.wait_for_timeout(1500)  # the page's event stream is open
+    assert page.locator("#live").is_hidden()
+    lines = [ln.replace(b'"id":"sim-', b'"id":"again-') for ln in built_events(site).splitlines(keepends=True) if ln.strip()]
+    r = httpx.post(base + "/api/events", content=b"".join(lines), timeout=120,
+                   headers={"authorization": f"Bearer {tokens['ingest']}", "content-type": "application/x-ndjson"})
+    assert r.status_code == 202, r.text
+    expect(page.locator("#live")).to_be_visible(timeout=90_000)
+    assert "new or updated finding" in page.locator("#live").inner_text()
+    shot(page, "10-live-findings.png")
 
     csp = [p for p in page.problems if "Content Security Policy" in p or "Refused to" in p]
     assert not csp, csp
