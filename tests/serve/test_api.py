@@ -42,6 +42,10 @@ def test_inventory_and_endpoint_detail(api):
     assert only and all("login" in (r["template"] + r["method"]).lower() or any("login" in s["class"] for s in r["sensitive"]) for r in only)
     assert len(only) < len(rows)
     assert client.get("/api/inventory/E-000000000000", headers=h).status_code == 404
+    unauth = client.get("/api/inventory", params={"flag": "unauthenticated"}, headers=h).json()
+    assert unauth and len(unauth) < len(rows) and all(r["auth"]["unauthenticated_2xx"] for r in unauth)
+    sens = client.get("/api/inventory", params={"flag": "sensitive"}, headers=h).json()
+    assert sens and all(r["sensitive"] for r in sens)
 
 
 def test_spec_export_and_diff(api):

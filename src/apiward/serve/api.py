@@ -84,8 +84,9 @@ def metrics(request: Request, _p: Viewer) -> Response:
 # -- inventory and specs -------------------------------------------------------------------
 @router.get("/inventory", tags=["inventory"], summary="Discovered endpoints", responses=_ERRORS)
 def inventory(request: Request, _p: Viewer, service: str | None = None, q: Annotated[str | None, Query(max_length=200)] = None,
-              status: Literal["documented", "shadow", "zombie", "orphan", "unknown"] | None = None) -> Response:
-    return json_response(_call(ctx_of(request).reader.inventory, service=service, q=q, status=status))
+              status: Literal["documented", "shadow", "zombie", "orphan", "unknown"] | None = None,
+              flag: Literal["unauthenticated", "sensitive"] | None = None) -> Response:
+    return json_response(_call(ctx_of(request).reader.inventory, service=service, q=q, status=status, flag=flag))
 
 
 @router.get("/inventory/{endpoint_id}", tags=["inventory"], summary="One endpoint: parameters, schemas, sensitive fields, auth, owner, changes, findings",

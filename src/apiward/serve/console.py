@@ -165,10 +165,10 @@ def _tree(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @router.get("/inventory")
-def inventory(request: Request, p: Viewer, q: str = "", status: str = "") -> HTMLResponse:
-    rows = _or_404(_ctx(request).reader.inventory, q=q or None, status=status or None)
+def inventory(request: Request, p: Viewer, q: str = "", status: str = "", flag: str = "") -> HTMLResponse:
+    rows = _or_404(_ctx(request).reader.inventory, q=q or None, status=status or None, flag=flag or None)
     tmpl = "inventory_tree.html" if request.headers.get("hx-request") else "inventory.html"
-    return render(request, tmpl, p, tree=_tree(rows), rows=rows, q=q, status=status)
+    return render(request, tmpl, p, tree=_tree(rows), rows=rows, q=q, status=status, flag=flag)
 
 
 @router.get("/endpoints/{endpoint_id}")

@@ -181,7 +181,9 @@ class StateReader:
 
     # -- inventory -----------------------------------------------------------------
     def inventory(self, *, service: str | None = None, q: str | None = None, status: str | None = None,
-                  details: bool = False) -> list[dict[str, Any]]:
+                  flag: str | None = None, details: bool = False) -> list[dict[str, Any]]:
+        """Endpoint rows; ``flag`` keeps only ``unauthenticated`` (2xx
+        without credentials) or ``sensitive`` (serving sensitive data) ones."""
         snap = self.snapshot()
         if snap is None:
             return []
@@ -203,6 +205,12 @@ class StateReader:
                     or any(needle in s["class"].lower() for s in r["sensitive"])]
         if status:
             rows = [r for r in rows if r["status"] == status]
+        if flag == "unauthenticated":
+            rows = [r for r in rows if r["auth"]["unauthenticated_2xx"]]
+        elif flag == "sensitive":
+            rows = [r for r in rows if r["sensitive"]]
+        elif flag:
+            raise BadQuery("flag must be unauthenticated or sensitive")
         return rows
 
     def _inventory_rows(self, snap: dict[str, Any], service: str | None, details: bool) -> list[dict[str, Any]]:
