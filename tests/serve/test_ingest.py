@@ -206,3 +206,26 @@ def test_new_findings_are_streamed_as_server_sent_events(built: Built, tmp_path:
         assert latency < 120
     finally:
         srv.stop()
+
+
+def test_attacker_controlled_text_is_escaped_in_the_console(tmp_path: Path):
+    from apiward.serve.app import create_app
+
+    from .helpers import login
+
+    tokens = make_tokens(tmp_path)
+    app = create_app(tmp_path, warm=False)
+    evil = '/api/x"><img src=x onerror=alert(1)><script>alert(2)</script>'
+    try:
+        with TestClient(app) as c:
+            r = c.post("/api/telemetry", content=orjson.dumps([telemetry(path=evil, req_id=f"e{i}") for i in range(30)]),
+                       headers=bearer(tokens["ingest"]))
+            assert r.status_code == 202
+            wait_drained(lambda: c.get("/api/ingest", headers=bearer(tokens["viewer"])).json())
+            csrf = login(c, tokens["analyst"])
+            page = c.post("/hunts", data={"csrf": csrf, "sql": "SELECT DISTINCT path FROM calls", "action": "run"}).text
+            assert "onerror=alert" in page  # the text is shown ...
+            assert "<img src=x" not in page and "<script>alert" not in page  # ... but never as markup
+            assert "&lt;img src=x onerror=alert(1)&gt;&lt;script&gt;" in page
+    finally:
+        app.state.ctx.close()

@@ -78,7 +78,7 @@ def principal_of(request: Request) -> Principal | None:
         return None
     p = ctx.auth.session(sid)
     if p is not None and request.method not in SAFE_METHODS:
-        sent = request.headers.get("x-csrf-token") or request.state.__dict__.get("form_csrf") or ""
+        sent = request.headers.get("x-csrf-token") or ""
         if not hmac.compare_digest(sent.encode(), p.csrf.encode()):
             raise HTTPException(403, "CSRF token missing or wrong: send the session's X-CSRF-Token header")
     return p
