@@ -106,9 +106,6 @@ class HuntSession:
         self.con = duckdb.connect(":memory:")
         con = self.con
         con.execute("SET TimeZone='UTC'")
-        # Parquet footers are read once per file, not per query (checked against
-        # the file's mtime): a lake of many small live files stays quick to query.
-        con.execute("SET parquet_metadata_cache=true")
         if threads:
             con.execute(f"SET threads={int(threads)}")
         if memory_limit:
