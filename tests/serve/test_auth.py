@@ -328,3 +328,26 @@ def test_login_is_rate_limited_per_address(env):
         r = client.post("/login", data={"csrf": pre, "token": tokens["admin"]}, follow_redirects=False)
         assert r.status_code == 429 and "Too many failed sign-ins" in r.text  # even the right token waits
     app.state.ctx.login_limiter._fails.clear()
+
+
+def test_first_start_prints_a_one_time_admin_token(tmp_path: Path):
+    import httpx
+
+    from .conftest import LiveServer
+
+    state = tmp_path / "state"
+    state.mkdir()
+    srv = LiveServer(state).start()
+    try:
+        token = re.search(r"admin token: (aw_\S+)", srv.log.read_text()).group(1)
+        r = httpx.get(srv.base + "/api/tokens", headers=bearer(token), timeout=30)
+        assert r.status_code == 200 and [t["role"] for t in r.json()] == ["admin"]
+        assert token not in r.text
+    finally:
+        srv.stop()
+    srv.log.unlink()
+    again = LiveServer(state).start()
+    try:
+        assert "admin token" not in again.log.read_text()  # shown once, on the first start only
+    finally:
+        again.stop()

@@ -61,6 +61,7 @@ def shot(page, name: str) -> None:
 def test_console_walkthrough(site, page):
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=30_000)  # a busy CI machine
     base, tokens, _ = site
     # sign-in: anonymous visitors land on the login page
     page.goto(base + "/")
@@ -84,6 +85,7 @@ def test_console_walkthrough(site, page):
     # inventory: tree with badges, live search
     page.get_by_role("link", name="Inventory", exact=True).click()
     page.wait_for_url(base + "/inventory")
+    page.wait_for_load_state("load")  # htmx (a deferred script) is ready
     total = int(page.locator("p.count").inner_text().split()[0])
     assert total > 5 and page.locator(".badge").count() > 0
     shot(page, "02-inventory.png")
@@ -98,6 +100,8 @@ def test_console_walkthrough(site, page):
 
     # findings: filter by kind, open one, triage it
     page.get_by_role("link", name="Findings", exact=True).click()
+    page.wait_for_url(base + "/findings")
+    page.wait_for_load_state("load")
     page.get_by_label("Kind").select_option("attack")
     expect(page).to_have_url(re.compile(r"kind=attack"))
     expect(page.locator("table.findings tbody tr td:nth-child(3)").first).to_have_text("attack")
