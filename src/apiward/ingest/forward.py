@@ -15,7 +15,7 @@ import httpx
 
 from apiward.model.call import ApiCall, dumps
 
-__all__ = ["ServerSink", "ForwardError"]
+__all__ = ["ForwardError", "ServerSink"]
 
 _PER_REQUEST = 5_000  # the server takes at most 10,000 events per request
 
