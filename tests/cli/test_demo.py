@@ -24,7 +24,7 @@ def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]
 @pytest.mark.timeout(150)
 def test_demo_quick_end_to_end(tmp_path: Path):
     state = tmp_path / "demo-state"
-    r = _run("demo", "--quick", "--users", "15", "--hours", "3", "--state", str(state))
+    r = _run("demo", "--quick", "--no-serve", "--users", "15", "--hours", "3", "--state", str(state))
     out = r.stdout.decode()
     assert r.returncode == 0, r.stderr.decode()[-3000:]
     for title in ("API inventory", "Shadow (undocumented) and zombie", "Sensitive fields", "Findings (", "Actors with findings"):
@@ -43,5 +43,5 @@ def test_demo_quick_end_to_end(tmp_path: Path):
     foreign = tmp_path / "real-state"
     foreign.mkdir()
     (foreign / "state.pkl").write_bytes(b"x")
-    r2 = _run("demo", "--quick", "--state", str(foreign))
+    r2 = _run("demo", "--quick", "--no-serve", "--state", str(foreign))
     assert r2.returncode != 0 and (foreign / "state.pkl").read_bytes() == b"x"

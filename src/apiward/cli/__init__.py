@@ -45,6 +45,8 @@ COMMANDS = [
     "actors",
     "incident",
     "alerts",
+    "serve",
+    "tokens",
 ]
 
 for _name in COMMANDS:

@@ -308,10 +308,13 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Simulation seed (same seed, same traffic).")] = 1,
         hours: Annotated[float | None, typer.Option("--hours", help="Virtual hours of traffic.")] = None,
         attacks: Annotated[str, typer.Option("--attacks", help="Attack classes: all, all_slow, none or a comma list.")] = "all",
+        serve: Annotated[bool, typer.Option("--serve/--no-serve", help="End with the web console running on the demo's data (Ctrl-C stops it).")] = True,
+        listen: Annotated[str, typer.Option("--listen", help="Where the console listens (with --serve), host:port.")] = "127.0.0.1:8000",
     ) -> None:
         """Run the demo: DemoBank API + apiward proxy + simulated users and attackers, analysed live.
 
-        Leaves the state in --state for `apiward inventory`, `findings`, `query`.
+        Leaves the state in --state for `apiward inventory`, `findings`, `query`, and ends with
+        the web console serving it (`--no-serve` to skip, as scripts and CI do).
         """
         n_users = users or (40 if quick else 150)
         duration = 3600.0 * (hours or (8.0 if quick else 24.0))
@@ -337,3 +340,11 @@ def register(app: typer.Typer) -> None:
             f"Explore: apiward inventory --state {state} | apiward findings --state {state} | "
             f"apiward query --state {state} \"select method, count(*) from calls group by 1\""
         )
+        if serve:
+            from apiward.cli.serve import run_server
+
+            out.print(f"\n[bold]Console[/]: http://{listen}/ (sign in with the admin token below; Ctrl-C stops it)")
+            try:
+                run_server(state, listen)
+            except OSError as exc:
+                fail(f"cannot serve on {listen}: {exc.strerror or exc}", 1)

@@ -41,17 +41,22 @@ def run_proxy(
     quiet: bool = False,
     metrics: str | None = None,
     config: Path | None = None,
+    forward: Any = None,
 ) -> dict[str, Any]:
     """Serve until SIGINT/SIGTERM; returns the final counters (the capture
-    queue's and the proxy's, see :meth:`CaptureProxy.stats`)."""
+    queue's and the proxy's, see :meth:`CaptureProxy.stats`). With
+    ``forward`` (a sink such as :class:`apiward.ingest.forward.ServerSink`)
+    batches go there instead of to a local pipeline."""
     from apiward.pipeline import Pipeline  # the pipeline is a later stage; import lazily
 
     host, port = parse_hostport(listen)
     settings = load_settings(config, state)
-    pipeline = Pipeline(state, mode=mode, settings=settings)
+    pipeline: Any = None
+    if forward is None:
+        pipeline = Pipeline(state, mode=mode, settings=settings)
     checkpoint = getattr(pipeline, "checkpoint", None)
     queue = CaptureQueue(
-        lambda calls: pipeline.process(calls, autocheckpoint=False),
+        forward if forward is not None else lambda calls: pipeline.process(calls, autocheckpoint=False),
         max_queue=max_queue,
         batch_ms=batch_ms,
         checkpoint=checkpoint,
@@ -66,7 +71,7 @@ def run_proxy(
 
         mhost, mport = parse_hostport(metrics, default_port=9464)
         collector = ApiwardCollector(pipeline=pipeline, capture=queue.stats.as_dict, queue_depth=lambda: len(queue),
-                                     dispatcher=pipeline.alerts, proxy=proxy)
+                                     dispatcher=getattr(pipeline, "alerts", None), proxy=proxy)
         metrics_server = serve_metrics(collector, mhost, mport)
         if not quiet:
             console.print(f"Prometheus metrics on http://{mhost}:{mport}/metrics")
@@ -93,7 +98,10 @@ def run_proxy(
         asyncio.run(main())
     finally:
         queue.close(timeout=120)
-        pipeline.close()
+        if pipeline is not None:
+            pipeline.close()
+        if forward is not None and hasattr(forward, "close"):
+            forward.close()
         if metrics_server is not None:
             metrics_server.shutdown()
     stats = queue.stats.as_dict()
@@ -117,6 +125,8 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
         metrics: Annotated[str | None, typer.Option("--metrics", help="Serve Prometheus metrics on host:port (/metrics).")] = None,
         config: ConfigOpt = None,
+        forward: Annotated[str | None, typer.Option("--forward", help="Send events to an apiward server (http://host:port) instead of analysing here.")] = None,
+        forward_token: Annotated[str | None, typer.Option("--forward-token", envvar="APIWARD_INGEST_TOKEN", help="Ingest token for --forward (or APIWARD_INGEST_TOKEN).")] = None,
     ) -> None:
         """Run a capturing reverse proxy in front of an API and analyse its traffic live.
 
@@ -128,10 +138,20 @@ def register(app: typer.Typer) -> None:
             CaptureProxy(upstream, lambda ex: None, **load_settings(config, state).proxy.as_kwargs())
         except (ValueError, ConfigError) as exc:
             fail(str(exc))
+        sink = None
+        if forward:
+            from apiward.ingest.forward import ServerSink
+
+            if not forward_token:
+                fail("--forward needs an ingest token: --forward-token or APIWARD_INGEST_TOKEN (apiward tokens create --role ingest)")
+            try:
+                sink = ServerSink(forward, forward_token)
+            except ValueError as exc:
+                fail(str(exc))
         try:
             stats = run_proxy(
                 listen, upstream, state, body_cap=body_cap, max_queue=max_queue, checkpoint_every=checkpoint,
-                trust_sim_clock=trust_sim_clock, mode=mode, quiet=quiet, metrics=metrics, config=config,
+                trust_sim_clock=trust_sim_clock, mode=mode, quiet=quiet, metrics=metrics, config=config, forward=sink,
             )
         except OSError as exc:
             fail(f"cannot listen on {listen}: {exc.strerror or exc}")

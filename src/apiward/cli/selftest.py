@@ -91,7 +91,8 @@ def register(app: typer.Typer) -> None:
         per attack class, detected or not, recall, false-positive rate and time to detect.
 
         The state is separate from your real one (it never touches --state of other commands
-        unless you pass the same directory).
+        unless you pass the same directory). With --state the report is also kept in
+        <state>/selftest/report.json, which `apiward serve` shows on its self-test page.
         """
         from apiward.sim.selftest import run_selftest
 
@@ -134,6 +135,9 @@ def register(app: typer.Typer) -> None:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
         data = orjson.dumps(rep.to_dict(), option=orjson.OPT_INDENT_2)
+        if tmp is None:  # kept with the state: `apiward serve` shows the last report
+            (state / "selftest").mkdir(parents=True, exist_ok=True)
+            (state / "selftest" / "report.json").write_bytes(data)
         if output is not None:
             output.write_bytes(data)
         if fmt == "json":
