@@ -412,9 +412,9 @@ def main() -> int:
             for spec, neps, ncalls, (p, r, f), fx, fps, fns in res["per_spec"]:
                 if fps or fns:
                     print(f"{gen} {spec[:56]:56} eps {neps:4d} calls {ncalls:6d} P {p:.3f} R {r:.3f} F1 {f:.3f}")
-                    for e in fps[:12]:
+                    for e in fps[:int(os.environ.get("TPL_SHOW", "12"))]:
                         print("     FP", *e)
-                    for e in fns[:12]:
+                    for e in fns[:int(os.environ.get("TPL_SHOW", "12"))]:
                         print("     FN", *e)
         for mode, fg in figs.items():
             results.append((gen, mode, fg))
