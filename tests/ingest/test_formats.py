@@ -70,7 +70,8 @@ def test_apiclarity():
     fmt, recs = read_all(sample("apiclarity.json"))
     assert fmt == "apiclarity"
     a, b = calls(recs)
-    assert a.id == "req-1" and b.id == "req-2"
+    assert (a.id, b.id) == ("apiclarity.json#0", "apiclarity.json#1")  # apiward's own ids
+    assert (a.request_id, b.request_id) == ("req-1", "req-2")  # the gateway's, kept as data
     assert a.ts == 1700000000.0 and a.duration_ms == 125.0
     assert a.request.json() == {"item": 3} and a.request.query == [("dry", "1")]
     assert a.response.status == 201 and a.response.json() is None  # flagged truncated: not parsed
@@ -82,9 +83,10 @@ def test_apiclarity():
 
 def test_apiclarity_single_object_and_jsonl(tmp_path):
     obj = b'{"requestID":"r9","request":{"method":"GET","path":"/x","common":{"headers":[]}},"response":{"statusCode":"200","common":{}}}'
-    assert [c.id for c in calls(read_bytes("apiclarity", obj, tmp_path, "one.json"))] == ["r9"]
+    assert [c.request_id for c in calls(read_bytes("apiclarity", obj, tmp_path, "one.json"))] == ["r9"]
     two = obj + b"\n" + obj.replace(b"r9", b"r10") + b"\n"
-    assert [c.id for c in calls(read_bytes("apiclarity", two, tmp_path, "two.jsonl"))] == ["r9", "r10"]
+    got = calls(read_bytes("apiclarity", two, tmp_path, "two.jsonl"))
+    assert [c.request_id for c in got] == ["r9", "r10"] and len({c.id for c in got}) == 2
 
 
 def test_akto():
@@ -130,7 +132,7 @@ def test_nginx():
     fmt, recs = read_all(sample("nginx.jsonl"))
     assert fmt == "nginx"
     a, b = calls(recs)
-    assert a.id == "5f2b9c" and b.id == "nginx.jsonl#1"
+    assert (a.id, b.id) == ("nginx.jsonl#0", "nginx.jsonl#1") and a.request_id == "5f2b9c"
     assert a.ts == pytest.approx(1740823200.123) and a.duration_ms == pytest.approx(12.0)
     assert a.request.header("x-forwarded-for") == "203.0.113.50" and a.request.host == "shop.example.com"
     assert a.response.body_size == 512 and a.response.body == b"" and not a.response.truncated
@@ -144,7 +146,7 @@ def test_envoy():
     fmt, recs = read_all(sample("envoy.jsonl"))
     assert fmt == "envoy"
     a, b = calls(recs)
-    assert a.id == "7c4f-aa" and a.duration_ms == 8.0
+    assert a.id == "envoy.jsonl#0" and a.request_id == "7c4f-aa" and a.duration_ms == 8.0
     assert a.request.query == [("x", "1")] and a.request.host == "reviews:9080"
     assert a.workload.service == "reviews" and a.workload.namespace == "bookinfo"
     assert a.src.ip == "10.1.0.4" and a.response.body_size == 358

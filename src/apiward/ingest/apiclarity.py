@@ -151,7 +151,8 @@ class ApiClarityReader:
         if namespace and name and not name[0].isdigit() and ":" not in name:
             service = name.split(".", 1)[0]
         return ApiCall(
-            id=t.requestID or f"{src}#{index}",
+            id=f"{src}#{index}",
+            request_id=t.requestID or "",
             ts=t0 / 1000.0 if t0 else 0.0,
             duration_ms=duration,
             request=request,

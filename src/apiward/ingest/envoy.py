@@ -6,7 +6,7 @@ both Istio's ``x_forwarded_for`` and a custom ``X-Forwarded-For`` work):
 ``X-ENVOY-ORIGINAL-PATH?:PATH``), ``protocol``, ``response_code``
 (0 = no response), ``response_flags``, ``bytes_received``, ``bytes_sent``,
 ``duration`` (ms), ``upstream_service_time``, ``x_forwarded_for``,
-``user_agent``, ``request_id``/``x_request_id`` (the event id),
+``user_agent``, ``request_id``/``x_request_id`` (kept as the call's ``request_id``; the event id is apiward's own),
 ``authority``, ``upstream_host``, ``upstream_cluster`` (Istio
 ``outbound|port|subset|svc.ns.svc.cluster.local`` gives the workload),
 ``downstream_remote_address`` (the peer), ``downstream_local_address``,
@@ -117,7 +117,8 @@ class EnvoyJsonReader:
         except ValueError as exc:
             raise ValueError(f"start_time: {exc}") from None
         return ApiCall(
-            id=rid or f"{src}#{index}",
+            id=f"{src}#{index}",
+            request_id=rid,
             ts=ts,
             duration_ms=float(dur) if isinstance(dur, (int, float)) or (isinstance(dur, str) and dur.isdigit()) else None,
             request=request,

@@ -8,7 +8,7 @@ Keys understood (common names; any subset): ``time_iso8601``/``msec``/
 ``server_addr``/``server_port``, ``request`` (``GET /p?q HTTP/1.1``) or
 ``request_method`` + ``request_uri`` (+ ``server_protocol``), ``scheme``,
 ``host``/``http_host``/``server_name``, ``status``, ``body_bytes_sent``,
-``request_length``, ``request_time`` (seconds), ``request_id`` (the event id),
+``request_length``, ``request_time`` (seconds), ``request_id`` (kept as the call's ``request_id``; the event id is apiward's own),
 ``upstream_addr``, ``upstream_response_time``. Every ``http_<name>`` key
 becomes request header ``<name>`` (underscores to dashes), every
 ``sent_http_<name>`` a response header. ``"-"`` means empty.
@@ -174,7 +174,8 @@ class NginxJsonReader:
             extra["raw_path"] = raw_path
         _, dport = host_port(host, scheme)
         return ApiCall(
-            id=_s(o.get("request_id")) or f"{src}#{index}",
+            id=f"{src}#{index}",
+            request_id=_s(o.get("request_id")),
             ts=ts,
             duration_ms=float(rt) * 1000.0 if rt.replace(".", "", 1).isdigit() else None,
             request=request,
