@@ -106,3 +106,56 @@ def test_state_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
     store.save({"x": {"a": 1}})
     for p in tmp_path.iterdir():
         assert stat.S_IMODE(os.stat(p).st_mode) & 0o077 == 0, p
+
+
+def test_older_schema_without_a_migration_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db", SECRET)
+    store.set_meta("schema", "1")  # schema 1 was the pickle snapshot: nothing to migrate from
+    store.close()
+    with pytest.raises(StateError, match="no migration from state schema 1"):
+        StateStore(tmp_path / "state.db", SECRET)
+
+
+def test_a_pickle_snapshot_is_refused_without_being_loaded(tmp_path: Path) -> None:
+    """A planted ``state.pkl`` whose unpickling would create a file: apiward
+    refuses it with a clear message and the file is never created."""
+    import pickle
+
+    from apiward.pipeline import Pipeline
+
+    marker = tmp_path / "pwned"
+
+    class Plant:
+        def __reduce__(self):  # what an attacker writes into a shared volume
+            return (open, (str(marker), "w"))
+
+    state = tmp_path / "s"
+    state.mkdir()
+    (state / "state.pkl").write_bytes(pickle.dumps(Plant()))
+    with pytest.raises(StateError, match="no longer loads pickles"):
+        Pipeline(state)
+    assert not marker.exists()
+
+
+def test_identifiers_in_state_are_keyed_with_the_install_secret(tmp_path: Path) -> None:
+    """Usernames reach the state only as digests keyed with ``<state>/secret``:
+    the plain digest of a guessed username is nowhere in the files."""
+    from apiward.detect.objects import digest, use_secret
+    from apiward.pipeline import Pipeline
+
+    name = "alice.victim@example.com"
+    pipe = Pipeline(tmp_path / "s")
+    batch = [make_call("POST", "/api/login", status=401, req_json={"username": name, "password": f"pw{i}"},
+                       ip=f"198.51.100.{i}", ts=1_764_000_000 + i, id=f"l#{i}") for i in range(40)]
+    pipe.process(batch)
+    pipe.close()
+    raw = b"".join(p.read_bytes() for p in (tmp_path / "s").glob("state.db*"))
+    forms = [(v, salt) for v in (name, name.lower()) for salt in (b"", b"apiward-login")]
+    keyed = {digest(v, salt) for v, salt in forms}
+    assert any(k.encode() in raw for k in keyed), "the login was not kept at all: the test checks nothing"
+    use_secret(b"")  # what anyone could compute from a guessed username
+    try:
+        plain = {digest(v, salt) for v, salt in forms}
+    finally:
+        use_secret(bytes.fromhex((tmp_path / "s" / "secret").read_text().strip()))
+    assert not any(p.encode() in raw for p in plain)

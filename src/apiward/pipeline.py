@@ -32,6 +32,7 @@ import orjson
 from apiward.config import Settings, load_settings
 from apiward.detect.base import Detector
 from apiward.detect.facts import facts
+from apiward.detect.objects import use_secret
 from apiward.detect.registry import build_detectors
 from apiward.discover.changes import changes_table
 from apiward.discover.inventory import Inventory
@@ -157,6 +158,7 @@ class Pipeline:
         self.state = StateDir(state_dir)
         self.settings = settings or load_settings(state_dir=self.state.root)
         secret = self.state.secret()
+        use_secret(secret)  # identifiers kept in state are keyed with the install's secret
         self.redactor = Redactor(secret, enabled=self.settings.redact and not self.settings.keep_raw_bodies)
         self.lake = Lake(self.state.lake)
         self.lake.clean_temp()
