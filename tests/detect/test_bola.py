@@ -283,3 +283,18 @@ def test_writing_another_users_record_by_naming_them_in_a_body_field():
     for i, u in enumerate(users * 2):
         s("POST", "/api/tickets", "/api/tickets", user=u, req_json={"account": ["sales", "support"][i % 2]}, json={"id": i})
     assert len([f for f in s.findings if "naming" in f.summary]) == 1
+
+
+def test_a_request_naming_several_objects_after_a_foreign_one_is_judged_whole():
+    """Every reference of a request is looked up in the ownership table, also
+    after the first one turned out to be someone else's (the table was once
+    shadowed by the caller's set of taken objects and the call raised)."""
+    det = CrossOwnerAccess()
+    s = Stream(det)
+    orders: dict[str, list[int]] = {}
+    benign_shop(s, orders)
+    tmpl = "/api/v1/orders/{orderId}/items/{itemId}"
+    s("GET", f"/api/v1/orders/{orders['user1'][0]}/items/7", tmpl, user="mallory", json={"id": 7})
+    s("GET", f"/api/v1/orders/{orders['user2'][0]}/items/8", tmpl, user="mallory", json={"id": 8})
+    assert s.findings and s.findings[-1].evidence["object_kind"] == "order"
+    assert set(s.findings[-1].evidence["owners"]) == {"user:user1", "user:user2"}
