@@ -346,8 +346,11 @@ def main() -> None:
     ap.add_argument("--cprofile", type=int, default=0, help="cProfile the first N events to bench/out/estate/profile.txt")
     ap.add_argument("--skip-full", action="store_true")
     ap.add_argument("--record", action="store_true", help=f"store this run's figures in {FIGURES.name}")
+    ap.add_argument("--tar", type=Path, default=None, help="the specs tarball (default: shared/data beside the checkout)")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    global DATA
+    DATA = args.tar or DATA
     if args.child:
         mode, *rest = args.child
         print(orjson.dumps(CHILDREN[mode](*rest)).decode())

@@ -159,3 +159,31 @@ def test_identifiers_in_state_are_keyed_with_the_install_secret(tmp_path: Path) 
     finally:
         use_secret(bytes.fromhex((tmp_path / "s" / "secret").read_text().strip()))
     assert not any(p.encode() in raw for p in plain)
+
+
+def test_inventory_endpoints_are_records_of_their_own(tmp_path: Path) -> None:
+    """A checkpoint after one more call rewrites that call's endpoint record,
+    not the whole inventory (it was one root record growing with the estate)."""
+    from apiward.pipeline import Pipeline
+
+    pipe = Pipeline(tmp_path / "s")
+    batch = [make_call("GET", "/api/orders", host=f"h{i % 60}.example.com", json={"ok": i}, user=f"u{i % 7}",
+                       ts=1_764_000_000 + i, id=f"c#{i}") for i in range(300)]
+    pipe.process(batch)
+    pipe.checkpoint()
+    assert len(pipe.inventory.endpoints) >= 50
+    pipe.process([make_call("GET", "/api/orders", host="h3.example.com", json={"ok": 1}, user="u1", ts=1_764_001_000, id="c#x")])
+    pipe.checkpoint()
+    db = sqlite3.connect(tmp_path / "s" / "state.db")
+    (root,) = db.execute("SELECT length(value) FROM roots WHERE component = 'inventory'").fetchone()
+    (n,) = db.execute("SELECT count(*) FROM entries WHERE component = 'inventory' AND tbl = 'endpoints'").fetchone()
+    assert n == len(pipe.inventory.endpoints)
+    assert not pipe.inventory.endpoints.dirty  # written and cleared
+    # the root holds no endpoint record: far smaller than the records themselves
+    (records,) = db.execute("SELECT sum(length(value)) FROM entries WHERE component = 'inventory' AND tbl = 'endpoints'").fetchone()
+    assert root < records / 4
+    pipe.close()
+    again = Pipeline(tmp_path / "s")
+    assert set(again.inventory.endpoints) == set(pipe.inventory.endpoints)
+    assert set(again.inventory.templater._roots) == set(pipe.inventory.templater._roots) and len(pipe.inventory.templater._roots) == 60
+    assert again.inventory.templater._roots["h3.example.com"].n == pipe.inventory.templater._roots["h3.example.com"].n

@@ -6,8 +6,8 @@ through the stages in order. For every call every detector scores before it
 learns, so an attack is judged by what came before it. Same input, same
 output: nothing here depends on wall-clock time or hash randomisation.
 
-Crash safety: lake files are renamed into place; the state snapshot, with
-per-file progress, is renamed into place after the lake files it covers.
+Crash safety: lake files are renamed into place; the state store commits
+what changed, with per-file progress, after the lake files it covers.
 Batches of file input have deterministic keys, so after a crash the batches
 past the last snapshot are re-run and replace their own lake files.
 """
@@ -53,6 +53,8 @@ from apiward.state.parts import restore, state_of
 __all__ = ["Pipeline", "RunSummary", "MODES", "StageErrors"]
 
 MODES = ("both", "learn", "detect")
+#: at most this share of a long run goes to periodic checkpoints (see Pipeline.maybe_checkpoint)
+CHECKPOINT_SHARE = 0.1
 
 log = logging.getLogger("apiward.pipeline")
 
@@ -188,6 +190,7 @@ class Pipeline:
         self._event_ts: dict[str, float] = {}
         self.errors = StageErrors()
         self._last_checkpoint = time.monotonic()
+        self._checkpoint_cost = 0.0  # seconds the last checkpoint took
         self._live_seq = 0
         self._run_id = hashlib.blake2b(f"{os.getpid()}-{time.time_ns()}".encode(), digest_size=4).hexdigest()
         # Alert delivery (apiward.alert): fed after each checkpoint, delivers from its own thread.
@@ -432,8 +435,16 @@ class Pipeline:
             self.lake.write_partitioned("finding_events", finding_events_table(rows), key)
 
     def maybe_checkpoint(self) -> None:
-        """Checkpoint when ``checkpoint_seconds`` have passed since the last one."""
-        if time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_seconds:
+        """Checkpoint when ``checkpoint_seconds`` have passed since the last
+        one, and no sooner than a checkpoint costing ``c`` seconds leaves
+        ``c / CHECKPOINT_SHARE`` seconds of processing between two (a large
+        state is then persisted less often instead of taking most of the
+        run; what a crash costs is re-running those batches, never data).
+        ``checkpoint_seconds = 0`` checkpoints after every batch."""
+        every = self.settings.checkpoint_seconds
+        if every > 0:
+            every = max(every, self._checkpoint_cost * (1 - CHECKPOINT_SHARE) / CHECKPOINT_SHARE)
+        if time.monotonic() - self._last_checkpoint >= every:
             self.checkpoint()
 
     def flush_pending(self) -> list[Finding]:
@@ -501,6 +512,7 @@ class Pipeline:
         """Persist findings and incidents to the lake, then what changed in
         the state store (one transaction, after the lake files it covers).
         Returns the store's counts (records written and deleted)."""
+        t0 = time.monotonic()
         if self._dirty_findings:
             incidents = self.incidents()
             # Findings are few: rewrite the day files that hold them whole.
@@ -510,7 +522,9 @@ class Pipeline:
                 _feed_alerts(self.alerts, self.findings, self._dirty_findings, incidents)
             self._dirty_findings.clear()
         counts = self.store.save(self.components())
-        self._last_checkpoint = time.monotonic()
+        now = time.monotonic()
+        self._checkpoint_cost = now - t0
+        self._last_checkpoint = now
         return counts
 
     def _write_changes(self, key: str, flush: bool = False) -> None:
