@@ -312,6 +312,7 @@ def child_cprofile(traffic: str, state: str, limit: str) -> dict[str, Any]:
     pipe.close()
     prof.disable()
     OUT.mkdir(parents=True, exist_ok=True)
+    prof.dump_stats(str(OUT / "profile.prof"))
     with open(OUT / "profile.txt", "w") as f:
         st = pstats.Stats(prof, stream=f)
         st.sort_stats("tottime").print_stats(60)

@@ -50,8 +50,16 @@ class StateError(RuntimeError):
     """A state directory apiward cannot use (newer schema, tampered record...)."""
 
 
+_keyed: dict[bytes, Any] = {}
+
+
 def _mac(secret: bytes, *parts: bytes) -> bytes:
-    h = hmac.new(secret, digestmod=hashlib.blake2b)
+    """HMAC-BLAKE2b of ``parts`` (each length-prefixed), first 16 bytes.
+    The keyed state is made once per secret and copied per record."""
+    base = _keyed.get(secret)
+    if base is None:
+        base = _keyed[secret] = hmac.new(secret, digestmod=hashlib.blake2b)
+    h = base.copy()
     for p in parts:
         h.update(len(p).to_bytes(4, "little"))
         h.update(p)
