@@ -48,6 +48,7 @@ from apiward.model.context import Context, EndpointRef
 from apiward.model.finding import SEVERITIES, Finding, severity_rank
 from apiward.learn.sketches import LRU
 from apiward.state import StateDir
+from apiward.state.budget import MemoryBudget, parse_size
 from apiward.state.parts import restore, state_of
 
 __all__ = ["Pipeline", "RunSummary", "MODES", "StageErrors"]
@@ -55,6 +56,8 @@ __all__ = ["Pipeline", "RunSummary", "MODES", "StageErrors"]
 MODES = ("both", "learn", "detect")
 #: at most this share of a long run goes to periodic checkpoints (see Pipeline.maybe_checkpoint)
 CHECKPOINT_SHARE = 0.1
+#: batches between two re-derivations of the tables' caps from the memory budget
+BUDGET_EVERY = 4
 
 log = logging.getLogger("apiward.pipeline")
 
@@ -182,6 +185,11 @@ class Pipeline:
         )
         for det in self.detectors:
             restore(det, store.load(f"detector:{getattr(det, 'id', type(det).__name__)}"))
+        # every keyed table's cap derives from the memory budget (apiward.state.budget)
+        self.budget = MemoryBudget(parse_size(s.memory_budget))
+        self.budget.start(self.components())
+        self.budget.apply(self.components())
+        self._batches = 0
         self._dirty_findings: set[str] = set()
         # Recent event ids per finding (in memory): a finding re-emitted
         # with a sliding window of events counts and links each event once.
@@ -406,6 +414,9 @@ class Pipeline:
         self._write_finding_events(batch_key)
         self._write_changes(batch_key)
         self.totals["events"] += len(calls)
+        self._batches += 1
+        if self._batches % BUDGET_EVERY == 0:
+            self.budget.apply(self.components())
         if autocheckpoint:
             self.maybe_checkpoint()
         return found
@@ -521,7 +532,9 @@ class Pipeline:
             if self.alerts is not None:
                 _feed_alerts(self.alerts, self.findings, self._dirty_findings, incidents)
             self._dirty_findings.clear()
-        counts = self.store.save(self.components())
+        comps = self.components()
+        self.budget.apply(comps)  # caps first: what they evict or spill is written in this same transaction
+        counts = self.store.save(comps)
         now = time.monotonic()
         self._checkpoint_cost = now - t0
         self._last_checkpoint = now

@@ -18,7 +18,8 @@ from typing import Annotated, Any
 
 import typer
 
-from apiward.cli.common import DEFAULT_STATE, StateOpt, console, fail
+from apiward.cli.common import DEFAULT_STATE, MemoryBudgetOpt, StateOpt, console, fail
+from apiward.config import ConfigError
 from apiward.ingest.base import DEFAULT_BODY_CAP
 from apiward.ingest.capture import CaptureQueue
 from apiward.ingest.proxy import CaptureProxy, parse_hostport
@@ -39,12 +40,14 @@ def run_proxy(
     mode: str = "both",
     quiet: bool = False,
     metrics: str | None = None,
+    memory_budget: str | None = None,
 ) -> dict[str, Any]:
     """Serve until SIGINT/SIGTERM; returns the final counters."""
+    from apiward.config import load_settings
     from apiward.pipeline import Pipeline  # the pipeline is a later stage; import lazily
 
     host, port = parse_hostport(listen)
-    pipeline = Pipeline(state, mode=mode)
+    pipeline = Pipeline(state, mode=mode, settings=load_settings(state_dir=state, memory_budget=memory_budget))
     checkpoint = getattr(pipeline, "checkpoint", None)
     queue = CaptureQueue(
         lambda calls: pipeline.process(calls, autocheckpoint=False),
@@ -112,6 +115,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q")] = False,
         metrics: Annotated[str | None, typer.Option("--metrics", help="Serve Prometheus metrics on host:port (/metrics).")] = None,
+        memory_budget: MemoryBudgetOpt = None,
     ) -> None:
         """Run a capturing reverse proxy in front of an API and analyse its traffic live.
 
@@ -126,8 +130,11 @@ def register(app: typer.Typer) -> None:
         try:
             stats = run_proxy(
                 listen, upstream, state, body_cap=body_cap, max_queue=max_queue, checkpoint_every=checkpoint,
-                trust_sim_clock=trust_sim_clock, mode=mode, quiet=quiet, metrics=metrics,
+                trust_sim_clock=trust_sim_clock, mode=mode, quiet=quiet, metrics=metrics, memory_budget=memory_budget,
             )
+        except ConfigError as exc:
+            fail(str(exc))
+            return
         except OSError as exc:
             fail(f"cannot listen on {listen}: {exc.strerror or exc}")
             return
