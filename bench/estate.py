@@ -320,7 +320,101 @@ def child_cprofile(traffic: str, state: str, limit: str) -> dict[str, Any]:
     return {"profile": str(OUT / "profile.txt")}
 
 
-CHILDREN = {"ingest-lake": child_ingest_lake, "breakdown": child_breakdown, "cprofile": child_cprofile}
+def child_budget(traffic: str, state: str, events: str, actors: str, budget: str) -> dict[str, Any]:
+    """The estate's calls replayed (ids and times shifted) until ``events``,
+    each call given one of ``actors`` callers (Zipf: a long tail of rare
+    ones), through one Pipeline with ``--memory-budget budget`` fed as
+    ``run_files`` feeds it; RSS sampled after every batch, written as it
+    goes to ``bench/out/estate/rss-<budget>.csv``."""
+    import gc
+
+    import msgspec
+
+    from apiward.config import load_settings
+    from apiward.ingest.registry import read_file
+    from apiward.model.call import ApiCall
+    from apiward.pipeline import Pipeline
+    from apiward.state.budget import rss_bytes
+
+    n_events, n_actors = int(events), int(actors)
+    rng = random.Random(7)
+    tokens = [_jwt(f"actor{i}", f"t{i % 211}") for i in range(n_actors)]
+    # Zipf over the actors, drawn through a cumulative table (bisect: cheap per event)
+    import bisect
+    from itertools import accumulate
+
+    cum = list(accumulate(1.0 / (i + 1) ** 0.9 for i in range(n_actors)))
+    pipe = Pipeline(Path(state), settings=load_settings(state_dir=Path(state), memory_budget=budget))
+    batch_size = pipe.settings.batch_size
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)  # as run_files does
+    series = OUT / f"rss-{budget}.csv"
+    OUT.mkdir(parents=True, exist_ok=True)
+    out = open(series, "w")
+    out.write("events,rss_mb,cpu_s,endpoints,scale\n")
+    done, rep, peak = 0, 0, 0
+    c0 = time.process_time()
+    batch: list[ApiCall] = []
+    while done < n_events:
+        shift = rep * 86400.0
+        for _i, call in read_file(traffic, "jsonl")[1]:
+            if not isinstance(call, ApiCall):
+                continue
+            u = bisect.bisect_left(cum, rng.random() * cum[-1])
+            req = call.request
+            headers = [(k, f"Bearer {tokens[u]}" if k == "Authorization" else (f"ak_{u:08d}" if k == "X-API-Key" else v))
+                       for k, v in req.headers]
+            call = msgspec.structs.replace(call, id=f"{call.id}~{rep}", ts=call.ts + shift,
+                                           request=msgspec.structs.replace(req, headers=headers))
+            call.src.ip = f"10.{(u >> 16) & 255}.{(u >> 8) & 255}.{u & 255}"
+            batch.append(call)
+            if len(batch) >= batch_size:
+                pipe.process(batch, batch_key=f"b{done:09d}", autocheckpoint=False)
+                done += len(batch)
+                batch = []
+                pipe.maybe_checkpoint()
+                rss = rss_bytes() >> 20
+                peak = max(peak, rss)
+                out.write(f"{done},{rss},{time.process_time() - c0:.1f},{len(pipe.inventory.endpoints)},"
+                          f"{pipe.budget.last.get('scale', 1.0):.3f}\n")
+                out.flush()
+                if done >= n_events:
+                    break
+        rep += 1
+    held = {"findings": len(pipe.findings),
+            "spill_pending_mb": sum(len(v) for b in pipe.store._backings.values() for v in b.pending.values()) / 2**20,
+            "spilled_keys": sum(len(b.keys) for b in pipe.store._backings.values()),
+            "budget": {k: v for k, v in pipe.budget.last.items() if k != "caps"}}
+    pipe.close()
+    cpu = time.process_time() - c0
+    out.close()
+    return {"held_at_end": held, "events": done, "cpu_s": cpu, "peak_rss_mb": peak, "series": str(series),
+            "endpoints": len(pipe.inventory.endpoints), "actors_seen": pipe.baselines.actors.size() if pipe.baselines else 0}
+
+
+def plot(series: Path, budget_mb: float, width: int = 60, height: int = 14) -> str:
+    """A text plot of RSS over the run, the budget as a line of '='."""
+    rows = [line.split(",") for line in series.read_text().splitlines()[1:]]
+    if not rows:
+        return "(no samples)"
+    xs = [int(r[0]) for r in rows]
+    ys = [float(r[1]) for r in rows]
+    top = max(max(ys), budget_mb) * 1.05
+    grid = [[" "] * width for _ in range(height)]
+    level = height - 1 - int(budget_mb / top * (height - 1))
+    for c in range(width):
+        grid[level][c] = "="
+    for x, y in zip(xs, ys):
+        c = min(width - 1, int(x / xs[-1] * (width - 1)))
+        r = height - 1 - int(y / top * (height - 1))
+        grid[r][c] = "*"
+    lines = [f"{top * (height - 1 - i) / (height - 1):7.0f} MB |" + "".join(row) for i, row in enumerate(grid)]
+    lines.append(" " * 11 + "+" + "-" * width)
+    lines.append(" " * 12 + f"0{'events':^{width - 12}}{xs[-1]:,}")
+    return "\n".join(lines)
+
+
+CHILDREN = {"ingest-lake": child_ingest_lake, "breakdown": child_breakdown, "cprofile": child_cprofile, "budget": child_budget}
 
 
 # --------------------------------------------------------------------------- report
@@ -347,6 +441,10 @@ def main() -> None:
     ap.add_argument("--cprofile", type=int, default=0, help="cProfile the first N events to bench/out/estate/profile.txt")
     ap.add_argument("--skip-full", action="store_true")
     ap.add_argument("--record", action="store_true", help=f"store this run's figures in {FIGURES.name}")
+    ap.add_argument("--budget-run", type=int, default=0, metavar="EVENTS",
+                    help="instead: replay the estate to EVENTS events over --actors callers under --memory-budget, plotting RSS")
+    ap.add_argument("--actors", type=int, default=100_000)
+    ap.add_argument("--memory-budget", default="512M")
     ap.add_argument("--tar", type=Path, default=None, help="the specs tarball (default: shared/data beside the checkout)")
     ap.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -362,6 +460,21 @@ def main() -> None:
     traffic, info = write_traffic(args.replicas, args.users, args.seed)
     print(f"estate: {info['events']:,} events, {info['endpoints']:,} spec operations on {info['hosts']:,} hosts, "
           f"{info['users']:,} callers  ({traffic})")
+    if args.budget_run:
+        from apiward.state.budget import parse_size
+
+        with tempfile.TemporaryDirectory(prefix="estate-budget-") as tmp:
+            res = _child("budget", str(traffic), str(Path(tmp) / "state"), str(args.budget_run), str(args.actors), args.memory_budget)
+        budget_mb = parse_size(args.memory_budget) / (1 << 20)
+        print(f"budget run: {res['events']:,} events, {res['endpoints']:,} endpoints, {res['actors_seen']:,} actors, "
+              f"{res['cpu_s']:.0f} CPU-s ({res['events'] / res['cpu_s']:,.0f} ev/CPU-s); peak RSS {res['peak_rss_mb']} MB "
+              f"under a {budget_mb:.0f} MB budget: {'OK' if res['peak_rss_mb'] <= budget_mb else 'OVER'}")
+        print(f"held at the end: {res['held_at_end']}")
+        print(plot(Path(res["series"]), budget_mb))
+        print(f"series: {res['series']}")
+        if res["peak_rss_mb"] > budget_mb:
+            raise SystemExit(1)
+        return
     figs: dict[str, Any] = {"events": info["events"], "endpoints": info["endpoints"]}
     with tempfile.TemporaryDirectory(prefix="estate-") as tmp:
         work = Path(tmp)
