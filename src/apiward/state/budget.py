@@ -63,6 +63,25 @@ def rss_bytes() -> int:
         return 0
 
 
+def _trim() -> None:
+    """``malloc_trim(0)`` where glibc has it: freed heap pages go back to the
+    system instead of staying in the process's RSS."""
+    global _libc
+    if _libc is None:
+        try:
+            import ctypes
+
+            _libc = ctypes.CDLL("libc.so.6")
+            _libc.malloc_trim  # noqa: B018 (present?)
+        except (OSError, AttributeError):
+            _libc = False
+    if _libc:
+        _libc.malloc_trim(0)
+
+
+_libc: Any = None
+
+
 def deep_size(obj: Any, seen: set[int] | None = None, depth: int = 0) -> int:
     """Approximate bytes held by ``obj`` (containers, ``__dict__`` and
     ``__slots__`` followed; shared objects counted once)."""
@@ -162,8 +181,9 @@ class MemoryBudget:
         avail = max(avail - fixed, 0.0)
         total = sum(d * s for _, _, d, s in want) or 1.0
         rss = rss_bytes()
-        if rss > self.budget * (1 - self.margin / 2):
-            self.feedback = max(0.05, self.feedback * 0.75)
+        over = rss > self.budget * (1 - self.margin)
+        if over:
+            self.feedback = max(0.02, self.feedback * 0.7)
         elif rss < self.budget * (1 - 2 * self.margin) and self.feedback < 1.0:
             self.feedback = min(1.0, self.feedback * 1.1)
         scale = min(1.0, avail / total) * self.feedback
@@ -173,5 +193,7 @@ class MemoryBudget:
             if cap != lru.cap:
                 lru.set_cap(cap)
             caps[name] = cap
+        if over:
+            _trim()  # hand what the cut freed back to the system, else RSS keeps it
         self.last = {"rss": rss, "scale": scale, "feedback": self.feedback, "fixed_bytes": int(fixed), "caps": caps}
         return self.last
