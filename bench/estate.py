@@ -27,11 +27,19 @@ Measured, each in a fresh child process (so peak RSS is the run's own):
 - ``--cprofile N``: cProfile of the first N events through the CLI code
   path, top functions written to ``bench/out/estate/profile.txt``.
 
+- ``--budget-run EVENTS``: instead of the above, the estate replayed
+  (ids and times shifted) to EVENTS events, each call given one of
+  ``--actors`` callers (Zipf), through one Pipeline under
+  ``--memory-budget``; RSS after every batch in
+  ``bench/out/estate/rss-<budget>.csv`` and a text plot; exits 1 when the
+  peak RSS is over the budget.
+
 Regression check: figures are compared with ``bench/estate-figures.json``
 (the last recorded ones); the script exits 1 when a throughput figure is
 more than 20% below it. ``--record`` stores this run's figures there.
 
-    python bench/estate.py [--replicas 3] [--users 5000] [--breakdown 20000] [--record]
+    python bench/estate.py [--replicas 3] [--users 5000] [--breakdown 20000] [--cprofile N] [--record]
+    python bench/estate.py --budget-run 1000000 --actors 100000 --memory-budget 512M
 """
 
 from __future__ import annotations
