@@ -187,3 +187,41 @@ def test_inventory_endpoints_are_records_of_their_own(tmp_path: Path) -> None:
     assert set(again.inventory.endpoints) == set(pipe.inventory.endpoints)
     assert set(again.inventory.templater._roots) == set(pipe.inventory.templater._roots) and len(pipe.inventory.templater._roots) == 60
     assert again.inventory.templater._roots["h3.example.com"].n == pipe.inventory.templater._roots["h3.example.com"].n
+
+
+def test_spills_between_checkpoints_leave_memory_and_commit_with_the_next_one(tmp_path: Path, monkeypatch) -> None:
+    """Spilled values go to the store's spill table once they pass a size
+    (memory stays bounded however long a checkpoint waits); the checkpoint
+    moves them into the entries; a run that crashes before it leaves the
+    committed entries as they were."""
+    import apiward.state.store as store_mod
+
+    monkeypatch.setattr(store_mod, "SPILL_FLUSH_BYTES", 2000)
+    store = StateStore(tmp_path / "state.db", SECRET)
+    owners: LRU[str, dict] = LRU(10, spill=True)
+    comp = {"bola": {"owners": owners}}
+    owners.put("obj0", {"alice": 0})
+    store.save(comp)
+    for i in range(1, 300):
+        owners.put(f"obj{i}", {"alice": i})
+    pending = sum(len(v) for b in store._backings.values() for v in b.pending.values())
+    assert pending < 2000 and store._spilled
+    assert owners.get("obj7") == {"alice": 7}  # read back from the spill table
+    owners.get("obj0")["bob"] = 1  # committed before, changed now, then spilled again
+    for i in range(300, 320):
+        owners.put(f"obj{i}", {"alice": i})
+    store.close()  # a crash: no checkpoint since the first
+    crashed = StateStore(tmp_path / "state.db", SECRET)
+    attrs = crashed.load("bola")
+    assert attrs["owners"].get("obj0") == {"alice": 0} and attrs["owners"].get("obj150") is None
+    assert crashed.db.execute("SELECT count(*) FROM spill").fetchone() == (0,)
+    # the same again, checkpointed this time
+    lru = attrs["owners"]
+    comp = {"bola": {"owners": lru}}
+    crashed.save(comp)
+    for i in range(1, 300):
+        lru.put(f"obj{i}", {"alice": i})
+    crashed.save(comp)
+    crashed.close()
+    again = StateStore(tmp_path / "state.db", SECRET).load("bola")["owners"]
+    assert again.get("obj150") == {"alice": 150} and again.get("obj299") == {"alice": 299} and again.size() == 300
