@@ -10,9 +10,9 @@ cap would take, and sets ``cap = min(designed cap, share / entry size)``.
 Tables that spill (ownership, baselines of rarely called endpoints, trust)
 then keep their cold entries in the state store instead of memory; the
 others forget their least recently used entries. A feedback term scales the
-caps further down while the process's RSS stays above the budget (what the
-sizes miss: allocator slack, batches in flight, caches) and lets them grow
-back when it falls well below.
+caps further down (at most 4x) while the process's RSS stays above the
+budget (what the sizes miss: allocator slack, batches in flight, caches)
+and lets them grow back when it falls well below.
 
 Tables whose cap is :data:`~apiward.model.keyed.NO_CAP` (the inventory) and
 the run's findings are never cut: their size counts against the budget.
@@ -34,6 +34,10 @@ __all__ = ["MemoryBudget", "parse_size", "rss_bytes", "DEFAULT_BUDGET"]
 DEFAULT_BUDGET = 512 << 20
 _SAMPLE = 16
 _MIN_CAP = 64  # below this a table stops being useful; the budget is then too small
+#: the RSS feedback cuts at most this much beyond the size-based derivation:
+#: past that, what is over the budget is not the tables' (the inventory,
+#: allocator slack) and cutting them further only blinds the detectors
+MIN_FEEDBACK = 0.25
 
 
 def parse_size(text: str | int) -> int:
@@ -183,7 +187,7 @@ class MemoryBudget:
         rss = rss_bytes()
         over = rss > self.budget * (1 - self.margin)
         if over:
-            self.feedback = max(0.02, self.feedback * 0.7)
+            self.feedback = max(MIN_FEEDBACK, self.feedback * 0.7)
         elif rss < self.budget * (1 - 2 * self.margin) and self.feedback < 1.0:
             self.feedback = min(1.0, self.feedback * 1.1)
         scale = min(1.0, avail / total) * self.feedback
