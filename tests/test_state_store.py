@@ -106,3 +106,122 @@ def test_state_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
     store.save({"x": {"a": 1}})
     for p in tmp_path.iterdir():
         assert stat.S_IMODE(os.stat(p).st_mode) & 0o077 == 0, p
+
+
+def test_older_schema_without_a_migration_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db", SECRET)
+    store.set_meta("schema", "1")  # schema 1 was the pickle snapshot: nothing to migrate from
+    store.close()
+    with pytest.raises(StateError, match="no migration from state schema 1"):
+        StateStore(tmp_path / "state.db", SECRET)
+
+
+def test_a_pickle_snapshot_is_refused_without_being_loaded(tmp_path: Path) -> None:
+    """A planted ``state.pkl`` whose unpickling would create a file: apiward
+    refuses it with a clear message and the file is never created."""
+    import pickle
+
+    from apiward.pipeline import Pipeline
+
+    marker = tmp_path / "pwned"
+
+    class Plant:
+        def __reduce__(self):  # what an attacker writes into a shared volume
+            return (open, (str(marker), "w"))
+
+    state = tmp_path / "s"
+    state.mkdir()
+    (state / "state.pkl").write_bytes(pickle.dumps(Plant()))
+    with pytest.raises(StateError, match="no longer loads pickles"):
+        Pipeline(state)
+    assert not marker.exists()
+
+
+def test_identifiers_in_state_are_keyed_with_the_install_secret(tmp_path: Path) -> None:
+    """Usernames reach the state only as digests keyed with ``<state>/secret``:
+    the plain digest of a guessed username is nowhere in the files."""
+    from apiward.detect.objects import digest, use_secret
+    from apiward.pipeline import Pipeline
+
+    name = "alice.victim@example.com"
+    pipe = Pipeline(tmp_path / "s")
+    batch = [make_call("POST", "/api/login", status=401, req_json={"username": name, "password": f"pw{i}"},
+                       ip=f"198.51.100.{i}", ts=1_764_000_000 + i, id=f"l#{i}") for i in range(40)]
+    pipe.process(batch)
+    pipe.close()
+    raw = b"".join(p.read_bytes() for p in (tmp_path / "s").glob("state.db*"))
+    forms = [(v, salt) for v in (name, name.lower()) for salt in (b"", b"apiward-login")]
+    keyed = {digest(v, salt) for v, salt in forms}
+    assert any(k.encode() in raw for k in keyed), "the login was not kept at all: the test checks nothing"
+    use_secret(b"")  # what anyone could compute from a guessed username
+    try:
+        plain = {digest(v, salt) for v, salt in forms}
+    finally:
+        use_secret(bytes.fromhex((tmp_path / "s" / "secret").read_text().strip()))
+    assert not any(p.encode() in raw for p in plain)
+
+
+def test_inventory_endpoints_are_records_of_their_own(tmp_path: Path) -> None:
+    """A checkpoint after one more call rewrites that call's endpoint record,
+    not the whole inventory (it was one root record growing with the estate)."""
+    from apiward.pipeline import Pipeline
+
+    pipe = Pipeline(tmp_path / "s")
+    batch = [make_call("GET", "/api/orders", host=f"h{i % 60}.example.com", json={"ok": i}, user=f"u{i % 7}",
+                       ts=1_764_000_000 + i, id=f"c#{i}") for i in range(300)]
+    pipe.process(batch)
+    pipe.checkpoint()
+    assert len(pipe.inventory.endpoints) >= 50
+    pipe.process([make_call("GET", "/api/orders", host="h3.example.com", json={"ok": 1}, user="u1", ts=1_764_001_000, id="c#x")])
+    pipe.checkpoint()
+    db = sqlite3.connect(tmp_path / "s" / "state.db")
+    (root,) = db.execute("SELECT length(value) FROM roots WHERE component = 'inventory'").fetchone()
+    (n,) = db.execute("SELECT count(*) FROM entries WHERE component = 'inventory' AND tbl = 'endpoints'").fetchone()
+    assert n == len(pipe.inventory.endpoints)
+    assert not pipe.inventory.endpoints.dirty  # written and cleared
+    # the root holds no endpoint record: far smaller than the records themselves
+    (records,) = db.execute("SELECT sum(length(value)) FROM entries WHERE component = 'inventory' AND tbl = 'endpoints'").fetchone()
+    assert root < records / 4
+    pipe.close()
+    again = Pipeline(tmp_path / "s")
+    assert set(again.inventory.endpoints) == set(pipe.inventory.endpoints)
+    assert set(again.inventory.templater._roots) == set(pipe.inventory.templater._roots) and len(pipe.inventory.templater._roots) == 60
+    assert again.inventory.templater._roots["h3.example.com"].n == pipe.inventory.templater._roots["h3.example.com"].n
+
+
+def test_spills_between_checkpoints_leave_memory_and_commit_with_the_next_one(tmp_path: Path, monkeypatch) -> None:
+    """Spilled values go to the store's spill table once they pass a size
+    (memory stays bounded however long a checkpoint waits); the checkpoint
+    moves them into the entries; a run that crashes before it leaves the
+    committed entries as they were."""
+    import apiward.state.store as store_mod
+
+    monkeypatch.setattr(store_mod, "SPILL_FLUSH_BYTES", 2000)
+    store = StateStore(tmp_path / "state.db", SECRET)
+    owners: LRU[str, dict] = LRU(10, spill=True)
+    comp = {"bola": {"owners": owners}}
+    owners.put("obj0", {"alice": 0})
+    store.save(comp)
+    for i in range(1, 300):
+        owners.put(f"obj{i}", {"alice": i})
+    pending = sum(len(v) for b in store._backings.values() for v in b.pending.values())
+    assert pending < 2000 and store._spilled
+    assert owners.get("obj7") == {"alice": 7}  # read back from the spill table
+    owners.get("obj0")["bob"] = 1  # committed before, changed now, then spilled again
+    for i in range(300, 320):
+        owners.put(f"obj{i}", {"alice": i})
+    store.close()  # a crash: no checkpoint since the first
+    crashed = StateStore(tmp_path / "state.db", SECRET)
+    attrs = crashed.load("bola")
+    assert attrs["owners"].get("obj0") == {"alice": 0} and attrs["owners"].get("obj150") is None
+    assert crashed.db.execute("SELECT count(*) FROM spill").fetchone() == (0,)
+    # the same again, checkpointed this time
+    lru = attrs["owners"]
+    comp = {"bola": {"owners": lru}}
+    crashed.save(comp)
+    for i in range(1, 300):
+        lru.put(f"obj{i}", {"alice": i})
+    crashed.save(comp)
+    crashed.close()
+    again = StateStore(tmp_path / "state.db", SECRET).load("bola")["owners"]
+    assert again.get("obj150") == {"alice": 150} and again.get("obj299") == {"alice": 299} and again.size() == 300

@@ -63,6 +63,7 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     keep_raw_bodies: bool = False  # store bodies without redaction (explicit opt-in)
     retention_days: int = 0  # drop lake partitions older than this (0 keeps all)
     checkpoint_seconds: float = 5.0  # how often state is persisted during long runs
+    memory_budget: str = "512M"  # what per-key state may take; every table's cap derives from it (apiward.state.budget)
     trusted_proxies: list[str] = []  # CIDRs whose X-Forwarded-For/Forwarded is trusted (loopback always)
     jwt_claim: str = "sub"  # JWT claim naming the principal
     api_key_headers: list[str] = msgspec.field(default_factory=lambda: ["x-api-key", "api-key", "x-auth-token", "apikey"])
@@ -88,6 +89,12 @@ class Settings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
         for name in ("max_record_bytes", "max_line_bytes", "max_depth", "max_file_bytes", "max_gzip_ratio"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 (0: no limit)")
+        from apiward.state.budget import parse_size
+
+        try:
+            parse_size(self.memory_budget)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if self.retention_days < 0:
             raise ConfigError("retention_days must be >= 0")
         if self.sinks or self.alerts:

@@ -6,8 +6,8 @@ through the stages in order. For every call every detector scores before it
 learns, so an attack is judged by what came before it. Same input, same
 output: nothing here depends on wall-clock time or hash randomisation.
 
-Crash safety: lake files are renamed into place; the state snapshot, with
-per-file progress, is renamed into place after the lake files it covers.
+Crash safety: lake files are renamed into place; the state store commits
+what changed, with per-file progress, after the lake files it covers.
 Batches of file input have deterministic keys, so after a crash the batches
 past the last snapshot are re-run and replace their own lake files.
 """
@@ -32,6 +32,7 @@ import orjson
 from apiward.config import Settings, load_settings
 from apiward.detect.base import Detector
 from apiward.detect.facts import facts
+from apiward.detect.objects import use_secret
 from apiward.detect.registry import build_detectors
 from apiward.discover.changes import changes_table
 from apiward.discover.inventory import Inventory
@@ -48,11 +49,16 @@ from apiward.model.context import Context, EndpointRef
 from apiward.model.finding import SEVERITIES, Finding, severity_rank
 from apiward.learn.sketches import LRU
 from apiward.state import StateDir
+from apiward.state.budget import MemoryBudget, parse_size
 from apiward.state.parts import restore, state_of
 
 __all__ = ["Pipeline", "RunSummary", "FileCounts", "MODES", "StageErrors"]
 
 MODES = ("both", "learn", "detect")
+#: at most this share of a long run goes to periodic checkpoints (see Pipeline.maybe_checkpoint)
+CHECKPOINT_SHARE = 0.1
+#: batches between two re-derivations of the tables' caps from the memory budget
+BUDGET_EVERY = 4
 
 log = logging.getLogger("apiward.pipeline")
 
@@ -163,6 +169,7 @@ class Pipeline:
         self.state.clean_temp()
         self.settings = settings or load_settings(state_dir=self.state.root)
         secret = self.state.secret()
+        use_secret(secret)  # identifiers kept in state are keyed with the install's secret
         self.redactor = Redactor(secret, enabled=self.settings.redact and not self.settings.keep_raw_bodies)
         self.lake = Lake(self.state.lake)
         self.lake.clean_temp()
@@ -186,6 +193,11 @@ class Pipeline:
         )
         for det in self.detectors:
             restore(det, store.load(f"detector:{getattr(det, 'id', type(det).__name__)}"))
+        # every keyed table's cap derives from the memory budget (apiward.state.budget)
+        self.budget = MemoryBudget(parse_size(s.memory_budget))
+        self.budget.start(self.components())
+        self.budget.apply(self.components())
+        self._batches = 0
         self._dirty_findings: set[str] = set()
         # Recent event ids per finding (in memory): a finding re-emitted
         # with a sliding window of events counts and links each event once.
@@ -195,6 +207,7 @@ class Pipeline:
         self.errors = StageErrors()
         self.lake_rejected = 0  # calls whose lake row could not be built (quarantined), for the run's counts
         self._last_checkpoint = time.monotonic()
+        self._checkpoint_cost = 0.0  # seconds the last checkpoint took
         self._live_seq = 0
         self._run_id = hashlib.blake2b(f"{os.getpid()}-{time.time_ns()}".encode(), digest_size=4).hexdigest()
         # Alert delivery (apiward.alert): fed after each checkpoint, delivers from its own thread.
@@ -445,6 +458,9 @@ class Pipeline:
         self._write_finding_events(batch_key)
         self._write_changes(batch_key)
         self.totals["events"] += len(calls)
+        self._batches += 1
+        if self._batches % BUDGET_EVERY == 0:
+            self.budget.apply(self.components())
         if autocheckpoint:
             self.maybe_checkpoint()
         return found
@@ -475,8 +491,16 @@ class Pipeline:
             self.lake.write_partitioned("finding_events", finding_events_table(rows), key)
 
     def maybe_checkpoint(self) -> None:
-        """Checkpoint when ``checkpoint_seconds`` have passed since the last one."""
-        if time.monotonic() - self._last_checkpoint >= self.settings.checkpoint_seconds:
+        """Checkpoint when ``checkpoint_seconds`` have passed since the last
+        one, and no sooner than a checkpoint costing ``c`` seconds leaves
+        ``c / CHECKPOINT_SHARE`` seconds of processing between two (a large
+        state is then persisted less often instead of taking most of the
+        run; what a crash costs is re-running those batches, never data).
+        ``checkpoint_seconds = 0`` checkpoints after every batch."""
+        every = self.settings.checkpoint_seconds
+        if every > 0:
+            every = max(every, self._checkpoint_cost * (1 - CHECKPOINT_SHARE) / CHECKPOINT_SHARE)
+        if time.monotonic() - self._last_checkpoint >= every:
             self.checkpoint()
 
     def flush_pending(self) -> list[Finding]:
@@ -544,6 +568,7 @@ class Pipeline:
         """Persist findings and incidents to the lake, then what changed in
         the state store (one transaction, after the lake files it covers).
         Returns the store's counts (records written and deleted)."""
+        t0 = time.monotonic()
         if self._dirty_findings:
             incidents = self.incidents()
             # Findings are few: rewrite the day files that hold them whole.
@@ -552,8 +577,12 @@ class Pipeline:
             if self.alerts is not None:
                 _feed_alerts(self.alerts, self.findings, self._dirty_findings, incidents)
             self._dirty_findings.clear()
-        counts = self.store.save(self.components())
-        self._last_checkpoint = time.monotonic()
+        comps = self.components()
+        self.budget.apply(comps)  # caps first: what they evict or spill is written in this same transaction
+        counts = self.store.save(comps)
+        now = time.monotonic()
+        self._checkpoint_cost = now - t0
+        self._last_checkpoint = now
         return counts
 
     def _write_changes(self, key: str, flush: bool = False) -> None:

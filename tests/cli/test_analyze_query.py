@@ -99,3 +99,13 @@ def test_kill_9_mid_run_leaves_readable_state_and_no_duplicates(tmp_path: Path) 
     assert r.returncode == 0, r.stderr
     r = run("query", "select count(*) as n, count(distinct id) as d from calls", "--format", "json", "--state", str(state))
     assert orjson.loads(r.stdout) == [{"n": n, "d": n}]
+
+
+def test_memory_budget_option_is_checked_and_applied(tmp_path: Path) -> None:
+    data = tmp_path / "ev.jsonl"
+    write_events(data, 200)
+    bad = run("analyze", str(data), "--state", str(tmp_path / "s"), "--memory-budget", "12Q", "--quiet")
+    assert bad.returncode != 0 and "memory budget '12Q'" in bad.stderr + bad.stdout
+    ok = run("analyze", str(data), "--state", str(tmp_path / "s"), "--memory-budget", "300M", "--json", "--quiet")
+    assert ok.returncode == 0, ok.stderr
+    assert orjson.loads(ok.stdout)["events"] == 200

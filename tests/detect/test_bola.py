@@ -301,3 +301,18 @@ def test_refused_attempts_on_other_users_objects_are_an_attempted_bola():
     assert found[-1].evidence["distinct_objects"] >= det.min_denied_objects
     # state survives a round trip
     assert pickle.loads(pickle.dumps(det)).min_denied_objects == det.min_denied_objects
+
+
+def test_a_request_naming_several_objects_after_a_foreign_one_is_judged_whole():
+    """Every reference of a request is looked up in the ownership table, also
+    after the first one turned out to be someone else's (the table was once
+    shadowed by the caller's set of taken objects and the call raised)."""
+    det = CrossOwnerAccess()
+    s = Stream(det)
+    orders: dict[str, list[int]] = {}
+    benign_shop(s, orders)
+    tmpl = "/api/v1/orders/{orderId}/items/{itemId}"
+    s("GET", f"/api/v1/orders/{orders['user1'][0]}/items/7", tmpl, user="mallory", json={"id": 7})
+    s("GET", f"/api/v1/orders/{orders['user2'][0]}/items/8", tmpl, user="mallory", json={"id": 8})
+    assert s.findings and s.findings[-1].evidence["object_kind"] == "order"
+    assert set(s.findings[-1].evidence["owners"]) == {"user:user1", "user:user2"}

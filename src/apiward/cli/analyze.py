@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from apiward.cli.common import DEFAULT_STATE, ConfigOpt, StateOpt, console, fail, out
+from apiward.cli.common import DEFAULT_STATE, ConfigOpt, MemoryBudgetOpt, StateOpt, console, fail, out
 from apiward.config import ConfigError, load_settings
 from apiward.ingest.registry import reader_names
 
@@ -47,6 +47,7 @@ def register(app: typer.Typer) -> None:
         json_summary: Annotated[bool, typer.Option("--json", help="Print the run summary as JSON on stdout.")] = False,
         flush_pending: Annotated[bool, typer.Option("--flush-pending", help="This is the end of the stream: judge deferred deviations now instead of waiting for more traffic.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-record errors.")] = False,
+        memory_budget: MemoryBudgetOpt = None,
     ) -> None:
         """Analyse traffic files: discover endpoints, score and learn, write the lake.
 
@@ -67,6 +68,7 @@ def register(app: typer.Typer) -> None:
                 keep_raw_bodies=keep_raw_bodies or None,
                 spec=spec or None,
                 batch_size=batch_size,
+                memory_budget=memory_budget,
             )
         except ConfigError as exc:
             fail(str(exc))

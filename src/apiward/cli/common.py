@@ -26,6 +26,11 @@ ConfigOpt = Annotated[
     Path | None,
     typer.Option("--config", envvar="APIWARD_CONFIG", help="TOML config file (default: <state>/apiward.toml if present)."),
 ]
+MemoryBudgetOpt = Annotated[
+    str | None,
+    typer.Option("--memory-budget", help="Memory per-key state may take, e.g. 512M or 2G (default 512M, or memory_budget in the config); "
+                 "every table's cap derives from it and cold ownership and baselines spill to the state store."),
+]
 
 FormatOpt = Annotated[str, typer.Option("--format", "-f", help="Output format: table, json or csv.")]
 

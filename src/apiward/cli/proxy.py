@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from apiward.cli.common import DEFAULT_STATE, ConfigOpt, StateOpt, console, fail
+from apiward.cli.common import DEFAULT_STATE, ConfigOpt, MemoryBudgetOpt, StateOpt, console, fail
 from apiward.config import ConfigError, load_settings
 from apiward.ingest.base import DEFAULT_BODY_CAP
 from apiward.ingest.capture import CaptureQueue
@@ -42,6 +42,7 @@ def run_proxy(
     metrics: str | None = None,
     config: Path | None = None,
     forward: Any = None,
+    memory_budget: str | None = None,
 ) -> dict[str, Any]:
     """Serve until SIGINT/SIGTERM; returns the final counters (the capture
     queue's and the proxy's, see :meth:`CaptureProxy.stats`). With
@@ -50,7 +51,7 @@ def run_proxy(
     from apiward.pipeline import Pipeline  # the pipeline is a later stage; import lazily
 
     host, port = parse_hostport(listen)
-    settings = load_settings(config, state)
+    settings = load_settings(config, state, memory_budget=memory_budget)
     pipeline: Any = None
     if forward is None:
         pipeline = Pipeline(state, mode=mode, settings=settings)
@@ -127,6 +128,7 @@ def register(app: typer.Typer) -> None:
         config: ConfigOpt = None,
         forward: Annotated[str | None, typer.Option("--forward", help="Send events to an apiward server (http://host:port) instead of analysing here.")] = None,
         forward_token: Annotated[str | None, typer.Option("--forward-token", envvar="APIWARD_INGEST_TOKEN", help="Ingest token for --forward (or APIWARD_INGEST_TOKEN).")] = None,
+        memory_budget: MemoryBudgetOpt = None,
     ) -> None:
         """Run a capturing reverse proxy in front of an API and analyse its traffic live.
 
@@ -152,7 +154,11 @@ def register(app: typer.Typer) -> None:
             stats = run_proxy(
                 listen, upstream, state, body_cap=body_cap, max_queue=max_queue, checkpoint_every=checkpoint,
                 trust_sim_clock=trust_sim_clock, mode=mode, quiet=quiet, metrics=metrics, config=config, forward=sink,
+                memory_budget=memory_budget,
             )
+        except ConfigError as exc:
+            fail(str(exc))
+            return
         except OSError as exc:
             fail(f"cannot listen on {listen}: {exc.strerror or exc}")
             return

@@ -497,21 +497,21 @@ class CrossOwnerAccess(DetectorBase):
             if len(kind.cross) < 16:
                 kind.cross.add(me)
             act = self._act.get_or(me, _Act)
-            objs = act.cross.get(kkey)
-            if objs is None:
-                objs = act.cross[kkey] = set()
+            taken = act.cross.get(kkey)  # not ``objs``: that is the owner table for the next reference
+            if taken is None:
+                taken = act.cross[kkey] = set()
                 act.events[kkey] = Ring(20)
-            if len(objs) < 256:
-                objs.add(value)
+            if len(taken) < 256:
+                taken.add(value)
             if self._cross[0] != call.id:
                 self._cross = (call.id, set())
             self._cross[1].add(okey)
             ring = act.events[kkey]
             if not ring or ring[-1][0] != call.id:
                 ring.push((call.id, value, owner, loc))
-            if len(objs) >= self.min_objects:
+            if len(taken) >= self.min_objects:
                 owners = sorted({r[2] for r in ring})
-                n = len(objs)
+                n = len(taken)
                 out.append(
                     self.finding(
                         call,
@@ -519,7 +519,7 @@ class CrossOwnerAccess(DetectorBase):
                         summary=f"{actor.display} accessed {n} {noun} object(s) owned by other principals ({', '.join(owners[:3])})",
                         evidence={
                             "object_kind": noun,
-                            "objects": sorted(objs)[:20],
+                            "objects": sorted(taken)[:20],
                             "distinct_objects": n,
                             "owners": owners[:10],
                             "reference_locations": sorted({r[3] for r in ring}),

@@ -65,14 +65,13 @@ usernames mostly failing.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from itertools import islice
 from typing import Any
 
 from apiward.detect.base import DetectorBase
 from apiward.detect.facts import facts
-from apiward.detect.objects import LRU, Followups, Ring, basic_credentials
+from apiward.detect.objects import LRU, Followups, Ring, basic_credentials, digest
 from apiward.model.call import ApiCall
 from apiward.model.context import Context
 from apiward.model.finding import Finding
@@ -184,7 +183,7 @@ class LoginTracker:
         return self
 
     def _digest(self, value: str, salt: bytes = b"apiward-login") -> str:
-        return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=salt, digest_size=6).hexdigest()
+        return digest(value, salt)  # keyed with the install's secret
 
     def attempt(self, call: ApiCall, ctx: Context) -> Attempt | None:
         """The login attempt ``call`` is, or ``None``. Cached per call."""

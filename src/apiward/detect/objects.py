@@ -130,14 +130,32 @@ def is_denied(status: int) -> bool:
 
 
 _digests: dict[str, str] = {}
+_digest_key = b""
 
 
-def digest(value: str) -> str:
-    """Short stable digest (12 hex) so state never holds the raw value.
-    Recent values are memoised in memory (never saved): usernames repeat."""
+def use_secret(secret: bytes) -> None:
+    """Key every identifier digest (usernames, e-mails, tokens) with the
+    install's secret, so state never holds a plain digest anyone could
+    reproduce from a guessed value. The pipeline calls this at start; until
+    then (tests, library use) digests are unkeyed."""
+    global _digest_key
+    key = hashlib.blake2b(secret, digest_size=32, person=b"apiward-ids").digest() if secret else b""
+    if key != _digest_key:
+        _digest_key = key
+        _digests.clear()
+
+
+def digest(value: str, salt: bytes = b"") -> str:
+    """Short stable keyed digest (12 hex) so state never holds the raw value
+    (see :func:`use_secret`); ``salt`` separates uses (a password digest never
+    equals the same string's username digest). Recent unsalted values are
+    memoised in memory (never saved): usernames repeat."""
+    if salt:
+        return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=_digest_key, salt=salt[:16],
+                               digest_size=6).hexdigest()
     d = _digests.get(value)
     if d is None:
-        d = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=6).hexdigest()
+        d = hashlib.blake2b(value.encode("utf-8", "surrogatepass"), key=_digest_key, digest_size=6).hexdigest()
         if len(_digests) >= 20_000:
             _digests.clear()
         _digests[value] = d

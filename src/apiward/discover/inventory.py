@@ -55,6 +55,7 @@ from apiward.discover.schema import BodySchema, ParamSet, Tokenizer
 from apiward.discover.templating import Templater, response_shape
 from apiward.model.call import ApiCall
 from apiward.model.context import EndpointRef, SensitiveHit
+from apiward.model.keyed import LRU, NO_CAP
 
 try:  # written by the sensitive-data helper
     from apiward.discover.compliance import COMPLIANCE
@@ -398,7 +399,8 @@ class Inventory:
         max_probes: int = 10_000,
     ) -> None:
         self.templater = templater if templater is not None else Templater()
-        self.endpoints: dict[tuple[str, str, str], EndpointRecord] = {}
+        #: one state record per endpoint (a checkpoint writes the ones that changed); never evicted
+        self.endpoints: LRU[tuple[str, str, str], EndpointRecord] = LRU(NO_CAP)
         self.learn_first = learn_first
         self.learn_every = max(1, learn_every)
         self.max_nodes = max_nodes
@@ -420,7 +422,7 @@ class Inventory:
         self.spec_diffed_at = 0.0
         self.orphans: list[dict[str, Any]] = []
         #: (host, method, path) -> paths only answered 404/405 or not at all
-        self.probes: dict[tuple[str, str, str], ProbeRecord] = {}
+        self.probes: LRU[tuple[str, str, str], ProbeRecord] = LRU(NO_CAP)  # bounded by max_probes
         self.max_probes = max_probes
         self.probes_dropped = 0
         #: actor -> endpoints its calls created (the first few), for :meth:`demote`
@@ -904,9 +906,10 @@ class Inventory:
         now = self.clock
         if flush or now - self._last_quiet_check >= 3600.0:
             self._last_quiet_check = now
-            for rec in self.endpoints.values():
+            for key, rec in self.endpoints.items():
                 if not rec.quiet and rec.calls >= 5 and now - rec.last_seen >= self.quiet_after:
                     rec.quiet = True
+                    self.endpoints.changed(key)
                     days = (now - rec.last_seen) / 86400.0
                     self.changes.add(now, "endpoint_quiet", rec.host, rec.name,
                                      detail=f"no calls for {days:.1f} days (last {_iso(rec.last_seen)}, {rec.calls} calls before)")

@@ -414,6 +414,7 @@ def apply(inventory: Inventory, result: DiffResult, *, when: float = 0.0) -> Non
         op = result.matched.get(key)
         rec.spec_path = op.full_path if op is not None else ""
         rec.deprecated = bool(op.deprecated) if op is not None else False
+        inventory.endpoints.changed(key)
     inventory.orphans = list(result.orphans)
     inventory.spec_source = result.source
     inventory.spec_diffed_at = when

@@ -93,6 +93,8 @@ import zlib
 from collections import Counter
 from typing import Any, Iterator
 
+from apiward.model.keyed import LRU, NO_CAP
+
 __all__ = ["Templater", "response_shape", "segment_shape", "singular"]
 
 # --------------------------------------------------------------------------- shapes
@@ -648,7 +650,8 @@ class Templater:
         self.cache_size = cache_size
         self.max_depth = max_depth
         self._override_rx = [(re.compile(fnmatch.translate(g)), normalize_route(t)) for g, t in self.overrides.items()]
-        self._roots: dict[str, _Node] = {}
+        #: one state record per host's tree (a checkpoint writes the hosts that changed)
+        self._roots: LRU[str, _Node] = LRU(NO_CAP)
         self._routes: dict[str, dict[str, _Route]] = {}
         self._route_cache: dict[tuple[str, str], _Route | None] = {}
         self._cache: dict[tuple[str, str], _Result] = {}
@@ -803,6 +806,7 @@ class Templater:
             # seen before and the tree kept its structure: the walk would take
             # the same nodes and add the same values; replay its counters
             walked, adds, leaves, sh_walked, roots = hit
+            self._roots.changed(host)  # counters change in place
             for n in walked:
                 n.n += 1
             for n in sh_walked:
@@ -1104,12 +1108,15 @@ class Templater:
                 self._specific_of[host] = frozenset(r for r, d in depths.items() if d.bit_count() <= 2)
             self._specific = self._specific_of[host]
             self._host_calls = root.n
+            if root.dirty:
+                self._roots.changed(host)  # deciding changes nodes in place (merges, splits, flags)
             m0 = self._merges
             for _ in range(3):
                 if not self._decide(root, "", "root", 0):
                     break
             if self._merges != m0:
                 self._versions[host] = self._versions.get(host, 0) + 1
+                self._roots.changed(host)
         self._resp_hosts.clear()
         self._specific = frozenset()
         if self._merges != before:

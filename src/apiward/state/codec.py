@@ -58,7 +58,7 @@ _BUILTIN_DICTS: dict[str, type] = {"OrderedDict": OrderedDict, "Counter": Counte
 _FACTORIES: dict[str, Any] = {"list": list, "set": set, "int": int, "dict": dict, "float": float, "deque": deque}
 _classes: dict[str, type] = {}
 _names: dict[type, str] = {}
-_PLAIN = (str, float, bool, bytes, type(None))
+_PLAIN = frozenset((str, float, bool, bytes, type(None)))
 
 
 def _name(cls: type) -> str:
@@ -128,19 +128,21 @@ class _Encoder:
         if t is int:
             return obj if _INT_MIN <= obj <= _INT_MAX else {"i": str(obj)}
         enc = self.enc
+        # scalars inline (most leaves): a call per leaf was most of a checkpoint
         if t is list:
-            return [enc(x) for x in obj]
+            return [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX) else enc(x) for x in obj]
         if t is dict:
             for k in obj:
                 if type(k) is not str:
                     return {"d": [[enc(k), enc(v)] for k, v in obj.items()]}
-            return {"D": {k: enc(v) for k, v in obj.items()}}
+            return {"D": {k: v if (tv := type(v)) in _PLAIN or (tv is int and _INT_MIN <= v <= _INT_MAX) else enc(v)
+                          for k, v in obj.items()}}
         if t is tuple:
-            return {"t": [enc(x) for x in obj]}
+            return {"t": [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX) else enc(x) for x in obj]}
         if t is set:
-            return {"s": [enc(x) for x in obj]}
+            return {"s": [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX) else enc(x) for x in obj]}
         if t is frozenset:
-            return {"f": [enc(x) for x in obj]}
+            return {"f": [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX) else enc(x) for x in obj]}
         if isinstance(obj, msgspec.Struct):
             return {"m": [self.cls(t), msgspec.to_builtins(obj, builtin_types=(bytes,))]}
         if t is defaultdict:
@@ -164,9 +166,11 @@ class _Encoder:
             st = obj.__getstate__()
             ts = type(st)
             if ts is dict and all(type(k) is str for k in st):
-                return {"x": [self.cls(t), 0, {k: enc(v) for k, v in st.items()}]}
+                return {"x": [self.cls(t), 0, {k: v if (tv := type(v)) in _PLAIN or (tv is int and _INT_MIN <= v <= _INT_MAX)
+                                               else enc(v) for k, v in st.items()}]}
             if ts is tuple:
-                return {"x": [self.cls(t), 1, [enc(x) for x in st]]}
+                return {"x": [self.cls(t), 1, [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX)
+                                               else enc(x) for x in st]]}
             return {"x": [self.cls(t), 2, enc(st)]}
         raise CodecError(f"{t.__module__}.{t.__qualname__} is not state apiward can store")
 

@@ -78,6 +78,9 @@ def restore(obj: Any, attrs: dict[str, Any] | None, _depth: int = 0) -> Any:
         if isinstance(cur, LRU) and isinstance(v, LRU):
             v.spill = cur.spill
             v.set_cap(cur.cap)
+        elif isinstance(cur, LRU) and type(v) is dict:
+            cur.update(v)  # a plain table of an older state, now keyed records: same entries
+            continue
         elif isinstance(cur, LRU) != isinstance(v, LRU):
             continue  # the attribute changed shape across versions: keep the new build's
         d[k] = v

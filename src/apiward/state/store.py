@@ -41,6 +41,8 @@ from apiward.state import codec
 
 __all__ = ["StateStore", "StateError", "SCHEMA"]
 
+#: spilled values held in memory before they go to the ``spill`` table
+SPILL_FLUSH_BYTES = 8 << 20
 SCHEMA = 2  # 1 was the pickle snapshot (state.pkl)
 #: schema version -> function(connection) upgrading it by one version
 MIGRATIONS: dict[int, Any] = {}
@@ -50,8 +52,16 @@ class StateError(RuntimeError):
     """A state directory apiward cannot use (newer schema, tampered record...)."""
 
 
+_keyed: dict[bytes, Any] = {}
+
+
 def _mac(secret: bytes, *parts: bytes) -> bytes:
-    h = hmac.new(secret, digestmod=hashlib.blake2b)
+    """HMAC-BLAKE2b of ``parts`` (each length-prefixed), first 16 bytes.
+    The keyed state is made once per secret and copied per record."""
+    base = _keyed.get(secret)
+    if base is None:
+        base = _keyed[secret] = hmac.new(secret, digestmod=hashlib.blake2b)
+    h = base.copy()
     for p in parts:
         h.update(len(p).to_bytes(4, "little"))
         h.update(p)
@@ -77,14 +87,18 @@ class _Backing:
 
     def spill(self, key: Any, value: Any) -> None:
         self.keys.add(key)
-        self.pending[key] = codec.dumps(value)
+        raw = self.pending[key] = codec.dumps(value)
+        store = self.store
+        store._pending_bytes += len(raw)
+        if store._pending_bytes >= SPILL_FLUSH_BYTES:
+            store._flush_spills()  # memory stays bounded between checkpoints
 
     def take(self, key: Any) -> Any:
         """Read a spilled entry back (it returns to memory)."""
         self.keys.discard(key)
         raw = self.pending.pop(key, None)
         if raw is None:
-            raw = self.store._read_entry(self.component, self.tbl, key)
+            raw = self.store._read_entry(self.component, self.tbl, key, spilled=True)
         return codec.loads(raw) if raw is not None else None
 
     def clear(self) -> set[Any]:
@@ -101,6 +115,8 @@ class StateStore:
         self._root_macs: dict[str, bytes] = {}
         self._tables: dict[tuple[str, str], LRU[Any, Any]] = {}
         self._backings: dict[tuple[str, str], _Backing] = {}
+        self._pending_bytes = 0  # encoded spilled values held in memory
+        self._spilled = False  # rows in the spill table since the last checkpoint
         if readonly:
             # a reader beside a running writer (WAL: readers never block it)
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
@@ -123,6 +139,14 @@ class StateStore:
             "CREATE TABLE IF NOT EXISTS entries (component TEXT, tbl TEXT, key BLOB, value BLOB, mac BLOB, "
             "PRIMARY KEY (component, tbl, key)) WITHOUT ROWID"
         )
+        # entries spilled since the last checkpoint (moved into ``entries`` by
+        # the next one); what a crashed run spilled is dropped: the committed
+        # entries stand, and the batches after them are re-run
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS spill (component TEXT, tbl TEXT, key BLOB, value BLOB, mac BLOB, "
+            "PRIMARY KEY (component, tbl, key)) WITHOUT ROWID"
+        )
+        self.db.execute("DELETE FROM spill")
         for p in (self.path.with_name(self.path.name + "-wal"), self.path.with_name(self.path.name + "-shm")):
             if p.exists():
                 os.chmod(p, 0o600)
@@ -167,9 +191,13 @@ class StateStore:
                 f"secret file was replaced); refusing to load it. Restore the state directory from a backup or start a new one."
             )
 
-    def _read_entry(self, component: str, tbl: str, key: Any) -> bytes | None:
+    def _read_entry(self, component: str, tbl: str, key: Any, *, spilled: bool = False) -> bytes | None:
         kb = codec.dumps(key)
-        row = self.db.execute("SELECT value, mac FROM entries WHERE component = ? AND tbl = ? AND key = ?", (component, tbl, kb)).fetchone()
+        row = None
+        if spilled and self._spilled:
+            row = self.db.execute("SELECT value, mac FROM spill WHERE component = ? AND tbl = ? AND key = ?", (component, tbl, kb)).fetchone()
+        if row is None:
+            row = self.db.execute("SELECT value, mac FROM entries WHERE component = ? AND tbl = ? AND key = ?", (component, tbl, kb)).fetchone()
         if row is None:
             return None
         self._check(row[0], row[1], component.encode(), tbl.encode(), kb, where=f"{component}/{tbl}")
@@ -239,6 +267,10 @@ class StateStore:
         written = deleted = roots = 0
         db.execute("BEGIN IMMEDIATE")
         try:
+            if self._spilled:
+                # spills first: what is in memory (dirty) is newer and overwrites them below
+                db.execute("INSERT OR REPLACE INTO entries SELECT * FROM spill")
+                db.execute("DELETE FROM spill")
             for component, attrs in components.items():
                 cb = component.encode()
                 shells: set[int] = set()
@@ -260,6 +292,8 @@ class StateStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._spilled = False
+        self._pending_bytes = 0
         return {"entries_written": written, "entries_deleted": deleted, "roots_written": roots}
 
     def _save_table(self, component: str, cb: bytes, tbl: str, lru: LRU[Any, Any]) -> tuple[int, int]:
@@ -304,6 +338,26 @@ class StateStore:
         lru.dirty = set()
         lru.gone = set()
         return len(rows), n_gone
+
+    def _flush_spills(self) -> None:
+        """Write pending spilled values to the ``spill`` table (its own
+        transaction; the next checkpoint moves them into ``entries``)."""
+        secret = self.secret
+        rows = []
+        for (component, tbl), b in self._backings.items():
+            if not b.pending:
+                continue
+            cb, tb = component.encode(), tbl.encode()
+            for k, vb in b.pending.items():
+                kb = codec.dumps(k)
+                rows.append((component, tbl, kb, vb, _mac(secret, cb, tb, kb, vb)))
+            b.pending.clear()
+        if rows:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.executemany("INSERT OR REPLACE INTO spill VALUES (?, ?, ?, ?, ?)", rows)
+            self.db.execute("COMMIT")
+            self._spilled = True
+        self._pending_bytes = 0
 
     def drop(self, component: str) -> None:
         """Forget a component (a detector that was removed)."""

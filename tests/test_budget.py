@@ -1,0 +1,63 @@
+"""The memory budget: table caps derived from one figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from apiward.config import ConfigError, load_settings
+from apiward.learn.sketches import LRU
+from apiward.model.keyed import NO_CAP
+from apiward.state.budget import MemoryBudget, parse_size, rss_bytes
+from apiward.state.store import StateStore
+
+
+def test_sizes_parse_and_bad_ones_fail_at_load() -> None:
+    assert parse_size("512") == 512 << 20 and parse_size("2G") == 2 << 30 and parse_size("300MB") == 300 << 20
+    with pytest.raises(ValueError, match="512X"):
+        parse_size("512X")
+    with pytest.raises(ConfigError, match="memory budget"):
+        load_settings(memory_budget="-1G")
+
+
+def test_caps_shrink_in_proportion_and_spilled_entries_stay_known(tmp_path: Path) -> None:
+    """Two tables whose designed caps cannot both fit: both are cut by the
+    same factor; the spilling one keeps its cold entries in the store, the
+    inventory-like table (no cap) is never cut."""
+    big: LRU[str, str] = LRU(100_000, spill=True)
+    small: LRU[str, str] = LRU(10_000)
+    keep: LRU[str, str] = LRU(NO_CAP)
+    comps = {"part": {"big": big, "small": small, "keep": keep}}
+    store = StateStore(tmp_path / "state.db", b"k" * 32)
+    store.save(comps)  # the store knows the tables: evictions of ``big`` now spill
+    for i in range(20_000):
+        big.put(f"actor-{i:06d}", "x" * 200)
+        small.put(f"ep-{i:06d}", "y" * 200)
+        keep[f"keep-{i:06d}"] = "z" * 10
+    budget = MemoryBudget(rss_bytes() + (8 << 20), margin=0.0)  # room for a few MB of tables
+    budget.start(comps)
+    budget.reserve = rss_bytes()
+    decided = budget.apply(comps)
+    assert big.cap < 100_000 and small.cap < 10_000
+    assert abs(big.cap / 100_000 - small.cap / 10_000) < 0.01  # the same factor
+    assert keep.cap == NO_CAP and len(keep) == 20_000
+    assert len(big) <= big.cap and big.size() == 20_000  # spilled, not forgotten
+    assert big.get("actor-000003") == "x" * 200  # read back from the store
+    assert len(small) <= small.cap and "ep-000003" not in small  # forgotten: a cache
+    assert 0 < decided["scale"] < 1
+    store.save(comps)
+    store.close()
+
+
+def test_the_pipeline_derives_caps_from_its_setting(tmp_path: Path) -> None:
+    from apiward.pipeline import Pipeline
+
+    roomy = Pipeline(tmp_path / "a", settings=load_settings(memory_budget="64G"))
+    tight = Pipeline(tmp_path / "b", settings=load_settings(memory_budget="256M"))
+    cap_roomy = next(d for d in roomy.detectors if d.id == "bola.cross_owner_access")._obj.cap
+    cap_tight = next(d for d in tight.detectors if d.id == "bola.cross_owner_access")._obj.cap
+    assert cap_roomy == 200_000  # the detector's own bound: nothing to cut
+    assert cap_tight < cap_roomy
+    roomy.close()
+    tight.close()
