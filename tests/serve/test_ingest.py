@@ -117,7 +117,7 @@ def test_back_pressure_answers_429_with_retry_after_and_recovers(tmp_path: Path)
             assert c.post("/api/telemetry", content=orjson.dumps(telemetry(req_id="c0")), headers=h).status_code == 202
             st = wait_drained(lambda: c.get("/api/ingest", headers=bearer(tokens["viewer"])).json())
             assert st["processed"] == 6 and st["refused"] == 7
-            ids = c.post("/api/hunts/sql", json={"sql": "SELECT id FROM calls ORDER BY id"}, headers=bearer(tokens["analyst"])).json()
+            ids = c.post("/api/hunts/sql", json={"sql": "SELECT request_id FROM calls ORDER BY request_id"}, headers=bearer(tokens["analyst"])).json()
             assert [r[0] for r in ids["rows"]] == ["a0", "a1", "a2", "b0", "b1", "c0"]  # refused events were never half-kept
     finally:
         release.set()

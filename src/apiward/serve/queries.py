@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,11 +81,30 @@ class StateReader:
         self._hunting: tuple[tuple[float, ...], HuntSession] | None = None
         self._hlock = threading.Lock()
         self._lake_cache: dict[str, tuple[tuple[float, ...], Any]] = {}
+        self._dv: sqlite3.Connection | None = None  # watches the store's commits (PRAGMA data_version)
+        self._dv_lock = threading.Lock()
 
     # -- signatures: when a cached value is stale ----------------------------------
     def _state_sig(self) -> tuple[float, ...]:
+        """Changes at every commit of the writer. File mtimes tick at the
+        kernel's clock (milliseconds), so two checkpoints in one tick looked
+        alike; SQLite's ``data_version`` on one read-only connection kept
+        open changes whenever another connection commits."""
         db = self.state / "state.db"
-        return (_mtime(db), _mtime(db.with_name("state.db-wal")))
+        base = (_mtime(db), _mtime(db.with_name("state.db-wal")))
+        if not db.exists():
+            return base
+        with self._dv_lock:
+            try:
+                if self._dv is None:
+                    self._dv = sqlite3.connect(f"file:{db}?mode=ro", uri=True, check_same_thread=False)
+                (version,) = self._dv.execute("PRAGMA data_version").fetchone()
+            except sqlite3.Error:
+                if self._dv is not None:
+                    self._dv.close()
+                self._dv = None
+                return base
+        return (*base, float(version))
 
     def lake_sig(self) -> tuple[float, ...]:
         lake = self.state / "lake"
@@ -170,6 +190,10 @@ class StateReader:
         return value
 
     def close(self) -> None:
+        with self._dv_lock:
+            if self._dv is not None:
+                self._dv.close()
+                self._dv = None
         with self._qlock:
             if self._shared is not None:
                 self._shared[1].close()
