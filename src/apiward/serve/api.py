@@ -20,11 +20,9 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from apiward.hunt.session import HuntError, HuntTimeout
-from apiward.serve.app import ServerContext, require
+from apiward.serve.app import ServerContext, answered, ctx_of, require
 from apiward.serve.auth import ROLES, AuthError, Principal
 from apiward.serve.ingest import BadBatch, decode_batch
-from apiward.serve.queries import BadQuery, NotFound
 from apiward.serve.spool import SpoolFull
 from apiward.serve.triage import STATUSES
 
@@ -51,19 +49,6 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
                     media_type="application/json", headers=headers)
 
 
-def ctx_of(request: Request) -> ServerContext:
-    return request.app.state.ctx
-
-
-def _call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except HuntTimeout as exc:
-        raise HTTPException(408, str(exc)) from None
-    except (BadQuery, HuntError) as exc:
-        raise HTTPException(400, str(exc)) from None
 
 
 # -- health and metrics ---------------------------------------------------------------
@@ -86,18 +71,18 @@ def metrics(request: Request, _p: Viewer) -> Response:
 def inventory(request: Request, _p: Viewer, service: str | None = None, q: Annotated[str | None, Query(max_length=200)] = None,
               status: Literal["documented", "shadow", "zombie", "orphan", "unknown"] | None = None,
               flag: Literal["unauthenticated", "sensitive"] | None = None) -> Response:
-    return json_response(_call(ctx_of(request).reader.inventory, service=service, q=q, status=status, flag=flag))
+    return json_response(answered(ctx_of(request).reader.inventory, service=service, q=q, status=status, flag=flag))
 
 
 @router.get("/inventory/{endpoint_id}", tags=["inventory"], summary="One endpoint: parameters, schemas, sensitive fields, auth, owner, changes, findings",
             responses={**_ERRORS, 404: {"description": "No such endpoint"}})
 def endpoint(request: Request, endpoint_id: str, _p: Viewer) -> Response:
-    return json_response(_call(ctx_of(request).reader.endpoint, endpoint_id))
+    return json_response(answered(ctx_of(request).reader.endpoint, endpoint_id))
 
 
 @router.get("/spec", tags=["inventory"], summary="The observed API as OpenAPI 3.1", responses={**_ERRORS, 404: {"description": "No state or service"}})
 def spec(request: Request, _p: Viewer, service: str | None = None) -> Response:
-    return json_response(_call(ctx_of(request).reader.spec, service))
+    return json_response(answered(ctx_of(request).reader.spec, service))
 
 
 class SpecDiffIn(BaseModel):
@@ -108,7 +93,7 @@ class SpecDiffIn(BaseModel):
 @router.post("/spec/diff", tags=["inventory"], summary="Observed API against your spec (nothing is saved)", responses=_ERRORS)
 def spec_diff(request: Request, body: SpecDiffIn, _p: Analyst) -> Response:
     text = body.spec.encode() if isinstance(body.spec, str) else orjson.dumps(body.spec)
-    return json_response(_call(ctx_of(request).reader.spec_diff, text, body.service))
+    return json_response(answered(ctx_of(request).reader.spec_diff, text, body.service))
 
 
 # -- findings --------------------------------------------------------------------------------
@@ -124,7 +109,7 @@ def findings(
     q: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> Response:
-    return json_response(_call(ctx_of(request).reader.findings, kind=kind, status=status, severity=severity, detector=detector,
+    return json_response(answered(ctx_of(request).reader.findings, kind=kind, status=status, severity=severity, detector=detector,
                                actor=actor, endpoint=endpoint, q=q, limit=limit))
 
 
@@ -173,7 +158,7 @@ async def findings_stream(request: Request, _p: Viewer,
 @router.get("/findings/{finding_id}", tags=["findings"], summary="One finding with evidence, its events and triage history",
             responses={**_ERRORS, 404: {"description": "No such finding"}})
 def finding(request: Request, finding_id: str, _p: Viewer, events: Annotated[int, Query(ge=0, le=1000)] = 50) -> Response:
-    return json_response(_call(ctx_of(request).reader.finding, finding_id, events))
+    return json_response(answered(ctx_of(request).reader.finding, finding_id, events))
 
 
 class TriageIn(BaseModel):
@@ -204,7 +189,7 @@ def triage_patch(request: Request, finding_id: str, body: TriageIn, p: Analyst) 
 # -- incidents and actors ---------------------------------------------------------------------
 @router.get("/incidents", tags=["incidents"], summary="Incidents: an actor's attack findings together", responses=_ERRORS)
 def incidents(request: Request, _p: Viewer) -> Response:
-    return json_response(_call(ctx_of(request).reader.incidents))
+    return json_response(answered(ctx_of(request).reader.incidents))
 
 
 @router.get("/incidents/{target}/report", tags=["incidents"], summary="Incident report (JSON, HTML or Markdown) of an incident id or an actor",
@@ -214,7 +199,7 @@ def incident_report(request: Request, target: str, _p: Viewer,
     from apiward.hunt.report import render_html, render_markdown
     from apiward.serve.app import REPORT_CSP
 
-    rep = _call(ctx_of(request).reader.report, target)
+    rep = answered(ctx_of(request).reader.report, target)
     disp = {"Content-Disposition": f'attachment; filename="apiward-report-{_safe(target)}.{format}"'} if download else {}
     if format == "json":
         return json_response(rep, headers=disp)
@@ -229,24 +214,24 @@ def _safe(s: str) -> str:
 
 @router.get("/actors", tags=["actors"], summary="Actors (attacker clusters) ranked by risk", responses=_ERRORS)
 def actors(request: Request, _p: Viewer, limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> Response:
-    return json_response(_call(ctx_of(request).reader.actors, limit))
+    return json_response(answered(ctx_of(request).reader.actors, limit))
 
 
 @router.get("/actors/{actor:path}", tags=["actors"], summary="One actor: linked identities, findings and kill-chain timeline",
             responses={**_ERRORS, 404: {"description": "No such actor"}})
 def actor(request: Request, actor: str, _p: Viewer) -> Response:
-    return json_response(_call(ctx_of(request).reader.actor, actor))
+    return json_response(answered(ctx_of(request).reader.actor, actor))
 
 
 @router.get("/changes", tags=["inventory"], summary="API change log, newest first", responses=_ERRORS)
 def changes(request: Request, _p: Viewer, limit: Annotated[int, Query(ge=1, le=100_000)] = 1000) -> Response:
-    return json_response(_call(ctx_of(request).reader.changes, limit))
+    return json_response(answered(ctx_of(request).reader.changes, limit))
 
 
 @router.get("/selftest", tags=["server"], summary="The last self-test report saved in the state (404 when none)",
             responses={**_ERRORS, 404: {"description": "No self-test report yet"}})
 def selftest(request: Request, _p: Viewer) -> Response:
-    rep = _call(ctx_of(request).reader.selftest)
+    rep = answered(ctx_of(request).reader.selftest)
     if rep is None:
         raise HTTPException(404, "no self-test report in this state; run `apiward selftest --state DIR`")
     return json_response(rep)
@@ -290,7 +275,7 @@ def hunt_result(res: Any, limit: int) -> dict[str, Any]:
 
 def run_sql(ctx: ServerContext, body: SqlIn) -> Any:
     """An analyst's SQL: read-only, sandboxed, time-limited."""
-    return _call(ctx.reader.hunt, lambda s: s.query(body.sql), body.since, body.until, body.timeout)
+    return answered(ctx.reader.hunt, lambda s: s.query(body.sql), body.since, body.until, body.timeout)
 
 
 def run_saved(ctx: ServerContext, name: str, body: HuntRunIn) -> Any:
@@ -298,7 +283,7 @@ def run_saved(ctx: ServerContext, name: str, body: HuntRunIn) -> Any:
     if name not in hs:
         raise HTTPException(404, f"no hunt {name!r}; known: {', '.join(hs)}")
     overrides = {k: str(v) if not isinstance(v, str) else v for k, v in body.params.items()}
-    return _call(ctx.reader.hunt, lambda s: hs[name].run(s, overrides), body.since, body.until)
+    return answered(ctx.reader.hunt, lambda s: hs[name].run(s, overrides), body.since, body.until)
 
 
 @router.post("/hunts/sql", tags=["hunts"], summary="Ad-hoc SQL: one read-only SELECT, time-limited",

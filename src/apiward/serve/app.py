@@ -26,8 +26,9 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from apiward.hunt.session import HuntError, HuntTimeout
 from apiward.serve.auth import AuthStore, LoginLimiter, Principal, allowed
-from apiward.serve.queries import StateReader
+from apiward.serve.queries import BadQuery, NotFound, StateReader
 from apiward.serve.spool import Spool, SpoolConsumer
 from apiward.serve.triage import TriageStore
 
@@ -82,6 +83,25 @@ def principal_of(request: Request) -> Principal | None:
         if not hmac.compare_digest(sent.encode(), p.csrf.encode()):
             raise HTTPException(403, "CSRF token missing or wrong: send the session's X-CSRF-Token header")
     return p
+
+
+def ctx_of(request: Request) -> ServerContext:
+    """The server's context (state reader, auth, ingestion) for a request."""
+    return request.app.state.ctx
+
+
+def answered(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)`` with the reader's errors as HTTP answers
+    (404 not found, 408 a hunt out of time, 400 a bad query), for the
+    API and the console alike."""
+    try:
+        return fn(*args, **kwargs)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except HuntTimeout as exc:
+        raise HTTPException(408, str(exc)) from None
+    except (BadQuery, HuntError) as exc:
+        raise HTTPException(400, str(exc)) from None
 
 
 def require(need: str) -> Any:

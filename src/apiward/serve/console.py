@@ -22,9 +22,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from apiward.serve.app import COOKIE, SAFE_METHODS, ServerContext
+from apiward.serve.app import COOKIE, SAFE_METHODS, ServerContext, answered, ctx_of
 from apiward.serve.auth import SESSION_SECONDS, Principal, allowed
-from apiward.serve.queries import BadQuery, NotFound
 from apiward.serve.triage import STATUSES
 
 __all__ = ["LoginRequired", "login_redirect", "router"]
@@ -86,17 +85,6 @@ def render(request: Request, template: str, p: Principal | None, code: int = 200
     return templates.TemplateResponse(request, template, data, status_code=code)
 
 
-def _ctx(request: Request) -> ServerContext:
-    return request.app.state.ctx
-
-
-def _or_404(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    try:
-        return fn(*args, **kwargs)
-    except NotFound as exc:
-        raise HTTPException(404, str(exc)) from None
-    except BadQuery as exc:
-        raise HTTPException(400, str(exc)) from None
 
 
 # -- sign-in ---------------------------------------------------------------------------------
@@ -116,7 +104,7 @@ def login_page(request: Request, next: str = "/", error: str = "") -> HTMLRespon
 
 @router.post("/login")
 async def login(request: Request) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     client = request.client.host if request.client else "?"
     form = await request.form()
     nxt = _safe_next(str(form.get("next") or "/"))
@@ -141,7 +129,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request, _p: Viewer) -> Response:
-    _ctx(request).auth.close_session(request.cookies.get(COOKIE, ""))
+    ctx_of(request).auth.close_session(request.cookies.get(COOKIE, ""))
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(COOKIE, path="/")
     return resp
@@ -150,7 +138,7 @@ async def logout(request: Request, _p: Viewer) -> Response:
 # -- pages -----------------------------------------------------------------------------------
 @router.get("/")
 def overview(request: Request, p: Viewer) -> HTMLResponse:
-    return render(request, "overview.html", p, o=_or_404(_ctx(request).reader.overview))
+    return render(request, "overview.html", p, o=answered(ctx_of(request).reader.overview))
 
 
 def _tree(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -166,19 +154,19 @@ def _tree(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 @router.get("/inventory")
 def inventory(request: Request, p: Viewer, q: str = "", status: str = "", flag: str = "") -> HTMLResponse:
-    rows = _or_404(_ctx(request).reader.inventory, q=q or None, status=status or None, flag=flag or None)
+    rows = answered(ctx_of(request).reader.inventory, q=q or None, status=status or None, flag=flag or None)
     tmpl = "inventory_tree.html" if request.headers.get("hx-request") else "inventory.html"
     return render(request, tmpl, p, tree=_tree(rows), rows=rows, q=q, status=status, flag=flag)
 
 
 @router.get("/endpoints/{endpoint_id}")
 def endpoint(request: Request, endpoint_id: str, p: Viewer) -> HTMLResponse:
-    return render(request, "endpoint.html", p, e=_or_404(_ctx(request).reader.endpoint, endpoint_id))
+    return render(request, "endpoint.html", p, e=answered(ctx_of(request).reader.endpoint, endpoint_id))
 
 
 @router.get("/findings")
 def findings(request: Request, p: Viewer, kind: str = "", status: str = "", severity: str = "", q: str = "") -> HTMLResponse:
-    rows = _or_404(_ctx(request).reader.findings, kind=kind or None, status=status or None, severity=severity or None, q=q or None,
+    rows = answered(ctx_of(request).reader.findings, kind=kind or None, status=status or None, severity=severity or None, q=q or None,
                    limit=500)
     tmpl = "findings_table.html" if request.headers.get("hx-request") else "findings.html"
     return render(request, tmpl, p, rows=rows, kind=kind, status=status, severity=severity, q=q, statuses=STATUSES,
@@ -187,13 +175,13 @@ def findings(request: Request, p: Viewer, kind: str = "", status: str = "", seve
 
 @router.get("/findings/{finding_id}")
 def finding(request: Request, finding_id: str, p: Viewer) -> HTMLResponse:
-    f = _or_404(_ctx(request).reader.finding, finding_id, 25)
+    f = answered(ctx_of(request).reader.finding, finding_id, 25)
     return render(request, "finding.html", p, f=f, statuses=STATUSES, evidence=json.dumps(f["evidence"], indent=2, default=str))
 
 
 @router.post("/findings/{finding_id}/triage")
 async def triage(request: Request, finding_id: str, p: Analyst) -> Response:
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     form = await request.form()
     status, note = str(form.get("status") or ""), str(form.get("note") or "")
     if status not in STATUSES:
@@ -209,14 +197,14 @@ async def triage(request: Request, finding_id: str, p: Analyst) -> Response:
 
 @router.get("/actors")
 def actors(request: Request, p: Viewer) -> HTMLResponse:
-    return render(request, "actors.html", p, rows=_or_404(_ctx(request).reader.actors, 500))
+    return render(request, "actors.html", p, rows=answered(ctx_of(request).reader.actors, 500))
 
 
 @router.get("/actors/{actor:path}")
 def actor(request: Request, actor: str, p: Viewer) -> HTMLResponse:
     from apiward.model.taxonomy import KILL_CHAIN
 
-    a = _or_404(_ctx(request).reader.actor, actor)
+    a = answered(ctx_of(request).reader.actor, actor)
     return render(request, "actor.html", p, a=a, kill_chain=KILL_CHAIN)
 
 
@@ -224,7 +212,7 @@ def actor(request: Request, actor: str, p: Viewer) -> HTMLResponse:
 def hunts(request: Request, p: Viewer) -> HTMLResponse:
     from apiward.serve.api import load_saved_hunts
 
-    return render(request, "hunts.html", p, hunts=[h.to_dict() for h in load_saved_hunts(_ctx(request)).values()], sql="", result=None,
+    return render(request, "hunts.html", p, hunts=[h.to_dict() for h in load_saved_hunts(ctx_of(request)).values()], sql="", result=None,
                   error="", name="")
 
 
@@ -239,7 +227,7 @@ async def hunt_run(request: Request, p: Analyst) -> Response:
         run_sql,
     )
 
-    ctx = _ctx(request)
+    ctx = ctx_of(request)
     form = await request.form()
     name, sql = str(form.get("name") or ""), str(form.get("sql") or "")
     since = str(form.get("since") or "") or None
@@ -271,15 +259,15 @@ async def hunt_run(request: Request, p: Analyst) -> Response:
 
 @router.get("/incidents")
 def incidents(request: Request, p: Viewer) -> HTMLResponse:
-    return render(request, "incidents.html", p, rows=_or_404(_ctx(request).reader.incidents))
+    return render(request, "incidents.html", p, rows=answered(ctx_of(request).reader.incidents))
 
 
 @router.get("/incidents/{target}")
 def incident(request: Request, target: str, p: Viewer) -> HTMLResponse:
-    rep = _or_404(_ctx(request).reader.report, target)
+    rep = answered(ctx_of(request).reader.report, target)
     return render(request, "incident.html", p, r=rep, target=target)
 
 
 @router.get("/selftest")
 def selftest(request: Request, p: Viewer) -> HTMLResponse:
-    return render(request, "selftest.html", p, rep=_or_404(_ctx(request).reader.selftest))
+    return render(request, "selftest.html", p, rep=answered(ctx_of(request).reader.selftest))
