@@ -714,3 +714,63 @@ def test_sibling_values_keep_their_merge_when_each_has_its_own_names_below():
                 t.observe("POST", "h", f"/v1/buckets/{b}/collections/{c}/records")
     for b in buckets:
         assert t.resolve("PUT", "h", f"/v1/buckets/{b}")[0] == "/v1/buckets/{bucket}", b
+
+
+def test_a_segment_naming_its_caller_is_an_identifier():
+    """Radicale-style trees: user names at the root, each called by its owner."""
+    t = Templater()
+    users = ["barbara", "charles", "daniel", "karen"]
+    for u in users:
+        for cal in ("home", "work"):
+            t.observe("PROPFIND", "dav", f"/{u}/", caller=u)
+            t.observe("REPORT", "dav", f"/{u}/{cal}-{u}/", caller=u)
+    for u in users:
+        assert t.resolve("PROPFIND", "dav", f"/{u}/")[0].count("{") == 1
+    # another caller naming a known user lands on the same parameter (a BOLA read stays one endpoint)
+    assert t.resolve("PROPFIND", "dav", "/barbara/")[0] == t.resolve("PROPFIND", "dav", "/karen/")[0]
+    # a name nobody called as its own stays what the evidence says: a literal
+    assert t.resolve("PROPFIND", "dav", "/stranger/")[0] == "/stranger"
+    # without callers the same words stay literal (one word each, no structure yet)
+    bare = Templater()
+    bare.observe("PROPFIND", "dav", "/barbara/")
+    assert bare.resolve("PROPFIND", "dav", "/barbara/")[0] == "/barbara"
+
+
+def test_caller_named_like_an_api_word_joins_a_collection_that_takes_values():
+    t = Templater()
+    for u in ("sarah", "chen", "david", "steven"):
+        t.observe("PUT", "api", f"/v1/accounts/{u}")
+        t.observe("GET", "api", f"/v1/accounts/{u}/settings")
+    t.observe("GET", "api", "/v1/accounts/admin")  # unauthenticated: a word of the API's vocabulary
+    t.settle()
+    assert t.resolve("GET", "api", "/v1/accounts/admin")[0] == "/v1/accounts/admin"
+    t.observe("GET", "api", "/v1/accounts/admin", caller="admin")
+    t.settle()
+    assert t.resolve("GET", "api", "/v1/accounts/admin")[0] == t.resolve("GET", "api", "/v1/accounts/sarah")[0]
+    # a caller's name never turns an API word into a parameter where no values go
+    t.observe("GET", "api", "/v1/admin/stats", caller="admin")
+    assert t.resolve("GET", "api", "/v1/admin/stats")[0] == "/v1/admin/stats"
+
+
+def test_release_file_names_are_one_value():
+    files = [f"/packages/{p}-{v}.tar.gz" for p in ("alpha", "beta_pkg", "gamma") for v in ("1.0", "1.2.3", "2.0")]
+    files += [f"/packages/{p}-1.0-py3-none-any.whl" for p in ("alpha", "gamma")]
+    t = learn(files * 2)
+    got = {tmpl(t, f) for f in files}
+    assert len(got) == 1 and got.pop().startswith("/packages/{"), got
+    assert segment_shape("7") == "int" and tmpl(learn(["/calls/7.json", "/calls/8.json"]), "/calls/9.json").endswith(".json")
+
+
+def test_a_word_value_with_the_slots_structure_joins_the_id_slot():
+    """/scores/{id}/comments learned from ids; a slug-named score has the same endpoints below it."""
+    rng = random.Random(5)
+    paths = []
+    for _ in range(12):
+        sid = str(rng.randint(10**5, 10**6))
+        paths += [f"/v2/scores/{sid}/comments", f"/v2/scores/{sid}/revisions", f"/v2/scores/{sid}"]
+    paths += ["/v2/scores/weekly-lava/comments", "/v2/scores/weekly-lava/revisions"]
+    t = learn(paths)
+    assert tmpl(t, "/v2/scores/weekly-lava/comments") == tmpl(t, "/v2/scores/123456/comments")
+    # a sub-collection with endpoints of its own stays literal
+    t2 = learn(paths + ["/v2/scores/shared/export", "/v2/scores/shared/export/status"] * 3)
+    assert tmpl(t2, "/v2/scores/shared/export") == "/v2/scores/shared/export"

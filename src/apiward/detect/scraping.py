@@ -10,6 +10,12 @@ actors of the endpoint (90th percentile, at least ``min_actors`` of them):
 ``factor`` times beyond it, and above an absolute floor, is flagged. With
 too few other actors to compare, only self-evident walks
 (``self_contained_ids`` ids or ``self_contained_depth`` pages) are flagged.
+Detail walks are also judged per parent object (the values of the path
+parameters before the id: one shared collection among everyone's own): far
+beyond the other readers there. Per endpoint and per parent, an actor that
+read nearly every object anyone read there (``whole_space``, from
+``min_space_ids`` objects) while each peer read a small part
+(``peer_part``) walked the whole space, however small the catalogue.
 
 Over days (``slow_window_s``) per actor and endpoint: ``walk_ids`` numeric
 ids read mostly in id order (``walk_sequential`` of adjacent pairs), or
@@ -163,7 +169,13 @@ class ScrapingEnumeration(DetectorBase):
         oversized_factor: float = 4.0,
         oversized_pages: int = 8,
         max_slow: int = 50_000,
+        whole_space: float = 0.8,
+        peer_part: float = 0.4,
+        min_space_ids: int = 20,
     ) -> None:
+        self.min_space_ids = min_space_ids
+        self.whole_space = whole_space
+        self.peer_part = peer_part
         self.slow_window_s = slow_window_s
         self.walk_ids = walk_ids
         self.walk_sequential = walk_sequential
@@ -183,6 +195,10 @@ class ScrapingEnumeration(DetectorBase):
         self.actors_per_endpoint = actors_per_endpoint
         self.ids_cap = ids_cap
         self._ep: LRU[str, LRU[str, _Scan]] = LRU(max_endpoints)
+        #: the same walks per parent object (``/collections/{c}/records/{id}``
+        #: per ``c``): one shared collection walked end to end stands out
+        #: there even where the template also holds every user's own objects
+        self._parents: LRU[str, LRU[str, _Scan]] = LRU(max_endpoints)
         self._last = ""
         self.norms = Norms()
 
@@ -194,13 +210,17 @@ class ScrapingEnumeration(DetectorBase):
         scans, scan, num, big = upd
         ids = len(scan.ids)
         if (
-            (ids >= self.min_ids and ids >= scan.chk_ids)
+            (ids >= min(self.min_ids, self.min_space_ids) and ids >= scan.chk_ids)
             or (scan.depth >= self.min_depth and scan.depth >= scan.chk_depth)
             or (scan.size >= self.min_size and scan.size >= scan.chk_size)
         ):  # a checkpoint is due: judge against the peers
             out = self._score(call, ctx, scans, scan)
         else:
             out = []
+        if not out:
+            pscan = self._parent_scan(call, ctx)
+            if pscan is not None:
+                out = self._score_parent(call, ctx, *pscan)
         if num < 0 and not big and call.actor.key + "|" + facts(call, ctx).ep_key not in self._slow:
             return out  # no numeric id, no oversized page, no slow state: nothing to keep over days
         slow = self._score_slow(call, ctx, num, big, bool(out))
@@ -340,8 +360,8 @@ class ScrapingEnumeration(DetectorBase):
         oid = ""
         if ep.path_params:
             refs = facts(call, ctx).path_refs
-            if refs:
-                oid = refs[-1][1]
+            # the object id, or the object's name where it has no id (a package file, a page)
+            oid = refs[-1][1] if refs else ep.path_params[-1][1]
         depth = size = 0
         cursor = ""
         if req.query:
@@ -374,22 +394,7 @@ class ScrapingEnumeration(DetectorBase):
         if req.query and not oid:
             typical = self._typical_size(ek, size)
             big = size >= self.oversized_factor * typical
-        actor = call.actor
-        scans = self._ep.get(ek)
-        if scans is None:
-            scans = LRU(self.actors_per_endpoint)
-            self._ep.put(ek, scans)
-        else:
-            self._ep.move_to_end(ek)
-        me = actor.key
-        scan = scans.get(me)
-        if scan is None:
-            scan = _Scan(call.ts)
-            scans.put(me, scan)
-        else:
-            if call.ts - scan.start > self.window_s:
-                scan.reset(call.ts)  # a new window: reuse the object
-            scans.move_to_end(me)
+        scans, scan = self._scan_of(self._ep, ek, call.actor.key, call.ts)
         if oid and len(scan.ids) < self.ids_cap:
             scan.ids.add(oid)
         if cursor:
@@ -410,9 +415,13 @@ class ScrapingEnumeration(DetectorBase):
         what: list[str] = []
         evidence: dict[str, Any] = {}
         conf = 0.0
-        if nids >= self.min_ids and nids >= scan.chk_ids:
+        if nids >= min(self.min_ids, self.min_space_ids) and nids >= scan.chk_ids:
             scan.chk_ids = _next(nids, self.self_contained_ids)
-            r = self._judge(scans, actor.key, "ids", nids, self.self_contained_ids)
+            r = self._judge(scans, actor.key, "ids", nids, self.self_contained_ids) if nids >= self.min_ids else None
+            known = self._whole_space(scans, actor.key, nids) if r is None else None
+            if known is not None:
+                r, known_n = known
+                evidence["objects_known"] = known_n
             if r is not None and self._own("ids", ep.key, actor.key, nids) is None:
                 what.append(f"read {nids} distinct objects (peers' p90 {r:.0f})")
                 evidence.update(distinct_objects=nids, peer_p90_objects=r)
@@ -446,6 +455,77 @@ class ScrapingEnumeration(DetectorBase):
             )
         )
         return out
+
+    def _scan_of(self, table: LRU[str, LRU[str, _Scan]], key: str, me: str, ts: float) -> tuple[LRU[str, _Scan], _Scan]:
+        """``me``'s scan in ``table[key]`` (made, or started again when its window is over)."""
+        scans = table.get(key)
+        if scans is None:
+            scans = LRU(self.actors_per_endpoint)
+            table.put(key, scans)
+        else:
+            table.move_to_end(key)
+        scan = scans.get(me)
+        if scan is None:
+            scan = _Scan(ts)
+            scans.put(me, scan)
+        else:
+            if ts - scan.start > self.window_s:
+                scan.reset(ts)  # a new window: reuse the object
+            scans.move_to_end(me)
+        return scans, scan
+
+    def _parent_scan(self, call: ApiCall, ctx: Context) -> tuple[LRU[str, _Scan], _Scan, str] | None:
+        """The actor's walk below this call's parent object (the values of
+        every path parameter but the last), with this call in it."""
+        pp = ctx.endpoint.path_params
+        if len(pp) < 2 or not call.actor.key:
+            return None
+        parent = "/".join(v for _k, v in pp[:-1])
+        scans, scan = self._scan_of(self._parents, facts(call, ctx).ep_key + "|" + parent, call.actor.key, call.ts)
+        if len(scan.ids) < self.ids_cap:
+            scan.ids.add(pp[-1][1])
+        scan.ring.push(call.id)
+        return scans, scan, parent
+
+    def _score_parent(self, call: ApiCall, ctx: Context, scans: LRU[str, _Scan], scan: _Scan, parent: str) -> list[Finding]:
+        """Judge a walk below one parent object against the other actors
+        reading below that same parent."""
+        nids = len(scan.ids)
+        if nids < min(self.min_ids, self.min_space_ids) or nids < scan.chk_ids:
+            return []
+        scan.chk_ids = _next(nids, self.self_contained_ids)
+        actor = call.actor
+        ep = ctx.endpoint
+        r = self._judge(scans, actor.key, "ids", nids, self.self_contained_ids) if nids >= self.min_ids else None
+        evidence: dict[str, Any] = {}
+        known = self._whole_space(scans, actor.key, nids) if r is None else None
+        if known is not None:
+            r, evidence["objects_known_below_parent"] = known
+        if r is None or self._own("ids", ep.key, actor.key, nids) is not None or privileged(actor.jwt_claims) is True:
+            return []
+        return [self.finding(
+            call, ctx,
+            summary=f"{actor.display} read {nids} distinct objects below one parent on {ep.name} (peers' p90 there {r:.0f})",
+            evidence={"distinct_objects": nids, "peer_p90_objects": r, "parent_values": parent[:200], "window_s": self.window_s,
+                      **evidence},
+            confidence=0.7, key=f"{self.id}|{actor.key}|{ep.key}", event_ids=list(scan.ring), first_seen=scan.start,
+        )]
+
+    def _whole_space(self, scans: LRU[str, _Scan], me: str, nids: int) -> tuple[float, int] | None:
+        """(peers' p90, objects known) when ``me`` read nearly every object
+        anyone read here (``whole_space``) while each of at least
+        ``min_actors`` peers read a small part (``peer_part``): a walk of the
+        whole object space, however small the catalogue. None otherwise."""
+        others = [len(sc.ids) for k, sc in scans.items() if k != me]
+        if len(others) < self.min_actors:
+            return None
+        known: set[str] = set()
+        for sc in scans.values():
+            known |= sc.ids
+        p = _p90(others)
+        if nids >= self.whole_space * len(known) and p <= self.peer_part * len(known):
+            return p, len(known)
+        return None
 
     def _judge(self, scans: LRU[str, _Scan], me: str, what: str, value: int, self_contained: int) -> float | None:
         """The peers' p90 when ``value`` is far beyond it, else ``None``."""

@@ -479,7 +479,9 @@ class Inventory:
         method, host, path = req.method, req.host, req.path
         templater = self.templater
         if learn:
-            templater.observe(method, host, path, route=route, response_shape=shape)
+            user = call.actor.user if call.actor is not None else ""
+            templater.observe(method, host, path, route=route, response_shape=shape,
+                              caller=user if len(user) >= 3 else "")
         template, params = templater.resolve(method, host, path, route=route)
         service = wl.service or _host_service(host)
         if params:

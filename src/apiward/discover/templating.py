@@ -123,6 +123,7 @@ _RE_EXT = re.compile(
     r"js|css|mp3|mp4|wav|xlsx?|docx?|md|geojson|kml|ics|vcf|protobuf|pb|bin))",
     re.IGNORECASE,
 )
+_RE_RELEASE = re.compile(r"[-_]v?\d+(?:\.\d+)+")  # name-1.2.3: a release's version in a file name
 _RE_VERB = re.compile(r"(.+?)(:[A-Za-z][A-Za-z0-9]*)")
 _RE_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _RE_COMPOUND = re.compile(r"[a-z]{3,}(?:([-_])[a-z]{3,})(?:\1[a-z]{3,}){1,3}")  # 3-5 lowercase words, one separator
@@ -298,7 +299,10 @@ def _split_suffix(seg: str) -> tuple[str, str]:
     if "." in seg:
         m = _RE_EXT.fullmatch(seg)
         if m:
-            return m.group(1), m.group(2)
+            stem = m.group(1)
+            if "." in stem and (stem.lower().endswith(".tar") or _RE_RELEASE.search(stem)):
+                return seg, ""  # pkg-1.0.tar.gz: a release file's name is the value, whole
+            return stem, m.group(2)
     if ":" in seg:
         m = _RE_VERB.fullmatch(seg)
         if m and not _RE_IP.fullmatch(seg):
@@ -455,6 +459,8 @@ class _Param:
         they share a code prefix with, or have the letters-and-digits mix of,
         a good part (a fifth) of the values seen."""
         forms = self.forms_()
+        if "=" + stem in forms:
+            return True  # a value its own caller named (see ``observe``'s ``caller``)
         total = forms.get(None, 0)
         if total < 3:
             return False
@@ -462,6 +468,22 @@ class _Param:
             if forms.get(f, 0) * 5 >= total and forms.get(f, 0) >= 2:
                 return True
         return False
+
+    def is_known(self, value: str) -> bool:
+        """Did its own caller name ``value`` here (see :meth:`note_known`)?"""
+        forms = self.forms_()
+        return bool(forms.get("=")) and "=" + value in forms
+
+    def note_known(self, value: str) -> bool:
+        """Remember a value its caller named as its own (bounded): later
+        calls naming it, by anyone, land on this parameter. True when new."""
+        forms = self.forms_()
+        key = "=" + value
+        if key in forms or forms.get("=", 0) >= _KNOWN_MAX:
+            return False
+        forms[key] = 1
+        forms["="] = forms.get("=", 0) + 1
+        return True
 
     def distinct(self) -> int:
         """Estimated number of distinct values (exact below ``_KMV``)."""
@@ -776,9 +798,15 @@ class Templater:
 
     # ----------------------------------------------------------------- learning
     def observe(
-        self, method: str, host: str, path: str, *, route: str = "", response_shape: int | None = None
+        self, method: str, host: str, path: str, *, route: str = "", response_shape: int | None = None,
+        caller: str = "",
     ) -> None:
         """Learn from one call. Cheap when the raw path was seen before.
+
+        ``caller``: the authenticated principal's name, when known. A path
+        segment naming the caller (``/alice/calendar`` or
+        ``/users/alice/settings`` called by alice) is an identifier whatever
+        its shape: a name at that place is a value of a parameter.
 
         ``response_shape`` (see :func:`response_shape`) is the shape of a 2xx
         JSON response, when there is one: siblings answering alike are
@@ -802,7 +830,7 @@ class Templater:
             return
         key = (host, path)
         hit = self._walks.get(key)
-        if hit is not None:
+        if hit is not None and not (caller and caller in path):  # (a caller named in it: walk, it may teach)
             # seen before and the tree kept its structure: the walk would take
             # the same nodes and add the same values; replay its counters
             walked, adds, leaves, sh_walked, roots = hit
@@ -843,6 +871,13 @@ class Templater:
         for depth, seg in enumerate(segs):
             child = node.lit.get(seg)
             if child is not None:
+                if caller and seg == caller and "" in node.par and (
+                        _mergeable(*_stem_shape(seg)) or (top and _is_plural(top))):
+                    # a literal its own caller names, beside a parameter: one of its values
+                    slot = node.par[""].param
+                    if slot is not None and slot.note_known(seg):
+                        self._new_nodes += 1
+                        fresh = True
                 if steps is not None:
                     if child.param is None:
                         steps.append(seg)
@@ -872,8 +907,14 @@ class Templater:
                         top = ""
                         continue
                 shape = self._shape(stem, depth, node, top is None or (bool(top) and _is_top_literal(top)))
+                named_caller = False
                 if stem in never or seg in never:
                     shape = "literal"
+                elif caller and stem == caller and shape not in STRONG and (
+                        _mergeable(stem, shape) or (top and "" in node.par and _is_plural(top) and shape == "word")):
+                    # an identifier, whatever it looks like (a user named like an API
+                    # word, /accounts/admin, only where a collection already takes values)
+                    shape, named_caller = "mixed", True
                 if suf[:1] == "." and suf not in node.par and _FMT in node.par:
                     suf = _FMT
                 elif suf and suf not in node.par and "" in node.par and node.par[""].param.weak_ok:  # type: ignore[union-attr]
@@ -888,6 +929,8 @@ class Templater:
                         fresh = True
                     child.param.add(stem, shape)  # type: ignore[union-attr]
                     adds.append((child.param, stem, shape))  # type: ignore[arg-type]
+                    if named_caller and child.param.note_known(stem):  # type: ignore[union-attr]
+                        self._cache.clear()  # it resolved as a literal until now
                     members = child.param.members  # type: ignore[union-attr]
                     if members is not None:  # a weak merge's values: each keeps its subtree
                         m = members.get(seg)
@@ -910,8 +953,8 @@ class Templater:
                             values.append(stem)
                 else:
                     pc = node.par.get(suf)
-                    if pc is not None and pc.param is not None and _mergeable(stem, shape) and (
-                            pc.param.weak_ok or pc.param.form_match(stem)):
+                    if pc is not None and pc.param is not None and ((_mergeable(stem, shape) and (
+                            pc.param.weak_ok or pc.param.form_match(stem))) or pc.param.is_known(stem)):
                         child = pc
                         steps = None
                         pp = pc.param
@@ -1160,6 +1203,12 @@ class Templater:
 
     def _decide_here(self, node: _Node, parent_text: str, parent_kind: str, depth: int) -> None:
         fixed = node.fixed or ()
+        slot = node.par.get("")
+        if slot is not None and slot.param is not None and slot.param.forms_().get("=", 0):
+            forms = slot.param.forms_()
+            named = [s for s in node.lit if "=" + s in forms and s not in fixed and s not in self.never_merge]
+            if named:  # literals their own callers named: values of the slot
+                self._merge(node, named, "caller", {"named_by_caller": len(named)}, keep_strong=True)
         cands = [s for s in node.lit if _mergeable(*_stem_shape(s)) and s not in self.never_merge and s not in fixed]
         if len(cands) >= 2:
             cands = _drop_namespaced(cands)
@@ -1178,6 +1227,19 @@ class Templater:
             if join and ok:
                 self._merge(node, join, "value-form", {"joined": len(join), **resp_ev}, keep_strong=True)
                 cands = [s for s in cands if s not in join]
+            if strong_slot.lit or strong_slot.par:
+                # a value with the slot's own structure below it (/scores/weekly-lava/comments
+                # beside /scores/{id}/comments): one more value of the slot
+                # (a plural word there names a sub-collection; a slug ending in one
+                # (rosa-drafts) is a value)
+                join = [x for x in cands if (node.lit[x].lit or node.lit[x].par)
+                        and not (_RE_WORD.fullmatch(_stem_shape(x)[0]) and _is_plural(_stem_shape(x)[0]))
+                        and _within(node.lit[x], strong_slot)]
+                if join:
+                    join = [x for x in join if self._answers_agree([node.lit[x], strong_slot])[0]]
+                if join:
+                    self._merge(node, join, "joins-structure", {"joined": len(join), "parent": parent_text or parent_kind})
+                    cands = [s for s in cands if s not in join]
         if weak_slot is not None:
             # a position already known to take words: a non-vocabulary word with
             # the slot's structure joins it
@@ -1373,6 +1435,8 @@ class Templater:
                 bad = _answer_outliers([_answers(x, self._specific) for x in nodes])
                 if bad:
                     out, reason = [names[i] for i in bad], "response-shapes"
+        if reason == "coverage":
+            out = _not_narrower(out, names, nodes)
         if not out:
             return
         if len(out) >= len(names) - 1:
@@ -1656,11 +1720,11 @@ class Templater:
             if pn is not None and pn.param is not None and not pn.param.weak_ok:
                 shape = self._shape(stem, depth, node, top)  # type: ignore[arg-type]
                 if shape not in STRONG and not (_mergeable(stem, shape) and stem not in never
-                                                and pn.param.form_match(stem)):
+                                                and pn.param.form_match(stem)) and not pn.param.is_known(stem):
                     pn = None
             elif pn is not None:
                 shape = segment_shape(stem)
-                if not _mergeable(stem, shape) or stem in never:
+                if (not _mergeable(stem, shape) or stem in never) and not pn.param.is_known(stem):  # type: ignore[union-attr]
                     pn = None
             if pn is None:
                 node = None
@@ -1778,6 +1842,7 @@ def _values_recur(hashes: list[set[int]]) -> bool:
 
 
 _FORMS_OF = 256  # values whose forms are counted per parameter
+_KNOWN_MAX = 1024  # values named by their own caller, kept per parameter
 _FORM_SHAPES = frozenset({"mixed", "token", "hex", "wordnum", "slug", "word"})
 _RE_CODE_PREFIX = re.compile(r"([a-z]{2,5}|[A-Z]{2,5})_(?=.)")
 _RE_LOWER = re.compile(r"[a-z]")
@@ -1943,6 +2008,33 @@ def _signature_keys(node: _Node, specific: frozenset[int] = frozenset(), depth: 
     return keys
 
 
+def _within(value: _Node, slot: _Node, depth: int = 4, limit: int = 32) -> bool:
+    """Do most endpoints below ``value`` (up to ``depth`` segments on) exist
+    below ``slot`` too? A value of the slot reaches the slot's endpoints; a
+    resource of its own has endpoints of its own. Exact walks, so a slot
+    holding thousands of endpoints is matched as well as a small one."""
+    found = total = 0
+    stack: list[tuple[_Node, _Node | None, int]] = [(value, slot, 0)]
+    while stack and total < limit:
+        cur, mirror, d = stack.pop()
+        if d and cur.ends:
+            total += 1
+            if mirror is not None and mirror.ends:
+                found += 1
+        if d >= depth:
+            continue
+        for seg, ch in cur.lit.items():
+            m = None
+            if mirror is not None:
+                m = mirror.lit.get(seg)
+                if m is None:
+                    m = mirror.par.get(_split_suffix(seg)[1]) or mirror.par.get("")
+            stack.append((ch, m, d + 1))
+        for sfx, ch in cur.par.items():
+            stack.append((ch, mirror.par.get(sfx) if mirror is not None else None, d + 1))
+    return total > 0 and found * 2 > total
+
+
 def _alike(a: set[Any], b: set[Any]) -> bool:
     """Do two siblings share most of their structure (half the keys of the
     smaller)? Values of one parameter have the same endpoints below them;
@@ -2072,6 +2164,30 @@ def _coverage(nodes: list[_Node], cap: int = 48) -> tuple[int, int]:
                 missing += 1
                 break
     return checked, missing
+
+
+def _not_narrower(out: list[str], names: list[str], nodes: list[_Node], rich: int = 3) -> list[str]:
+    """The values of ``out`` (missing endpoints the others reach) that are
+    not merely used more narrowly: a value reaching several endpoints below
+    it, every one of which the others reach too (a shared catalogue that
+    customers only read, a collection one team only appends to), is a value
+    called by fewer kinds of caller, not a resource of its own; a resource
+    of its own reaches endpoints of its own, or only itself."""
+    profs = _unify([_profile(n) for n in nodes[:48]])
+    if len(profs) < len(names):
+        return out
+    keep = []
+    for x in out:
+        i = names.index(x)
+        mine = {k for k in profs[i] if k[0]}
+        others: set[Any] = set()
+        for j, pr in enumerate(profs):
+            if j != i:
+                others.update(pr)
+        if len(mine) >= rich and mine <= others:
+            continue
+        keep.append(x)
+    return keep
 
 
 def _coverage_misses(nodes: list[_Node], cap: int = 48, p_miss: float = 0.01) -> tuple[int, list[int]]:
