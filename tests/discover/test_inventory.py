@@ -301,3 +301,23 @@ def test_demote_moves_what_only_a_named_attacker_reached_to_the_probes() -> None
     probes = {r["path"]: r for r in inv.probe_rows()}
     assert set(probes) == {"/actuator", "/admin/login", "/.env"} and probes["/.env"]["statuses"] == {"307": 1}
     assert inv.demote("user:u1") == 0  # others reached /v1/items
+
+
+def test_a_method_served_to_a_flagged_caller_on_a_learned_template_is_listed_but_teaches_nothing() -> None:
+    inv = Inventory()
+    for i, u in enumerate(("10001", "10002", "10003", "10004")):
+        feed(inv, make_call("GET", f"/v1/accounts/{u}", ts=100.0 + i, user=f"u{i}", json={"id": u, "name": "x"}))
+    attack = make_call("PATCH", "/v1/accounts/10001", ts=200.0, user="eve", req_json={"data": {"role": "admin"}}, json={"id": "10001"})
+    ref = inv.resolve(attack, learn=False)
+    assert ref.template != "/v1/accounts/10001" and ref.path_params
+    inv.note_probe(attack, ref)
+    rec = inv.endpoints[(ref.host, "PATCH", ref.template)]
+    assert rec.calls == 1 and rec.statuses == {200: 1}
+    assert not rec.params and not rec.actors  # nothing of the attacker's call learned
+    # a refused attempt is still a probe, and a literal path never served is not listed
+    denied = make_call("DELETE", "/v1/accounts/10002", status=403, ts=201.0, user="eve")
+    inv.note_probe(denied, inv.resolve(denied, learn=False))
+    assert (ref.host, "DELETE", ref.template) not in inv.endpoints
+    odd = make_call("GET", "/v1/secret-dump", ts=202.0, user="eve", json={"a": 1, "b": 2})
+    inv.note_probe(odd, inv.resolve(odd, learn=False))
+    assert all(k[2] != "/v1/secret-dump" for k in inv.endpoints)

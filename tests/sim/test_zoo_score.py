@@ -22,7 +22,8 @@ def test_score_counts_caught_attacks_accused_benign_and_template_f1():
     eve = ZooActor("eve", "127.0.0.13", False, "eve")
     run = AppRun(
         app="t", routes=[("GET", "/items/{id}"), ("GET", "/items")],
-        sent=[Sent("alice", "GET", "/items", 200), Sent("alice", "GET", "/items/1", 200), Sent("eve", "GET", "/nope", 404)],
+        sent=[Sent("alice", "GET", "/items", 200), Sent("alice", "GET", "/items/1", 200), Sent("eve", "GET", "/nope", 404),
+              Sent("eve", "GET", "/items/.env", 401)],  # refused: matches a route, serves nothing
         actors=[alice, bob, eve], attacks=[Attack("a1", "bola_read", "API1", eve), Attack("a2", "bfla", "API5", eve)],
         findings=[{"actor": "user:eve", "owasp": "API1:2023", "detector": "bola.cross_owner_access"},
                   {"actor": "user:bob", "owasp": "API4:2023", "detector": "abuse.resource", "summary": "x"}],

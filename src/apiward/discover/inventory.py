@@ -514,10 +514,21 @@ class Inventory:
         """Keep a call that learns nothing (an attack finding rests on it)
         among the probes when it asked for something never served and was
         answered with an error (or not at all): the probe list is what
-        attackers tried, apart from the inventory."""
+        attackers tried, apart from the inventory. A method served 2xx on a
+        learned template is an endpoint all the same: listed, nothing learned."""
         resp = call.response
-        if resp is not None and (resp.status in PROBE_STATUSES or resp.status >= 400) and (ref.host, ref.method, ref.template) not in self.endpoints:
+        key = (ref.host, ref.method, ref.template)
+        if resp is not None and (resp.status in PROBE_STATUSES or resp.status >= 400) and key not in self.endpoints:
             self._probe(call, ref, call.actor.key or call.actor.ip or call.src.ip)
+        elif resp is not None and 200 <= resp.status < 300 and ref.path_params and key not in self.endpoints:
+            # served to an attacker on a path template learned from others (PATCH
+            # /accounts/{id}): the endpoint exists; it is listed, counters only --
+            # nothing of the call (fields, values, actor) is learned as normal
+            rec = self.endpoints[key] = EndpointRecord(ref.service, ref.host, ref.method, ref.template)
+            rec.first_seen = rec.last_seen = call.ts
+            rec.path_sample = call.request.path
+            rec.calls = 1
+            rec.statuses[resp.status] = 1
 
     def observe(self, call: ApiCall, ref: EndpointRef, hits: list[SensitiveHit], *, learn: bool = True) -> bool:
         """Fold ``call`` into its endpoint; True when the endpoint is new.

@@ -105,7 +105,9 @@ def score_run(run: AppRun, *, host_port: str | None = None) -> Score:
     table = RouteTable(run.routes)
     served: set[str] = set()
     for r in run.sent:
-        if r.status in (404, 405):
+        if r.status in (404, 405) or r.status in (401, 403):
+            # not found, or refused: a scanner's wordlist path answered 401 matches a
+            # catch-all route (Radicale's /{user}) without anything being served
             continue
         t = table.match(r.method, r.path)
         if t is not None:
