@@ -68,3 +68,28 @@ def test_unsupported_objects_are_not_stored() -> None:
         codec.dumps({"f": lambda: 1})
     with pytest.raises(codec.CodecError):
         codec.dumps(defaultdict(lambda: 0))
+
+
+def test_value_profiles_round_trip_and_read_the_older_feature_form() -> None:
+    """Profiles write their features as flat scalar lists (cheap to encode
+    at every checkpoint and spill) and still read states saved with a
+    ``_Feature`` object per feature."""
+    from apiward.learn.profiles import ValueProfile, _Categorical, _Feature
+
+    p = ValueProfile()
+    for i in range(300):
+        p.learn(str(1000 + i % 50), actor=i % 7)
+    p.learn("abc x", actor=3)
+    back = codec.loads(codec.dumps(p))
+    assert codec.dumps(back) == codec.dumps(p)
+    for probe in ("1234", "1' OR 1=1", "abc x"):
+        assert back.score(probe) == p.score(probe)
+    assert back.chars.full == p.chars.full and list(back.values.items) == list(p.values.items)
+    # the older form: (items: {key: _Feature}, cap, overflow, support_cap)
+    old = _Categorical.__new__(_Categorical)
+    old.__setstate__(({k: f for k, f in p.chars.items.items()}, p.chars.cap, p.chars.overflow, p.chars.support_cap))
+    assert all(type(f) is _Feature for f in old.items.values()) and old.full == p.chars.full
+    with pytest.raises(codec.CodecError):
+        bad = codec.encode(p.chars)
+        bad[1]["x"][2][0] = ["k", 1, 3, -5]  # a negative actor count never loops
+        codec.decode(bad)

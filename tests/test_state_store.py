@@ -225,3 +225,12 @@ def test_spills_between_checkpoints_leave_memory_and_commit_with_the_next_one(tm
     crashed.close()
     again = StateStore(tmp_path / "state.db", SECRET).load("bola")["owners"]
     assert again.get("obj150") == {"alice": 150} and again.get("obj299") == {"alice": 299} and again.size() == 300
+
+
+def test_state_of_schema_2_is_migrated_and_older_readers_are_refused(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "state.db", SECRET)
+    store.save({"x": {"a": 1}})
+    store.set_meta("schema", "2")
+    store.close()
+    store = StateStore(tmp_path / "state.db", SECRET)
+    assert store.meta("schema") == str(SCHEMA) and store.load("x") == {"a": 1}

@@ -229,10 +229,39 @@ class _Categorical:
         return f is not None and len(f.actors.items) >= needed
 
     def __getstate__(self) -> tuple[Any, ...]:
-        return (self.items, self.cap, self.overflow, self.support_cap)
+        # Flat: ``[key, count, actor cap, m, actor 1..m, key, ...]``, all
+        # scalars, instead of an object pair per feature. Profiles are most
+        # of a baselines record, and records are encoded at every
+        # checkpoint and spill: scalars are written and read back inline.
+        flat: list[Any] = []
+        add = flat.extend
+        for k, f in self.items.items():
+            a = f.actors
+            acts = a.items
+            add((k, f.n, a.cap, len(acts)))
+            add(acts)
+        return (flat, self.cap, self.overflow, self.support_cap)
 
     def __setstate__(self, s: tuple[Any, ...]) -> None:
-        self.items, self.cap, self.overflow, self.support_cap = s
+        items, self.cap, self.overflow, self.support_cap = s
+        if type(items) is list:
+            feats: dict[Any, _Feature] = {}
+            new_f, new_s = _Feature.__new__, SmallSet.__new__
+            i, end = 0, len(items)
+            while i < end:
+                f = new_f(_Feature)
+                f.n = items[i + 1]
+                a = f.actors = new_s(SmallSet)
+                a.cap = items[i + 2]
+                m = items[i + 3]
+                if type(m) is not int or m < 0:
+                    raise ValueError("malformed feature list")
+                j = i + 4 + m
+                a.items = items[i + 4:j]
+                feats[items[i]] = f
+                i = j
+            items = feats
+        self.items = items  # (a dict of features: states saved before the flat form)
         self._rate_n, self._rate = -1, 1.0
         cap = self.support_cap
         self.full = {k for k, f in self.items.items() if len(f.actors.items) >= cap}

@@ -104,112 +104,211 @@ def _attrs(obj: Any) -> dict[str, Any]:
 class _Encoder:
     """One record's encoding: class names interned; mappings whose ``id()``
     is in ``shells`` written without their items (the state store keeps
-    those as records of their own)."""
+    those as records of their own).
 
-    __slots__ = ("names", "index", "shells")
+    Speed (a spilled or checkpointed record is thousands of small objects):
+    each type's handler is found once (:data:`_HANDLERS`) instead of by a
+    chain of checks, class indexes are interned per type, and scalar leaves
+    are written inline without a call."""
+
+    __slots__ = ("names", "index", "shells", "tindex")
 
     def __init__(self, shells: frozenset[int] = frozenset()) -> None:
         self.names: list[str] = []
         self.index: dict[str, int] = {}
+        self.tindex: dict[type, int] = {}
         self.shells = shells
 
     def cls(self, t: type) -> int:
+        i = self.tindex.get(t)
+        if i is not None:
+            return i
         n = _name(t) if not (t.__module__ == "collections" and t.__name__ in _BUILTIN_DICTS) else t.__name__
         i = self.index.get(n)
         if i is None:
             i = self.index[n] = len(self.names)
             self.names.append(n)
+        self.tindex[t] = i
         return i
 
     def enc(self, obj: Any) -> Any:
         t = type(obj)
         if t in _PLAIN:
             return obj
-        if t is int:
-            return obj if _INT_MIN <= obj <= _INT_MAX else {"i": str(obj)}
+        h = _HANDLERS.get(t)
+        if h is None:
+            h = _handler(t)
+        return h(self, obj)
+
+    def seq(self, items: Any) -> list[Any]:
+        """A list of encoded items, scalars inline (most leaves)."""
         enc = self.enc
-        # scalars inline (most leaves): a call per leaf was most of a checkpoint
-        if t is list:
-            return [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX) else enc(x) for x in obj]
-        if t is dict:
-            for k in obj:
-                if type(k) is not str:
-                    return {"d": [[enc(k), enc(v)] for k, v in obj.items()]}
-            return {"D": {k: v if (tv := type(v)) in _PLAIN or (tv is int and _INT_MIN <= v <= _INT_MAX) else enc(v)
-                          for k, v in obj.items()}}
-        if t is tuple:
-            return {"t": [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX) else enc(x) for x in obj]}
-        if t is set:
-            return {"s": [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX) else enc(x) for x in obj]}
-        if t is frozenset:
-            return {"f": [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX) else enc(x) for x in obj]}
-        if isinstance(obj, msgspec.Struct):
-            return {"m": [self.cls(t), msgspec.to_builtins(obj, builtin_types=(bytes,))]}
-        if t is defaultdict:
-            fac = obj.default_factory
-            fname = next((n for n, f in _FACTORIES.items() if f is fac), None)
-            if fname is None:
-                raise CodecError(f"defaultdict with factory {fac!r} is not state")
-            return {"dd": [fname, [[enc(k), enc(v)] for k, v in obj.items()]]}
-        if isinstance(obj, dict):
-            items = [] if id(obj) in self.shells else [[enc(k), enc(v)] for k, v in obj.items()]
-            return {"o": [self.cls(t), items, enc(_attrs(obj))]}
-        if isinstance(obj, deque):
-            return {"q": [-1 if t is deque else self.cls(t), obj.maxlen, [enc(x) for x in obj], enc(_attrs(obj))]}
-        if t is random.Random:
-            v, st, g = obj.getstate()
-            return {"r": [v, list(st), g]}
-        if t is re.Pattern:
-            return {"re": [obj.pattern, obj.flags]}
-        mod = t.__module__
-        if mod == "apiward" or mod.startswith("apiward."):
-            st = obj.__getstate__()
-            ts = type(st)
-            if ts is dict and all(type(k) is str for k in st):
-                return {"x": [self.cls(t), 0, {k: v if (tv := type(v)) in _PLAIN or (tv is int and _INT_MIN <= v <= _INT_MAX)
-                                               else enc(v) for k, v in st.items()}]}
-            if ts is tuple:
-                return {"x": [self.cls(t), 1, [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX)
-                                               else enc(x) for x in st]]}
-            return {"x": [self.cls(t), 2, enc(st)]}
-        raise CodecError(f"{t.__module__}.{t.__qualname__} is not state apiward can store")
+        return [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX) else enc(x) for x in items]
+
+    def smap(self, d: dict[str, Any]) -> dict[str, Any]:
+        """A string-keyed map of encoded values, scalars inline."""
+        enc = self.enc
+        return {k: v if (tv := type(v)) in _PLAIN or (tv is int and _INT_MIN <= v <= _INT_MAX) else enc(v) for k, v in d.items()}
+
+
+def _enc_int(e: _Encoder, obj: int) -> Any:
+    return obj if _INT_MIN <= obj <= _INT_MAX else {"i": str(obj)}
+
+
+def _enc_list(e: _Encoder, obj: list[Any]) -> Any:
+    return e.seq(obj)
+
+
+def _enc_dict(e: _Encoder, obj: dict[Any, Any]) -> Any:
+    for k in obj:
+        if type(k) is not str:
+            enc = e.enc
+            return {"d": [[enc(k), enc(v)] for k, v in obj.items()]}
+    return {"D": e.smap(obj)}
+
+
+def _enc_tuple(e: _Encoder, obj: tuple[Any, ...]) -> Any:
+    return {"t": e.seq(obj)}
+
+
+def _enc_set(e: _Encoder, obj: set[Any]) -> Any:
+    return {"s": e.seq(obj)}
+
+
+def _enc_frozenset(e: _Encoder, obj: frozenset[Any]) -> Any:
+    return {"f": e.seq(obj)}
+
+
+def _enc_struct(e: _Encoder, obj: Any) -> Any:
+    return {"m": [e.cls(type(obj)), msgspec.to_builtins(obj, builtin_types=(bytes,))]}
+
+
+def _enc_defaultdict(e: _Encoder, obj: defaultdict[Any, Any]) -> Any:
+    fac = obj.default_factory
+    fname = next((n for n, f in _FACTORIES.items() if f is fac), None)
+    if fname is None:
+        raise CodecError(f"defaultdict with factory {fac!r} is not state")
+    enc = e.enc
+    return {"dd": [fname, [[enc(k), enc(v)] for k, v in obj.items()]]}
+
+
+def _enc_mapping(e: _Encoder, obj: dict[Any, Any]) -> Any:
+    enc = e.enc
+    items = [] if id(obj) in e.shells else [[enc(k), enc(v)] for k, v in obj.items()]
+    return {"o": [e.cls(type(obj)), items, enc(_attrs(obj))]}
+
+
+def _enc_deque(e: _Encoder, obj: deque[Any]) -> Any:
+    t = type(obj)
+    enc = e.enc
+    return {"q": [-1 if t is deque else e.cls(t), obj.maxlen, [enc(x) for x in obj], enc(_attrs(obj))]}
+
+
+def _enc_random(e: _Encoder, obj: random.Random) -> Any:
+    v, st, g = obj.getstate()
+    return {"r": [v, list(st), g]}
+
+
+def _enc_pattern(e: _Encoder, obj: re.Pattern[Any]) -> Any:
+    return {"re": [obj.pattern, obj.flags]}
+
+
+def _enc_object(e: _Encoder, obj: Any) -> Any:
+    """An apiward object: its ``__getstate__()``, tagged by its shape."""
+    st = obj.__getstate__()
+    ts = type(st)
+    if ts is tuple:
+        return {"x": [e.cls(type(obj)), 1, e.seq(st)]}
+    if ts is dict:
+        for k in st:
+            if type(k) is not str:
+                break
+        else:
+            return {"x": [e.cls(type(obj)), 0, e.smap(st)]}
+    return {"x": [e.cls(type(obj)), 2, e.enc(st)]}
+
+
+def _enc_refused(e: _Encoder, obj: Any) -> Any:
+    t = type(obj)
+    raise CodecError(f"{t.__module__}.{t.__qualname__} is not state apiward can store")
+
+
+def _handler(t: type) -> Any:
+    """How values of type ``t`` are written (found once per type, in the
+    order the format gives precedence to)."""
+    if issubclass(t, msgspec.Struct):
+        h: Any = _enc_struct
+    elif t is defaultdict:
+        h = _enc_defaultdict
+    elif issubclass(t, dict):
+        h = _enc_mapping
+    elif issubclass(t, deque):
+        h = _enc_deque
+    elif t is random.Random:
+        h = _enc_random
+    elif t is re.Pattern:
+        h = _enc_pattern
+    elif t.__module__ == "apiward" or t.__module__.startswith("apiward."):
+        h = _enc_object
+    else:
+        return _enc_refused  # not cached: an error path
+    _HANDLERS[t] = h
+    return h
+
+
+_HANDLERS: dict[type, Any] = {int: _enc_int, list: _enc_list, dict: _enc_dict, tuple: _enc_tuple, set: _enc_set,
+                              frozenset: _enc_frozenset}
 
 
 class _Decoder:
-    __slots__ = ("names",)
+    """One record's decoding. Classes are resolved once per record;
+    scalar leaves are taken as they are, without a call."""
+
+    __slots__ = ("names", "classes")
 
     def __init__(self, names: list[Any]) -> None:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise CodecError("malformed class table")
         self.names = names
+        self.classes: list[type | None] = [None] * len(names)
 
     def cls(self, i: Any) -> type:
+        if type(i) is int and 0 <= i < len(self.classes):
+            c = self.classes[i]
+            if c is not None:
+                return c
         if not isinstance(i, int) or not 0 <= i < len(self.names):
             raise CodecError("bad class reference")
         n = self.names[i]
-        return _BUILTIN_DICTS.get(n) or _class(n)
+        c = _BUILTIN_DICTS.get(n) or _class(n)
+        self.classes[i] = c
+        return c
+
+    def seq(self, data: Any) -> list[Any]:
+        """Decoded items of a list, scalars as they are."""
+        dec = self.dec
+        return [x if type(x) in _SCALARS else dec(x) for x in data]
 
     def dec(self, data: Any) -> Any:
         t = type(data)
-        if t in _PLAIN or t is int:
+        if t in _SCALARS:
             return data
-        dec = self.dec
         if t is list:
-            return [dec(x) for x in data]
+            dec = self.dec
+            return [x if type(x) in _SCALARS else dec(x) for x in data]
         if t is not dict or len(data) != 1:
             raise CodecError(f"malformed state value of type {t.__name__}")
         (tag, v), = data.items()
+        dec = self.dec
         try:
-            if tag == "D":
-                return {k: dec(x) for k, x in v.items()}
             if tag == "x":
                 cls = self.cls(v[0])
                 obj = cls.__new__(cls)
                 kind, payload = v[1], v[2]
-                if kind == 0:
-                    state: Any = {k: dec(x) for k, x in payload.items()}
-                elif kind == 1:
-                    state = tuple(dec(x) for x in payload)
+                if kind == 1:
+                    state: Any = tuple([x if type(x) in _SCALARS else dec(x) for x in payload])
+                elif kind == 0:
+                    state = {k: x if type(x) in _SCALARS else dec(x) for k, x in payload.items()}
                 else:
                     state = dec(payload)
                 setstate = getattr(obj, "__setstate__", None)
@@ -218,14 +317,16 @@ class _Decoder:
                 else:
                     _default_setstate(obj, state)
                 return obj
+            if tag == "D":
+                return {k: x if type(x) in _SCALARS else dec(x) for k, x in v.items()}
             if tag == "t":
-                return tuple(dec(x) for x in v)
+                return tuple([x if type(x) in _SCALARS else dec(x) for x in v])
             if tag == "d":
                 return {dec(k): dec(x) for k, x in v}
             if tag == "s":
-                return {dec(x) for x in v}
+                return {x if type(x) in _SCALARS else dec(x) for x in v}
             if tag == "f":
-                return frozenset(dec(x) for x in v)
+                return frozenset([x if type(x) in _SCALARS else dec(x) for x in v])
             if tag == "i":
                 if not isinstance(v, str) or len(v) > 100:
                     raise CodecError("bad integer")
@@ -281,6 +382,10 @@ class _Decoder:
         raise CodecError(f"unknown state tag {tag!r}")
 
 
+#: what msgpack decodes that is a value as it is (a dict is a tag, a list a list)
+_SCALARS = frozenset((str, int, float, bool, bytes, type(None)))
+
+
 def _restore_attrs(obj: Any, attrs: Any) -> None:
     if attrs:
         if not isinstance(attrs, dict):
@@ -324,6 +429,9 @@ _dec = msgspec.msgpack.Decoder()
 
 def dumps(obj: Any, shells: frozenset[int] = frozenset()) -> bytes:
     """``obj`` as MessagePack bytes (``shells``: see :func:`encode`)."""
+    t = type(obj)
+    if t is str or (t is int and _INT_MIN <= obj <= _INT_MAX):
+        return _enc.encode([[], obj])  # a key (most records' keys): what encode() gives, without an encoder
     return _enc.encode(encode(obj, shells))
 
 

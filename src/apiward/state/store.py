@@ -22,7 +22,7 @@ forgetting them, and reads one back when it is used again.
 Schema: ``meta(key, value)`` (``schema``: :data:`SCHEMA`, ``apiward``
 version), ``roots(component, value, mac)``, ``entries(component, tbl, key,
 value, mac)``. A state from a newer schema is refused; older schemas are
-migrated by :data:`MIGRATIONS` (none yet).
+migrated by :data:`MIGRATIONS`.
 """
 
 from __future__ import annotations
@@ -43,9 +43,17 @@ __all__ = ["StateStore", "StateError", "SCHEMA"]
 
 #: spilled values held in memory before they go to the ``spill`` table
 SPILL_FLUSH_BYTES = 8 << 20
-SCHEMA = 2  # 1 was the pickle snapshot (state.pkl)
+SCHEMA = 3  # 1 was the pickle snapshot (state.pkl); 3: profiles' features as flat scalar lists
+
+
+def _records_read_as_they_are(db: sqlite3.Connection) -> None:
+    """2 -> 3: nothing to rewrite (profiles read both forms of their
+    features); the version says that an older apiward cannot read what
+    this one writes."""
+
+
 #: schema version -> function(connection) upgrading it by one version
-MIGRATIONS: dict[int, Any] = {}
+MIGRATIONS: dict[int, Any] = {2: _records_read_as_they_are}
 
 
 class StateError(RuntimeError):
