@@ -14,6 +14,13 @@ analysis pipeline in its worker process, on a temporary state dir) or
 ``inprocess`` (``apiward proxy --pipeline inprocess``: the pipeline in a
 thread of the proxy). ``--compare`` runs all three and prints a summary.
 
+``--realtime`` (root, Linux) runs the client, the upstream and the proxy
+process at real-time round-robin priority, the pipeline worker at normal
+priority (``SCHED_RESET_ON_FORK``): on a machine shared with CPU-bound
+jobs the figures then show the proxy's own cost rather than its
+neighbours'. The in-process pipeline, a thread of the proxy, runs at the
+proxy's priority.
+
     python bench/proxy.py [--requests 5000] [--body 512] [--pipeline worker] [--compare]
 
 Loopback only; bounded in count and time.
@@ -90,10 +97,15 @@ def _proxy(port_q: mp.Queue, upstream: str, stats_q: mp.Queue, stop: mp.Event, s
     stats_q.put(stats)
 
 
+def _realtime_no_fork() -> None:
+    """Real-time priority for this process, normal for what it starts."""
+    os.sched_setscheduler(0, os.SCHED_RR | os.SCHED_RESET_ON_FORK, os.sched_param(10))
+
+
 class _Cli:
     """``apiward proxy --pipeline MODE`` on a temporary state directory."""
 
-    def __init__(self, upstream: str, mode: str) -> None:
+    def __init__(self, upstream: str, mode: str, realtime: bool = False) -> None:
         self.tmp = tempfile.mkdtemp(prefix="apiward-bench-")
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -102,7 +114,7 @@ class _Cli:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "apiward", "proxy", "--listen", f"127.0.0.1:{self.port}", "--upstream", upstream,
              "--state", os.path.join(self.tmp, "state"), "--pipeline", mode, "--max-queue", "200000", "--quiet"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, preexec_fn=_realtime_no_fork if realtime else None,
         )
         deadline = time.monotonic() + 120
         while True:
@@ -206,7 +218,7 @@ def run(mode: str, args: argparse.Namespace, up_port: int, ctx: mp.context.BaseC
         proc.start()
         px_port = pq.get(timeout=60)
     else:
-        px = _Cli(f"http://127.0.0.1:{up_port}", mode)
+        px = _Cli(f"http://127.0.0.1:{up_port}", mode, args.realtime)
         px_port = px.port
     try:
         latency(up_port, 500, body, 10)  # warm-up
@@ -232,7 +244,8 @@ _LABELS = {"none": "null sink (capture only)", "worker": "full pipeline in its w
 
 def report(r: dict, args: argparse.Namespace) -> None:
     d, p, stats = r["direct"], r["proxy"], r["stats"]
-    print(f"proxy benchmark ({_LABELS[r['mode']]}, {'POST' if args.post else 'GET'}, {args.body} B bodies, {os.cpu_count()} cores)")
+    print(f"proxy benchmark ({_LABELS[r['mode']]}, {'POST' if args.post else 'GET'}, {args.body} B bodies, {os.cpu_count()} cores"
+          f"{', real-time priority' if args.realtime else ''}, load average {os.getloadavg()[0]:.1f})")
     print(f"  sequential, one keep-alive connection, {len(d)} / {len(p)} requests (microseconds):")
     print(f"    direct        p50 {pct(d, .5):7.0f}   p99 {pct(d, .99):7.0f}   mean {statistics.fmean(d):7.0f}")
     print(f"    via proxy     p50 {pct(p, .5):7.0f}   p99 {pct(p, .99):7.0f}   mean {statistics.fmean(p):7.0f}")
@@ -257,7 +270,10 @@ def main() -> None:
     ap.add_argument("--switch-interval", type=float, default=0.001,
                     help="sys.setswitchinterval in the null-sink proxy (apiward proxy uses 0.001)")
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--realtime", action="store_true", help="client, upstream and proxy at real-time priority (see above)")
     args = ap.parse_args()
+    if args.realtime:
+        os.sched_setscheduler(0, os.SCHED_RR, os.sched_param(10))  # inherited by the upstream and null-sink proxy
 
     ctx = mp.get_context("spawn")
     pq: mp.Queue = ctx.Queue()

@@ -193,3 +193,24 @@ def test_a_state_the_worker_cannot_open_fails_the_command(upstream: str, tmp_pat
     r = subprocess.run([sys.executable, "-m", "apiward", "proxy", "--listen", f"127.0.0.1:{free_port()}", "--upstream", upstream,
                         "--state", str(bad)], capture_output=True, env=ENV, timeout=180)
     assert r.returncode == 2 and b"error" in r.stderr
+
+
+def test_metrics_show_the_worker_and_its_figures(upstream: str, tmp_path: Path):
+    state = tmp_path / "state"
+    mport = free_port()
+    px = Proxy(upstream, state, "--checkpoint", "0.2", "--metrics", f"127.0.0.1:{mport}")
+    try:
+        assert get_all(px.url, "m", 5) == [200] * 5
+        deadline = time.monotonic() + 60
+        while True:  # the worker's figures come with its next checkpoint
+            text = httpx.get(f"http://127.0.0.1:{mport}/metrics", timeout=10).text
+            if "apiward_pipeline_events_total 5.0" in text:
+                break
+            assert time.monotonic() < deadline, text
+            time.sleep(0.2)
+        assert "apiward_pipeline_worker_up 1.0" in text
+        assert "apiward_pipeline_worker_restarts_total 0.0" in text
+        assert 'apiward_capture_exchanges_total{outcome="lost"} 0.0' in text
+    finally:
+        log = px.stop()
+    assert px.proc.returncode == 0, log
