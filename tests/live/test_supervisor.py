@@ -102,3 +102,43 @@ def test_unsaved_events_are_bounded_by_early_checkpoints(tmp_path: Path):
     w.close()
     assert w.stats()["processed"] == 30 and w.stats()["lost"] == 0
     assert lake(tmp_path / "s") == (30, 30)
+
+
+def test_while_no_worker_can_start_capture_drops_and_counts_then_resumes(tmp_path: Path):
+    """The worker dies and its state cannot be opened for a while: each
+    attempt is logged, the runner's queue fills and counts its drops (submit
+    never waits), and once a worker starts again everything kept reaches it."""
+    from apiward.ingest.capture import Exchange
+    from apiward.live.runner import LiveRunner
+
+    state, aside = tmp_path / "s", tmp_path / "aside"
+    lines: list[str] = []
+    w = PipelineWorker(state, checkpoint_every=3600, max_unsaved=4, log=lines.append).start()
+    runner = LiveRunner(w, max_queue=5, batch_size=2, batch_ms=1)
+
+    def submit(n: int, prefix: str) -> None:
+        for i in range(n):
+            runner.submit(Exchange(ts=1_764_000_000.0 + i, method="GET", target=f"/{prefix}/{i}",
+                                   req_headers=[("x-request-id", f"{prefix}{i}")], source="proxy"))
+
+    submit(3, "a")
+    wait_for(lambda: w.processed == 3)
+    state.rename(aside)
+    state.write_text("not a state directory")  # what the next worker will find
+    os.kill(w.stats()["worker_pid"], signal.SIGKILL)
+    wait_for(lambda: any("could not be started again" in ln for ln in lines))
+    submit(50, "b")  # nobody to take them: the kept set (4) and the queue (5) fill, the rest is dropped
+    assert runner.stats.dropped > 0
+    state.unlink()
+    aside.rename(state)
+    wait_for(lambda: w.restarts == 1 and w.alive, timeout=120)
+    submit(2, "c")
+    w.begin_close()
+    runner.close()
+    w.close()
+    st, rs = w.stats(), runner.stats
+    assert st["lost"] == 0 and rs.captured == 55
+    assert st["processed"] + rs.dropped == rs.captured
+    n, distinct = lake(state)
+    assert n == distinct == st["processed"]
+    assert any("pipeline worker started again" in ln for ln in lines)
