@@ -85,6 +85,7 @@ def serve(in_fd: int, out_fd: int, state: Path, *, mode: str = "both", config: P
     dirty = False
     next_checkpoint = time.monotonic() + checkpoint_every
     stop_reason = ""
+    failed_checkpoint = ""
     while not term[0]:
         wait = max(0.0, next_checkpoint - time.monotonic()) if dirty else 1.0
         ready = select.select([in_fd], [], [], min(wait, 1.0))[0]
@@ -109,9 +110,16 @@ def serve(in_fd: int, out_fd: int, state: Path, *, mode: str = "both", config: P
             unsaved += len(msg.calls)
             replies.send(Done(seq=msg.seq, events=len(msg.calls), errors=errors, last_error=last_error))
         if dirty and (time.monotonic() >= next_checkpoint or unsaved >= max_unsaved):
-            pipeline.checkpoint()
-            dirty, unsaved = False, 0
             next_checkpoint = time.monotonic() + checkpoint_every
+            try:
+                pipeline.checkpoint()
+            except Exception as exc:  # e.g. a full disk: keep going; the proxy keeps the batches meanwhile
+                if repr(exc) != failed_checkpoint:
+                    failed_checkpoint = repr(exc)
+                    print(f"apiward pipeline worker: checkpoint failed: {exc!r}", file=sys.stderr, flush=True)
+                continue
+            failed_checkpoint = ""
+            dirty, unsaved = False, 0
             replies.send(Checkpointed(upto=done, figures=figures()))
     pipeline.close()
     # Stopped only answers a Stop: after SIGTERM the proxy starts a new worker.
