@@ -15,7 +15,7 @@ import orjson
 from apiward.model.call import Actor, ApiCall, Peer, Workload
 from apiward.ingest.base import make_request, make_response
 
-__all__ = ["make_call", "lax_request_end"]
+__all__ = ["ServedASGI", "lax_request_end", "make_call"]
 
 _counter = itertools.count()
 
@@ -128,3 +128,36 @@ def lax_request_end(data: bytes, prefer_te: bool) -> int | None:
                 if not line.strip():
                     return pos
         pos += size + 2
+
+
+class ServedASGI:
+    """An ASGI app under uvicorn in a daemon thread on a free loopback port,
+    as a context manager (tests: real servers, real sockets)."""
+
+    def __init__(self, asgi: Any, *, lifespan: str = "off") -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(asgi, log_level="critical", lifespan=lifespan))
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+
+    def __enter__(self) -> "ServedASGI":
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+        self.sock.close()

@@ -18,15 +18,15 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from apiward.ingest.capture import CaptureQueue, Exchange
 from apiward.ingest.proxy import BackgroundProxy, CaptureProxy, parse_hostport
+from apiward.live.runner import LiveRunner
 from apiward.model.call import ApiCall
+from apiward.testing import ServedASGI
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -90,35 +90,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class UvicornThread:
-    def __init__(self, asgi) -> None:
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(asgi, log_level="error", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
-
-    def __enter__(self) -> "UvicornThread":
-        self.thread.start()
-        deadline = time.time() + 10
-        while not self.server.started and time.time() < deadline:
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(5)
-        self.sock.close()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-
 @pytest.fixture(scope="module")
-def upstream() -> Iterator[UvicornThread]:
-    with UvicornThread(app) as u:
+def upstream() -> Iterator[ServedASGI]:
+    with ServedASGI(app) as u:
         yield u
 
 
@@ -129,7 +103,7 @@ class Collector:
     def __call__(self, batch: list[ApiCall]) -> None:
         self.calls.extend(batch)
 
-    def wait(self, q: CaptureQueue, ids: set[str] | None = None, n: int = 0, timeout: float = 10.0) -> dict[str, ApiCall]:
+    def wait(self, q: LiveRunner, ids: set[str] | None = None, n: int = 0, timeout: float = 10.0) -> dict[str, ApiCall]:
         """Wait for events: the proxy submits an exchange just after the
         client has its response, so the test may be a step ahead."""
         deadline = time.time() + timeout
@@ -145,7 +119,7 @@ class Collector:
 @pytest.fixture
 def proxied(upstream):
     got = Collector()
-    q = CaptureQueue(got, batch_ms=5, body_cap=4096)
+    q = LiveRunner(got, batch_ms=5, body_cap=4096)
     bp = BackgroundProxy(CaptureProxy(upstream.url, q.submit, body_cap=4096))
     bp.start()
     yield bp, q, got
@@ -281,7 +255,7 @@ def test_gzip_response_is_decoded_for_analysis_only(proxied):
 
 def test_upstream_down_gives_502_and_an_event():
     got = Collector()
-    q = CaptureQueue(got, batch_ms=5)
+    q = LiveRunner(got, batch_ms=5)
     dead = f"http://127.0.0.1:{free_port()}"
     with BackgroundProxy(CaptureProxy(dead, q.submit)) as bp:
         with httpx.Client() as c:
@@ -324,7 +298,7 @@ def test_exact_head_and_stale_keepalive_retry():
     srv = _RawUpstream(("127.0.0.1", 0), H)
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     got = Collector()
-    q = CaptureQueue(got, batch_ms=5)
+    q = LiveRunner(got, batch_ms=5)
     try:
         with BackgroundProxy(CaptureProxy(f"http://127.0.0.1:{srv.server_address[1]}", q.submit)) as bp:
             with socket.create_connection(bp.address) as s:
@@ -346,52 +320,6 @@ def test_exact_head_and_stale_keepalive_retry():
     got.wait(q, n=2)
     q.close()
     assert [c.status for c in got.calls] == [200, 200]
-
-
-def test_overload_drops_are_counted_never_silent():
-    gate = threading.Event()
-
-    def slow_sink(batch):
-        gate.wait(10)
-
-    q = CaptureQueue(slow_sink, max_queue=5, batch_size=1, batch_ms=1)
-    for i in range(50):
-        q.submit(Exchange(ts=0.0, method="GET", target=f"/{i}", req_headers=[], source="proxy"))
-    assert q.stats.captured == 50
-    assert q.stats.dropped >= 50 - 5 - 1
-    assert q.stats.dropped + len(q) + 1 >= 50 - 1
-    gate.set()
-    assert q.drain(5)
-    q.close()
-    assert q.stats.processed + q.stats.dropped == 50
-
-
-def test_drain_and_close_empty_the_queue_and_checkpoint():
-    got = Collector()
-    checkpoints = []
-    q = CaptureQueue(got, batch_size=1000, batch_ms=10_000, checkpoint=lambda: checkpoints.append(len(got.calls)))
-    for i in range(10):
-        q.submit(Exchange(ts=float(i), method="GET", target=f"/{i}", req_headers=[("x-request-id", f"r{i}")], source="asgi"))
-    t = time.time()
-    assert q.drain(5)
-    assert time.time() - t < 5  # drain does not wait out batch_ms
-    assert [c.request_id for c in got.calls] == [f"r{i}" for i in range(10)]
-    q.close()
-    assert checkpoints and checkpoints[-1] == 10
-    assert not q.submit(Exchange(ts=0.0, method="GET", target="/late", req_headers=[], source="asgi"))
-    assert q.stats.dropped == 1
-
-
-def test_sim_clock_and_time_ordered_ids():
-    got = Collector()
-    q = CaptureQueue(got, batch_ms=1, trust_sim_clock=True)
-    q.submit(Exchange(ts=5.0, method="GET", target="/", req_headers=[("x-apiward-sim-ts", "1700000000.5")], source="proxy"))
-    for ts in (5.0, 5.0, 6.0):
-        q.submit(Exchange(ts=ts, method="GET", target="/", req_headers=[], source="proxy"))
-    q.close()
-    assert got.calls[0].ts == 1700000000.5 and got.calls[1].ts == 5.0
-    ids = [c.id for c in got.calls[1:]]
-    assert ids == sorted(ids) and len(set(ids)) == 3
 
 
 # -- the CLI, as a subprocess ----------------------------------------------------------

@@ -20,9 +20,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from apiward.ingest.capture import CaptureQueue
 from apiward.ingest.proxy import BackgroundProxy, CaptureProxy
 from apiward.lake.query import connect
+from apiward.live.runner import LiveRunner, pipeline_runner
 from apiward.pipeline import Pipeline
 
 pytestmark = pytest.mark.timeout(120)
@@ -242,7 +242,7 @@ def test_the_corpus_is_dangerous_without_the_proxy() -> None:
 
 def test_smuggling_corpus_is_refused_recorded_and_found(lax_upstream: _RecordingUpstream, tmp_path: Path) -> None:
     pipe = Pipeline(tmp_path / "state")
-    q = CaptureQueue(lambda calls: pipe.process(calls, autocheckpoint=False), batch_ms=5)
+    q = pipeline_runner(pipe, batch_ms=5)
     proxy = CaptureProxy(lax_upstream.url, q.submit)
     with BackgroundProxy(proxy) as bp:
         # A normal request first: the upstream is reachable and records.
@@ -280,7 +280,7 @@ def test_valid_framings_still_pass(lax_upstream: _RecordingUpstream) -> None:
     """Hardening must not refuse what RFC 9112 allows: chunk extensions,
     trailers, OWS around values, case-insensitive 'Chunked', leading CRLF."""
     got: list = []
-    q = CaptureQueue(got.extend, batch_ms=5)
+    q = LiveRunner(got.extend, batch_ms=5)
     te = lax_upstream.te_aware
     cases = [
         b"POST /cl HTTP/1.1\r\nHost: x\r\nContent-Length:\t5 \r\nConnection: close\r\n\r\nhello",
@@ -304,7 +304,7 @@ def test_slow_clients_are_cut_and_hold_no_upstream_connection() -> None:
     upstream never sees an open connection from them."""
     up = _RecordingUpstream(te_aware=True)
     got: list = []
-    q = CaptureQueue(got.extend, batch_ms=5)
+    q = LiveRunner(got.extend, batch_ms=5)
     proxy = CaptureProxy(up.url, q.submit, body_timeout=1.0, header_timeout=5.0)
     peak = 0
     try:
@@ -354,7 +354,7 @@ def test_a_slow_large_body_releases_its_upstream_connection_at_the_timeout() -> 
     stalls, the body timeout closes that upstream connection too."""
     up = _RecordingUpstream(te_aware=False)
     got: list = []
-    q = CaptureQueue(got.extend, batch_ms=5)
+    q = LiveRunner(got.extend, batch_ms=5)
     proxy = CaptureProxy(up.url, q.submit, body_timeout=1.0)
     try:
         with BackgroundProxy(proxy) as bp:
@@ -431,7 +431,7 @@ def test_caps_give_503_with_retry_after() -> None:
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     got: list = []
-    q = CaptureQueue(got.extend, batch_ms=5)
+    q = LiveRunner(got.extend, batch_ms=5)
     for cap in ("max_upstream", "max_concurrent"):
         release.clear()
         proxy = CaptureProxy(f"http://127.0.0.1:{srv.server_address[1]}", q.submit, **{cap: 1}, retry_after=7)
@@ -478,7 +478,7 @@ def test_malformed_upstream_response_gives_502(response: bytes) -> None:
     srv.daemon_threads = True
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     got: list = []
-    q = CaptureQueue(got.extend, batch_ms=5)
+    q = LiveRunner(got.extend, batch_ms=5)
     proxy = CaptureProxy(f"http://127.0.0.1:{srv.server_address[1]}", q.submit)
     try:
         with BackgroundProxy(proxy) as bp:

@@ -59,7 +59,7 @@ def _ids(base: str, token: str) -> list[str]:
 
 def test_middleware_forwards_and_waits_out_back_pressure(server):
     from apiward.ingest.forward import ServerSink
-    from apiward.ingest.middleware import ApiwardASGIMiddleware
+    from apiward.live.middleware import ApiwardASGIMiddleware
 
     base, tokens, app = server
     consumer = app.state.ctx.consumer

@@ -1,24 +1,13 @@
-"""Capture middleware for Python services: one line in the app.
+"""Capture middleware for Python services: the part on the request path.
 
-ASGI (FastAPI, Starlette, Django ASGI)::
-
-    app.add_middleware(ApiwardASGIMiddleware, state_dir=".apiward")
-    # or: app = ApiwardASGIMiddleware(app, state_dir=".apiward")
-
-WSGI (Flask, Django)::
-
-    app.wsgi_app = ApiwardWSGIMiddleware(app.wsgi_app, state_dir=".apiward")
-    # Django wsgi.py: application = ApiwardWSGIMiddleware(get_wsgi_application(), state_dir=...)
-
-The middleware copies each request and response body up to ``body_cap``
-bytes as they pass (the app and the client see exactly what they would
-without it; streaming responses still stream) and hands the exchange to a
-:class:`~apiward.ingest.capture.CaptureQueue`, which never blocks the
-request. With ``state_dir`` a :class:`apiward.pipeline.Pipeline` analyses
-the traffic in the queue's thread; with ``sink`` any callable taking a list
-of :class:`ApiCall` receives the batches instead. Middlewares given the same
-``state_dir`` in one process share one pipeline. Run one pipeline per state
-directory: with several worker processes give each its own ``state_dir``.
+:class:`ASGICapture` and :class:`WSGICapture` copy each request and
+response body up to ``body_cap`` bytes as they pass (the app and the client
+see exactly what they would without it; streaming responses still stream)
+and hand each exchange to ``submit``, which must never block (a
+:meth:`apiward.live.LiveRunner.submit`). They only capture: the
+middlewares that also analyse, ``ApiwardASGIMiddleware`` and
+``ApiwardWSGIMiddleware`` (``state_dir=`` or ``sink=``), are in
+:mod:`apiward.live.middleware`, above the pipeline.
 
 The framework's matched route (``scope["route"]`` in Starlette/FastAPI)
 becomes ``workload.route``, which wins over learned templating.
@@ -28,72 +17,23 @@ Cost per request: a few wrapper calls and a bounded bytes copy per body.
 
 from __future__ import annotations
 
-import atexit
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 from apiward.ingest.base import DEFAULT_BODY_CAP
-from apiward.ingest.capture import CaptureQueue, Exchange
-from apiward.model.call import ApiCall
+from apiward.ingest.capture import Exchange
 
-__all__ = ["ApiwardASGIMiddleware", "ApiwardWSGIMiddleware", "capture_backend"]
+__all__ = ["ASGICapture", "WSGICapture"]
 
-_backends: dict[str, "_Backend"] = {}
-_backends_lock = threading.Lock()
+_MOVED = ("ApiwardASGIMiddleware", "ApiwardWSGIMiddleware", "capture_backend")
 
 
-class _Backend:
-    """A capture queue and (optionally) the pipeline it feeds."""
-
-    def __init__(self, queue: CaptureQueue, pipeline: Any = None) -> None:
-        self.queue = queue
-        self.pipeline = pipeline
-        self.closed = False
-
-    def close(self) -> None:
-        if self.closed:
-            return
-        self.closed = True
-        self.queue.close()
-        if self.pipeline is not None:
-            self.pipeline.close()
-
-
-def capture_backend(
-    *,
-    state_dir: str | Path | None = None,
-    sink: Callable[[list[ApiCall]], Any] | None = None,
-    body_cap: int = DEFAULT_BODY_CAP,
-    max_queue: int = 10_000,
-    batch_ms: float = 200.0,
-) -> _Backend:
-    """The shared backend for ``state_dir`` (created on first use), or a
-    private one around ``sink``."""
-    if sink is not None:
-        return _Backend(CaptureQueue(sink, max_queue=max_queue, batch_ms=batch_ms, body_cap=body_cap))
-    if state_dir is None:
-        raise ValueError("give state_dir (analyse with apiward's pipeline) or sink (a callable taking list[ApiCall])")
-    key = str(Path(state_dir).resolve())
-    with _backends_lock:
-        b = _backends.get(key)
-        if b is None or b.closed:
-            from apiward.pipeline import Pipeline  # a later stage; import only when used
-
-            pipeline = Pipeline(Path(state_dir))
-            q = CaptureQueue(
-                lambda calls: pipeline.process(calls, autocheckpoint=False),
-                max_queue=max_queue,
-                batch_ms=batch_ms,
-                body_cap=body_cap,
-                checkpoint=getattr(pipeline, "checkpoint", None),
-            )
-            b = _backends[key] = _Backend(q, pipeline)
-            atexit.register(b.close)
-        return b
+def __getattr__(name: str) -> Any:
+    if name in _MOVED:
+        raise ImportError(f"{name} moved to apiward.live.middleware: from apiward.live.middleware import {name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _route_template(scope: dict[str, Any]) -> str:
@@ -103,36 +43,24 @@ def _route_template(scope: dict[str, Any]) -> str:
     return getattr(route, "path_format", None) or getattr(route, "path", "") or ""
 
 
-class _CaptureMiddleware:
-    """What both middlewares share: the wrapped app and the capture backend
-    (a pipeline on ``state_dir`` or a ``sink``) behind a bounded queue."""
+class _Capture:
+    """What both share: the wrapped app and where exchanges go."""
 
-    def __init__(
-        self,
-        app: Any,
-        *,
-        state_dir: str | Path | None = None,
-        sink: Callable[[list[ApiCall]], Any] | None = None,
-        body_cap: int = DEFAULT_BODY_CAP,
-        service: str = "",
-        max_queue: int = 10_000,
-        batch_ms: float = 200.0,
-    ) -> None:
+    def __init__(self, app: Any, submit: Callable[[Exchange], Any], *, body_cap: int = DEFAULT_BODY_CAP, service: str = "") -> None:
         self.app = app
-        self.backend = capture_backend(state_dir=state_dir, sink=sink, body_cap=body_cap, max_queue=max_queue, batch_ms=batch_ms)
-        self.queue = self.backend.queue
+        self.submit = submit
         self.body_cap = body_cap
         self.service = service
 
     def close(self) -> None:
-        """Drain the queue into the sink and checkpoint the pipeline."""
-        self.backend.close()
+        """Called at the app's shutdown (ASGI lifespan); nothing to release
+        here (the live middlewares drain and checkpoint)."""
 
 
-class ApiwardASGIMiddleware(_CaptureMiddleware):
+class ASGICapture(_Capture):
     """ASGI middleware that captures every HTTP exchange (WebSocket and
-    lifespan traffic pass through untouched; lifespan shutdown drains the
-    queue and checkpoints)."""
+    lifespan traffic pass through untouched; lifespan shutdown calls
+    :meth:`close`)."""
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         kind = scope["type"]
@@ -215,7 +143,7 @@ class ApiwardASGIMiddleware(_CaptureMiddleware):
             ex.duration_ms = (time.perf_counter() - t0) * 1000.0
             if ex.status and not done[0]:
                 ex.note("response", "incomplete")
-            self.queue.submit(ex)
+            self.submit(ex)
 
     def _lifespan_send(self, send: Callable) -> Callable:
         async def wrapped(message: dict[str, Any]) -> None:
@@ -293,7 +221,7 @@ def _environ_headers(environ: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-class ApiwardWSGIMiddleware(_CaptureMiddleware):
+class WSGICapture(_Capture):
     """WSGI middleware that captures every exchange. Small request bodies
     (declared length up to the cap) are read up front and replayed to the
     app from memory; larger ones are copied as the app reads them."""
@@ -380,7 +308,7 @@ class ApiwardWSGIMiddleware(_CaptureMiddleware):
                 ex.req_body, ex.req_size = bytes(copy.buf), copy.size
             ex.resp_body, ex.resp_size = bytes(resp_buf), size[0]
             ex.duration_ms = (time.perf_counter() - t0) * 1000.0
-            self.queue.submit(ex)
+            self.submit(ex)
 
         try:
             result = self.app(environ, sr)

@@ -11,9 +11,9 @@ handled per hop; ``Expect: 100-continue`` is answered by the proxy.
 
 While relaying, it keeps a copy of each body up to ``body_cap`` bytes
 (``truncated`` is then set downstream) and, once the response is complete,
-hands an :class:`~apiward.ingest.capture.Exchange` to a
-:class:`~apiward.ingest.capture.CaptureQueue` -- a non-blocking append; all
-parsing and analysis happen in the queue's consumer thread.
+hands an :class:`~apiward.ingest.capture.Exchange` to ``submit`` -- a
+non-blocking append (:meth:`apiward.live.LiveRunner.submit`); all parsing
+and analysis happen elsewhere (the runner's thread, the pipeline worker).
 
 Connections: client keep-alive and pipelining are honoured; each client
 connection pins one upstream connection, reused while both sides allow it
@@ -133,7 +133,7 @@ class _Capture:
 class CaptureProxy:
     """Reverse proxy to ``upstream`` (``http://host:port`` or ``https://...``)
     that offers each exchange to ``submit`` (normally
-    :meth:`CaptureQueue.submit`, which never blocks).
+    :meth:`apiward.live.LiveRunner.submit`, which never blocks).
 
     ``body_cap`` bounds the captured copy of each body (traffic itself is
     never cut). ``connect_timeout`` and ``read_timeout`` bound the wait for
