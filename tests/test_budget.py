@@ -61,3 +61,30 @@ def test_the_pipeline_derives_caps_from_its_setting(tmp_path: Path) -> None:
     assert cap_tight < cap_roomy
     roomy.close()
     tight.close()
+
+
+def test_feedback_stops_cutting_when_cuts_do_not_bring_rss_down(monkeypatch):
+    """RSS over the budget for reasons other than the tables (fragmented free
+    pages): one cut, then no more churn through the store."""
+    from apiward.state import budget as B
+    from apiward.model.keyed import LRU
+
+    t = LRU(5000)
+    for i in range(200):
+        t[i] = "x" * 100
+    comps = {"part": {"table": t}}
+    mb = B.MemoryBudget(512 << 20)
+    monkeypatch.setattr(B, "rss_bytes", lambda: 100 << 20)
+    mb.start(comps)
+    monkeypatch.setattr(B, "rss_bytes", lambda: 900 << 20)  # over, and stays there
+    mb.apply(comps)
+    first = mb.feedback
+    assert first < 1.0
+    for _ in range(5):
+        mb.apply(comps)
+    assert mb.feedback == first  # the cut did not help: no further cuts
+    rss = iter([700 << 20, 600 << 20])  # cuts that do bring RSS down keep going
+    monkeypatch.setattr(B, "rss_bytes", lambda: next(rss))
+    mb.apply(comps)
+    mb.apply(comps)
+    assert mb.feedback < first

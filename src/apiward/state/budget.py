@@ -11,7 +11,9 @@ Tables that spill (ownership, baselines of rarely called endpoints, trust)
 then keep their cold entries in the state store instead of memory; the
 others forget their least recently used entries. A feedback term scales the
 caps further down (at most 4x) while the process's RSS stays above the
-budget (what the sizes miss: allocator slack, batches in flight, caches)
+budget (what the sizes miss: allocator slack, batches in flight, caches),
+each further cut only when the last one brought RSS down (else what is over
+is not the tables, and cutting them only churns entries through the store),
 and lets them grow back when it falls well below.
 
 Tables whose cap is :data:`~apiward.model.keyed.NO_CAP` (the inventory) and
@@ -38,6 +40,8 @@ _MIN_CAP = 64  # below this a table stops being useful; the budget is then too s
 #: past that, what is over the budget is not the tables' (the inventory,
 #: allocator slack) and cutting them further only blinds the detectors
 MIN_FEEDBACK = 0.25
+#: a cut of the feedback must have brought RSS down by this share before it cuts again
+CUT_GAIN = 0.03
 
 
 def parse_size(text: str | int) -> int:
@@ -160,6 +164,7 @@ class MemoryBudget:
         self.reserve = 0
         self.designed: dict[int, int] = {}  # id(table) -> the cap its part gave it
         self.feedback = 1.0
+        self._cut_rss: int | None = None  # RSS when the feedback last cut
         self.last: dict[str, Any] = {}
 
     def start(self, components: dict[str, dict[str, Any]]) -> None:
@@ -187,9 +192,17 @@ class MemoryBudget:
         rss = rss_bytes()
         over = rss > self.budget * (1 - self.margin)
         if over:
-            self.feedback = max(MIN_FEEDBACK, self.feedback * 0.7)
-        elif rss < self.budget * (1 - 2 * self.margin) and self.feedback < 1.0:
-            self.feedback = min(1.0, self.feedback * 1.1)
+            if self._cut_rss is None or rss < self._cut_rss * (1 - CUT_GAIN):
+                self.feedback = max(MIN_FEEDBACK, self.feedback * 0.7)
+                self._cut_rss = rss
+            # else the last cut did not bring RSS down (what is over is not the
+            # tables: the allocator's free but fragmented pages, fixed records):
+            # cutting further would only move entries to and from the store
+            # on every call, for no memory
+        else:
+            self._cut_rss = None
+            if rss < self.budget * (1 - 2 * self.margin) and self.feedback < 1.0:
+                self.feedback = min(1.0, self.feedback * 1.1)
         scale = min(1.0, avail / total) * self.feedback
         caps: dict[str, int] = {}
         for name, lru, designed, size in want:
