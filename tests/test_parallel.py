@@ -175,3 +175,30 @@ def test_kill_9_mid_run_with_two_workers_then_resume_loses_and_duplicates_nothin
     assert got["n"] == got["d"] == query(clean, sql)[0]["d"]  # each event linked once, none lost
     events = "select detector, sum(events) as e from findings group by 1 order by 1"
     assert query(state, events) == query(clean, events)
+
+
+def _har(n: int, creator: str) -> bytes:
+    entries = [{
+        "startedDateTime": f"2025-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}.{i % 1000:03d}Z",
+        "time": 5,
+        "request": {"method": "GET", "url": f"https://x{i % 5}.test/items/{i % 40}?page={i}", "headers": [{"name": "Accept", "value": "*/*"}]},
+        "response": {"status": 200, "headers": [{"name": "Content-Type", "value": "application/json"}], "content": {"size": 9, "text": f'{{"n":{i}}}'}},
+    } for i in range(n)]
+    return orjson.dumps({"log": {"version": "1.2", "creator": {"name": creator, "version": "1"}, "entries": entries}})
+
+
+def test_a_re_exported_har_is_stored_once_across_partitions(tmp_path: Path) -> None:
+    """Entries without ids are stored once by content: the same entry is to
+    the same host, so the partition that owns it remembers it."""
+    har = tmp_path / "session.har"
+    har.write_bytes(_har(300, "browser 1"))
+    state = tmp_path / "state"
+    r = run("analyze", str(har), "--state", str(state), "--json", "--quiet", "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    assert orjson.loads(r.stdout)["events"] == 300
+    har.write_bytes(_har(450, "browser 2 (re-export)"))
+    r = run("analyze", str(har), "--state", str(state), "--json", "--quiet", "--workers", "2")
+    assert r.returncode == 0, r.stderr
+    fc = orjson.loads(r.stdout)["per_file"][str(har)]
+    assert (fc["read"], fc["stored"], fc["duplicates"]) == (450, 150, 300)
+    assert query(state, "select count(*) as n from calls") == [{"n": 450}]
