@@ -12,7 +12,14 @@ from apiward.discover.inventory import Inventory
 from apiward.model.context import EndpointRef
 from apiward.model.finding import Finding
 from apiward.state import StateDir
-from apiward.state.partitions import check_layout, layout_of, merge_findings, merge_inventory, partition_of, write_layout
+from apiward.state.partitions import (
+    check_layout,
+    layout_of,
+    merge_findings,
+    merge_inventory,
+    partition_of,
+    write_layout,
+)
 from apiward.state.store import StateError
 from apiward.testing import make_call
 

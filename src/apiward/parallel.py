@@ -38,6 +38,7 @@ import signal
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,24 @@ from apiward.config import Settings
 from apiward.lake.findings import findings_by_day, incidents_by_day
 from apiward.lake.store import Lake
 from apiward.model.call import ApiCall
-from apiward.pipeline import Pipeline, RunSummary, _alert_dispatcher, _feed_alerts, group_incidents
+from apiward.pipeline import (
+    Pipeline,
+    RunSummary,
+    _alert_dispatcher,
+    _feed_alerts,
+    group_incidents,
+)
 from apiward.state import StateDir, codec
 from apiward.state.budget import parse_size
-from apiward.state.partitions import PartitionDir, check_layout, merge_findings, partition_of, write_layout
+from apiward.state.partitions import (
+    PartitionDir,
+    check_layout,
+    merge_findings,
+    partition_of,
+    write_layout,
+)
 
-__all__ = ["PartitionPipeline", "run_partitioned", "prepare", "WorkerFailed"]
+__all__ = ["PartitionPipeline", "WorkerFailed", "prepare", "run_partitioned"]
 
 #: error messages a worker sends back (the rest are counted in stage errors)
 MAX_MESSAGES = 200
@@ -175,6 +188,31 @@ def _add_summary(total: RunSummary, part: RunSummary, index: int) -> None:
         total.skipped_already_ingested = min(total.skipped_already_ingested, part.skipped_already_ingested)
 
 
+def _collect(procs: list[Any], conns: list[Any], counters: list[Any], results: dict[int, dict[str, Any]],
+             on_progress: Callable[[int], None] | None) -> None:
+    """Each worker's result (or how it died), reporting progress meanwhile."""
+    shown = 0
+    pending = dict(enumerate(conns))
+    while pending:
+        ready = wait(list(pending.values()) + [procs[i].sentinel for i in pending], timeout=0.2)
+        for i, c in list(pending.items()):
+            if c in ready:
+                try:
+                    results[i] = msgspec.msgpack.decode(c.recv_bytes())
+                except (EOFError, OSError):
+                    results[i] = {"error": f"worker {i} exited (code {procs[i].exitcode}) without a result"}
+                del pending[i]
+            elif procs[i].sentinel in ready and not c.poll():
+                procs[i].join()
+                results[i] = {"error": f"worker {i} died (exit code {procs[i].exitcode})"}
+                del pending[i]
+        if on_progress is not None:
+            done = sum(v.value for v in counters)
+            if done > shown:
+                on_progress(done - shown)
+                shown = done
+
+
 def prepare(state: Path | str, workers: int) -> StateDir:
     """Check (and on first use record) that ``state`` is partitioned for
     ``workers``; clean what a kill left. Raises StateError naming the option."""
@@ -204,12 +242,14 @@ def run_partitioned(
     settings: Settings,
     fmt: str | None = None,
     flush_pending: bool = False,
-    on_progress: Callable[[int], None] | None = None,
+    progress: Callable[[], AbstractContextManager[Callable[[int], None]]] | None = None,
     on_error: Callable[[str], None] | None = None,
 ) -> tuple[RunSummary, list[dict[str, Any]]]:
     """Run ``files`` through ``workers`` partition pipelines, then the actor
     stage. Returns the summary added up across workers and, per worker,
-    its events, CPU and wall seconds."""
+    its events, CPU and wall seconds. ``progress()``, entered once the
+    workers are forked (no display thread runs at the fork), gives the
+    callback told how many events were done."""
     t0, c0 = time.perf_counter(), time.process_time()
     sd = prepare(state, workers)
     ctx = mp.get_context("fork")  # no pickling of anything: the children start from this process
@@ -226,27 +266,10 @@ def run_partitioned(
         procs.append(p)
         conns.append(recv)
     results: dict[int, dict[str, Any]] = {}
-    shown = 0
     try:
-        pending = dict(enumerate(conns))
-        while pending:
-            ready = wait(list(pending.values()) + [procs[i].sentinel for i in pending], timeout=0.2)
-            for i, c in list(pending.items()):
-                if c in ready:
-                    try:
-                        results[i] = msgspec.msgpack.decode(c.recv_bytes())
-                    except (EOFError, OSError):
-                        results[i] = {"error": f"worker {i} exited (code {procs[i].exitcode}) without a result"}
-                    del pending[i]
-                elif procs[i].sentinel in ready and not c.poll():
-                    procs[i].join()
-                    results[i] = {"error": f"worker {i} died (exit code {procs[i].exitcode})"}
-                    del pending[i]
-            if on_progress is not None:
-                done = sum(v.value for v in counters)
-                if done > shown:
-                    on_progress(done - shown)
-                    shown = done
+        # the display (and its thread) starts after the fork
+        with progress() if progress is not None else nullcontext(None) as on_progress:
+            _collect(procs, conns, counters, results, on_progress)
     except BaseException:
         for p in procs:
             if p.is_alive():

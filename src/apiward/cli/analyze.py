@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
-from apiward.cli.common import DEFAULT_STATE, ConfigOpt, MemoryBudgetOpt, StateOpt, console, fail, out
+from apiward.cli.common import (
+    DEFAULT_STATE,
+    ConfigOpt,
+    MemoryBudgetOpt,
+    StateOpt,
+    console,
+    fail,
+    out,
+)
 from apiward.config import ConfigError, load_settings
 from apiward.ingest.registry import reader_names
 
@@ -149,13 +165,15 @@ def _run_workers(state: Path, files: list[str], workers: int, mode: str, setting
     from apiward.parallel import WorkerFailed, run_partitioned
     from apiward.state.store import StateError
 
-    kw: dict[str, Any] = dict(workers=workers, mode=mode, settings=settings, fmt=fmt, flush_pending=flush_pending, on_error=on_error)
+    @contextmanager
+    def progress() -> Iterator[Callable[[int], None]]:
+        with _progress() as bar:
+            task = bar.add_task(f"{len(files)} file(s), {workers} workers", total=None)
+            yield lambda n: bar.advance(task, n)
+
     try:
-        if quiet:
-            return run_partitioned(state, files, **kw)
-        with _progress() as progress:
-            task = progress.add_task(f"{len(files)} file(s), {workers} workers", total=None)
-            return run_partitioned(state, files, on_progress=lambda n: progress.advance(task, n), **kw)
+        return run_partitioned(state, files, workers=workers, mode=mode, settings=settings, fmt=fmt, flush_pending=flush_pending,
+                               on_error=on_error, progress=None if quiet else progress)
     except (StateError, WorkerFailed) as exc:
         fail(str(exc))
 

@@ -32,8 +32,17 @@ from typing import Any
 
 from apiward.state import StateDir
 
-__all__ = ["PartitionDir", "partition_of", "partition_stores", "layout_of", "check_layout", "write_layout",
-           "merge_findings", "merge_inventory", "PARTITION_KEY"]
+__all__ = [
+    "PARTITION_KEY",
+    "PartitionDir",
+    "check_layout",
+    "layout_of",
+    "merge_findings",
+    "merge_inventory",
+    "partition_of",
+    "partition_stores",
+    "write_layout",
+]
 
 #: what a call is partitioned by (documented in ARCHITECTURE.md, "Parallel analysis")
 PARTITION_KEY = "host"
