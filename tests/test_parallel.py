@@ -151,8 +151,9 @@ def test_kill_9_mid_run_with_two_workers_then_resume_loses_and_duplicates_nothin
     proc = subprocess.Popen([*CLI, "analyze", str(data), "--state", str(state), "--quiet", "--workers", "2"], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 90
-    while time.time() < deadline and len(list((state / "lake" / "calls").rglob("*.parquet"))) < 6:
-        time.sleep(0.02)
+    while time.time() < deadline and (len(list((state / "lake" / "calls").rglob("*.parquet"))) < 6
+                                      or not list((state / "lake" / "findings").rglob("*.parquet"))):
+        time.sleep(0.02)  # the actor stage publishes merged findings while the workers run
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     # the workers die with the parent
@@ -162,6 +163,7 @@ def test_kill_9_mid_run_with_two_workers_then_resume_loses_and_duplicates_nothin
     assert _running(state) == []
     partial = query(state, "select count(*) as n from calls")[0]["n"]
     assert 0 < partial < n
+    assert query(state, "select count(*) as n from findings")[0]["n"] > 0
     r = run("analyze", str(data), "--state", str(state), "--json", "--quiet", "--workers", "2", env={"APIWARD_BATCH_SIZE": "500"})
     assert r.returncode == 0, r.stderr
     assert query(state, "select count(*) as n, count(distinct id) as d from calls") == [{"n": n, "d": n}]

@@ -11,8 +11,10 @@ makes each partition exactly what a partitioned log would feed. Bad records
 are quarantined and counted by partition 0 only. Workers write their own
 lake files (batch keys end in ``-p<i>``) into the one lake.
 
-Stage 2, keyed by actor (here, in the parent, when the workers are done):
-findings of every partition are merged by key (the same finding raised on
+Stage 2, keyed by actor (:class:`ActorStage`, in the parent): each
+partition sends the findings that changed at each of its checkpoints, and
+the parent, while the workers run (at most every ``checkpoint_seconds``)
+and when they are done, merges the findings of every partition by key (the same finding raised on
 two partitions is one finding, its events added up), grouped per actor into
 incidents across all hosts, written to the lake's ``findings`` and
 ``incidents`` and handed to the alert outbox; retention is applied once.
@@ -80,9 +82,12 @@ class WorkerFailed(RuntimeError):
 class PartitionPipeline(Pipeline):
     """Partition ``index`` of ``workers``: owns the calls whose host hashes
     to it, keeps its state in its own store, and leaves findings and
-    incidents in the lake to the actor stage (it only notes which changed)."""
+    incidents in the lake to the actor stage: at each checkpoint it sends
+    the findings that changed to ``send`` (the parent), and notes their ids
+    for alerts."""
 
-    def __init__(self, root: Path | str, index: int, workers: int, *, mode: str, settings: Settings) -> None:
+    def __init__(self, root: Path | str, index: int, workers: int, *, mode: str, settings: Settings,
+                 send: Callable[[bytes], None] | None = None) -> None:
         super().__init__(PartitionDir(root, index), mode=mode, settings=settings)
         self.index = index
         self.workers = workers
@@ -90,13 +95,21 @@ class PartitionPipeline(Pipeline):
         self.owns_bad = index == 0
         self.batch_suffix = f"-p{index}"
         self.changed: set[str] = set()
+        self.send = send
 
     def _owns(self, call: ApiCall) -> bool:
         return partition_of(call.request.host, self.workers) == self.index
 
     def _publish_findings(self) -> None:
+        if self.send is not None:
+            found = self.findings
+            self.send(_findings_message([found[i] for i in self._dirty_findings if i in found]))
         self.changed |= self._dirty_findings
         self._dirty_findings.clear()
+
+
+def _findings_message(findings: list[Any]) -> bytes:
+    return msgspec.msgpack.encode({"findings": codec.dumps(findings)})
 
 
 def _die_with_parent(parent: int) -> None:
@@ -121,8 +134,9 @@ def _worker(root: str, index: int, workers: int, mode: str, settings: Settings, 
         progress.value += n
 
     try:
-        pipe = PartitionPipeline(root, index, workers, mode=mode, settings=settings)
+        pipe = PartitionPipeline(root, index, workers, mode=mode, settings=settings, send=conn.send_bytes)
         before = list(pipe.findings.keys())
+        conn.send_bytes(_findings_message(list(pipe.findings.values())))  # what the actor stage starts from
         # every partition has cleaned the lake's temporaries before any writes into it
         barrier.wait()
         summary = pipe.run_files(files, fmt=fmt, on_progress=on_progress, on_error=on_error)
@@ -188,9 +202,46 @@ def _add_summary(total: RunSummary, part: RunSummary, index: int) -> None:
         total.skipped_already_ingested = min(total.skipped_already_ingested, part.skipped_already_ingested)
 
 
+class ActorStage:
+    """Stage 2, keyed by actor: each partition's current findings (replaced
+    as it sends them), merged by key and grouped per actor into incidents,
+    published to the lake at most every ``every`` seconds while the
+    workers run (as one pipeline's checkpoints publish them) and at the end."""
+
+    def __init__(self, lake: Lake, workers: int, every: float) -> None:
+        self.lake = lake
+        self.parts: list[dict[str, Any] | None] = [None] * workers  # None: not heard from yet
+        self.every = every
+        self.dirty = False
+        self._last = time.monotonic()
+
+    def update(self, index: int, raw: bytes, *, whole: bool = False) -> None:
+        found = codec.loads(raw)
+        part = self.parts[index]
+        if part is None or whole:
+            part = self.parts[index] = {}
+        part.update((f.id, f) for f in found)
+        self.dirty = True
+
+    def maybe_publish(self) -> None:
+        if self.dirty and time.monotonic() - self._last >= self.every and all(p is not None for p in self.parts):
+            self.publish()
+
+    def publish(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        findings = merge_findings(p.values() for p in self.parts if p is not None)
+        incidents = group_incidents(findings.values())
+        if findings:  # whole days: what a killed run's partitions committed is published too
+            self.lake.replace_days("findings", findings_by_day(list(findings.values())))
+            self.lake.replace_days("incidents", incidents_by_day(incidents))
+        self.dirty = False
+        self._last = time.monotonic()
+        return findings, incidents
+
+
 def _collect(procs: list[Any], conns: list[Any], counters: list[Any], results: dict[int, dict[str, Any]],
-             on_progress: Callable[[int], None] | None) -> None:
-    """Each worker's result (or how it died), reporting progress meanwhile."""
+             on_progress: Callable[[int], None] | None, stage: ActorStage) -> None:
+    """Each worker's findings as they change and its result (or how it
+    died), reporting progress meanwhile."""
     shown = 0
     pending = dict(enumerate(conns))
     while pending:
@@ -198,10 +249,14 @@ def _collect(procs: list[Any], conns: list[Any], counters: list[Any], results: d
         for i, c in list(pending.items()):
             if c in ready:
                 try:
-                    results[i] = msgspec.msgpack.decode(c.recv_bytes())
+                    msg = msgspec.msgpack.decode(c.recv_bytes())
                 except (EOFError, OSError):
-                    results[i] = {"error": f"worker {i} exited (code {procs[i].exitcode}) without a result"}
-                del pending[i]
+                    msg = {"error": f"worker {i} exited (code {procs[i].exitcode}) without a result"}
+                if "summary" in msg or "error" in msg:
+                    results[i] = msg
+                    del pending[i]
+                else:
+                    stage.update(i, msg["findings"])
             elif procs[i].sentinel in ready and not c.poll():
                 procs[i].join()
                 results[i] = {"error": f"worker {i} died (exit code {procs[i].exitcode})"}
@@ -211,6 +266,8 @@ def _collect(procs: list[Any], conns: list[Any], counters: list[Any], results: d
             if done > shown:
                 on_progress(done - shown)
                 shown = done
+        if not any("error" in r for r in results.values()):
+            stage.maybe_publish()
 
 
 def prepare(state: Path | str, workers: int) -> StateDir:
@@ -266,10 +323,12 @@ def run_partitioned(
         procs.append(p)
         conns.append(recv)
     results: dict[int, dict[str, Any]] = {}
+    lake = Lake(sd.lake)
+    stage = ActorStage(lake, workers, max(settings.checkpoint_seconds, 1.0))
     try:
         # the display (and its thread) starts after the fork
         with progress() if progress is not None else nullcontext(None) as on_progress:
-            _collect(procs, conns, counters, results, on_progress)
+            _collect(procs, conns, counters, results, on_progress, stage)
     except BaseException:
         for p in procs:
             if p.is_alive():
@@ -289,14 +348,11 @@ def run_partitioned(
             for msg in results[i]["messages"]:
                 on_error(msg)
     # stage 2, keyed by actor: findings merged by key, incidents per actor across partitions
-    findings = merge_findings(codec.loads(results[i]["findings"]) for i in range(workers))
+    for i in range(workers):
+        stage.update(i, results[i]["findings"], whole=True)
+    findings, incidents = stage.publish()
     before = set().union(*(results[i]["before"] for i in range(workers)))
     changed = set().union(*(results[i]["changed"] for i in range(workers)))
-    incidents = group_incidents(findings.values())
-    lake = Lake(sd.lake)
-    if findings:  # whole: what a killed run's partitions committed is published too
-        lake.replace_days("findings", findings_by_day(list(findings.values())))
-        lake.replace_days("incidents", incidents_by_day(incidents))
     if changed:
         alerts = _alert_dispatcher(sd.root, settings)
         if alerts is not None:
