@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -126,41 +127,51 @@ def test_a_state_made_with_other_workers_is_refused_naming_the_option(tmp_path: 
     assert r.returncode == 2 and "--workers" in r.stderr
 
 
-def _running(state: Path) -> list[int]:
-    """Processes (the parent or its workers) analysing into ``state``."""
+def _analyzers(state: Path, parent: int | None = None) -> list[int]:
+    """Live processes analysing into ``state`` (the parent and its forked
+    workers share its command line; multiprocessing's helpers do not), or
+    only the children of ``parent``."""
     pids = []
     for p in Path("/proc").iterdir():
         if p.name.isdigit():
             try:
                 cmd = (p / "cmdline").read_bytes().split(b"\0")
-                status = (p / "stat").read_text().split()[2]
+                fields = (p / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if str(state).encode() in cmd and b"analyze" in cmd and status != "Z":
+            if str(state).encode() in cmd and b"analyze" in cmd and fields[0] != "Z" and parent in (None, int(fields[1])):
                 pids.append(int(p.name))
     return pids
 
 
-@pytest.mark.slow
-def test_kill_9_mid_run_with_two_workers_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+def _start(tmp_path: Path, n: int, ready: Any) -> tuple[Path, Path, subprocess.Popen]:
+    """``analyze --workers 2`` of ``n`` calls started (batches of 500, a
+    checkpoint after each), returned once ``ready(lake)`` holds."""
     data = tmp_path / "big.jsonl"
-    n = 20_000
     write_traffic(data, n, bad=False)
     state = tmp_path / "state"
     env = {**os.environ, "APIWARD_BATCH_SIZE": "500", "APIWARD_CHECKPOINT_SECONDS": "0"}
     proc = subprocess.Popen([*CLI, "analyze", str(data), "--state", str(state), "--quiet", "--workers", "2"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 90
-    while time.time() < deadline and (len(list((state / "lake" / "calls").rglob("*.parquet"))) < 6
-                                      or not list((state / "lake" / "findings").rglob("*.parquet"))):
-        time.sleep(0.02)  # the actor stage publishes merged findings while the workers run
+    while time.time() < deadline and not ready(state / "lake"):
+        time.sleep(0.02)
+    return data, state, proc
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_with_two_workers_then_resume_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    n = 20_000
+    # the actor stage publishes merged findings while the workers run
+    data, state, proc = _start(tmp_path, n, lambda lake: len(list((lake / "calls").rglob("*.parquet"))) >= 6
+                               and list((lake / "findings").rglob("*.parquet")))
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     # the workers die with the parent
     deadline = time.time() + 10
-    while _running(state) and time.time() < deadline:
+    while _analyzers(state) and time.time() < deadline:
         time.sleep(0.05)
-    assert _running(state) == []
+    assert _analyzers(state) == []
     partial = query(state, "select count(*) as n from calls")[0]["n"]
     assert 0 < partial < n
     assert query(state, "select count(*) as n from findings")[0]["n"] > 0
@@ -204,3 +215,17 @@ def test_a_re_exported_har_is_stored_once_across_partitions(tmp_path: Path) -> N
     fc = orjson.loads(r.stdout)["per_file"][str(har)]
     assert (fc["read"], fc["stored"], fc["duplicates"]) == (450, 150, 300)
     assert query(state, "select count(*) as n from calls") == [{"n": 450}]
+
+
+@pytest.mark.slow
+def test_a_worker_killed_fails_the_run_naming_its_partition_and_a_rerun_completes(tmp_path: Path) -> None:
+    n = 12_000
+    data, state, proc = _start(tmp_path, n, lambda lake: len(list((lake / "calls").rglob("*-p1.parquet"))) >= 2)
+    workers = _analyzers(state, parent=proc.pid)
+    assert workers
+    os.kill(max(workers), signal.SIGKILL)  # as the OOM killer would: one worker only
+    _out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2 and "partition" in err and "died" in err, err
+    r = run("analyze", str(data), "--state", str(state), "--json", "--quiet", "--workers", "2", env={"APIWARD_BATCH_SIZE": "500"})
+    assert r.returncode == 0, r.stderr
+    assert query(state, "select count(*) as n, count(distinct id) as d from calls") == [{"n": n, "d": n}]

@@ -239,9 +239,10 @@ class ActorStage:
 
 
 def _collect(procs: list[Any], conns: list[Any], counters: list[Any], results: dict[int, dict[str, Any]],
-             on_progress: Callable[[int], None] | None, stage: ActorStage) -> None:
+             on_progress: Callable[[int], None] | None, stage: ActorStage, barrier: Any) -> None:
     """Each worker's findings as they change and its result (or how it
-    died), reporting progress meanwhile."""
+    died), reporting progress meanwhile. A worker that dies releases the
+    others from the start barrier (they then stop too)."""
     shown = 0
     pending = dict(enumerate(conns))
     while pending:
@@ -251,7 +252,8 @@ def _collect(procs: list[Any], conns: list[Any], counters: list[Any], results: d
                 try:
                     msg = msgspec.msgpack.decode(c.recv_bytes())
                 except (EOFError, OSError):
-                    msg = {"error": f"worker {i} exited (code {procs[i].exitcode}) without a result"}
+                    procs[i].join()
+                    msg = {"error": f"worker {i} died (exit code {procs[i].exitcode}) before its result"}
                 if "summary" in msg or "error" in msg:
                     results[i] = msg
                     del pending[i]
@@ -261,6 +263,8 @@ def _collect(procs: list[Any], conns: list[Any], counters: list[Any], results: d
                 procs[i].join()
                 results[i] = {"error": f"worker {i} died (exit code {procs[i].exitcode})"}
                 del pending[i]
+            if "error" in results.get(i, {}):
+                barrier.abort()
         if on_progress is not None:
             done = sum(v.value for v in counters)
             if done > shown:
@@ -328,7 +332,7 @@ def run_partitioned(
     try:
         # the display (and its thread) starts after the fork
         with progress() if progress is not None else nullcontext(None) as on_progress:
-            _collect(procs, conns, counters, results, on_progress, stage)
+            _collect(procs, conns, counters, results, on_progress, stage, barrier)
     except BaseException:
         for p in procs:
             if p.is_alive():
