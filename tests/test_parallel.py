@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from apiward.model.call import dumps
-from apiward.state.partitions import partition_of
+from apiward.state.partitions import load_partitioner
 from apiward.testing import make_call
 
 CLI = [sys.executable, "-m", "apiward"]
@@ -70,8 +70,14 @@ def test_two_workers_store_every_call_once_and_the_read_side_sees_all_partitions
     workers = s2["workers"]
     assert [w["partition"] for w in workers] == [0, 1] and all(w["events"] > 0 for w in workers)
     assert sum(w["events"] for w in workers) == n
-    expected = [sum(1 for i in range(n) if partition_of(HOSTS[i % len(HOSTS)], 2) == p) for p in (0, 1)]
+    part = load_partitioner(two)
+    assert set(part.hosts) == set(HOSTS)  # placed by their calls in the first input
+    expected = [sum(1 for i in range(n) if part(HOSTS[i % len(HOSTS)]) == p) for p in (0, 1)]
     assert [w["events"] for w in workers] == expected  # each call in the partition of its host
+    # each host's calls in one partition's lake files
+    per_host = query(two, "select host, count(distinct regexp_extract(filename, '-p([0-9]+)[.]parquet$', 1)) as parts "
+                          "from read_parquet('" + str(two / "lake" / "calls" / "*" / "*.parquet") + "', filename = true) group by 1")
+    assert {r["host"] for r in per_host} == set(HOSTS) and {r["parts"] for r in per_host} == {1}
     assert s2["stage_errors"] == {} and s2["endpoints"] == s1["endpoints"]
     # one lake: every call once
     assert query(two, "select count(*) as n, count(distinct id) as d from calls") == [{"n": n, "d": n}]
@@ -81,7 +87,7 @@ def test_two_workers_store_every_call_once_and_the_read_side_sees_all_partitions
     r = run("findings", "--state", str(two), "--format", "json")
     assert r.returncode == 0, r.stderr
     found = orjson.loads(r.stdout)
-    assert len(found) == s2["findings"] and {partition_of(f["host"], 2) for f in found} == {0, 1}
+    assert len(found) == s2["findings"] and {part(f["host"]) for f in found} == {0, 1}
     # incidents group an actor's findings across partitions (the actor stage)
     inc = query(two, "select actor, len(finding_ids) as n from incidents order by actor")
     assert inc == query(one, "select actor, len(finding_ids) as n from incidents order by actor") and inc

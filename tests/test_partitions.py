@@ -13,6 +13,8 @@ from apiward.model.context import EndpointRef
 from apiward.model.finding import Finding
 from apiward.state import StateDir
 from apiward.state.partitions import (
+    Partitioner,
+    balance,
     check_layout,
     layout_of,
     merge_findings,
@@ -95,3 +97,15 @@ def test_inventories_of_partitions_merge_by_host() -> None:
     assert keys == set(a.endpoints) | set(b.endpoints) and len(keys) == len(a.endpoints) + len(b.endpoints)
     assert merged.total == a.total + b.total
     assert {r["host"] for r in merged.templater.explain()} == {"a.example.com", "b.example.com"}
+
+
+def test_hosts_are_balanced_by_their_calls_and_others_go_by_hash() -> None:
+    calls = {"big.example": 500, "mid.example": 300, "a.example": 120, "b.example": 100, "c.example": 90, "d.example": 10}
+    placed = balance(calls, 2)
+    load = [sum(c for h, c in calls.items() if placed[h] == p) for p in (0, 1)]
+    assert abs(load[0] - load[1]) <= 60  # busiest first, each on the least loaded: 590 / 530 of 1,120
+    assert balance(calls, 2) == placed  # deterministic
+    part = Partitioner(2, placed)
+    assert part("BIG.example") == placed["big.example"]
+    assert part("new.example") == partition_of("new.example", 2)
+    assert Partitioner(2, {"x": 5})("x") == partition_of("x", 2)  # a map entry out of range is ignored

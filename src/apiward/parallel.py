@@ -2,7 +2,9 @@
 
 Stage 1, keyed by host: worker ``i`` runs a whole :class:`~apiward.pipeline.Pipeline`
 (discover, detect, learn, lake) over the calls whose API host is in
-partition ``i`` (:func:`apiward.state.partitions.partition_of`), with its own
+partition ``i`` (:class:`apiward.state.partitions.Partitioner`: the hosts of
+the first input placed by their calls when the directory is made, so that
+the partitions' work is even; other hosts by hash), with its own
 state store under ``<state>/partitions/p<i>/`` and its own per-file resume
 marks. Every worker reads the input files itself and keeps only its own
 calls: parsing is a few percent of the pipeline's cost per event, so this
@@ -62,9 +64,11 @@ from apiward.state import StateDir, codec
 from apiward.state.budget import parse_size
 from apiward.state.partitions import (
     PartitionDir,
+    Partitioner,
+    balance,
     check_layout,
+    layout_of,
     merge_findings,
-    partition_of,
     write_layout,
 )
 
@@ -72,6 +76,8 @@ __all__ = ["PartitionPipeline", "WorkerFailed", "prepare", "run_partitioned"]
 
 #: error messages a worker sends back (the rest are counted in stage errors)
 MAX_MESSAGES = 200
+#: records of the first input whose hosts a new directory places by their calls
+SAMPLE = 50_000
 
 
 class WorkerFailed(RuntimeError):
@@ -87,10 +93,11 @@ class PartitionPipeline(Pipeline):
     for alerts."""
 
     def __init__(self, root: Path | str, index: int, workers: int, *, mode: str, settings: Settings,
-                 send: Callable[[bytes], None] | None = None) -> None:
+                 send: Callable[[bytes], None] | None = None, partitioner: Partitioner | None = None) -> None:
         super().__init__(PartitionDir(root, index), mode=mode, settings=settings)
         self.index = index
         self.workers = workers
+        self.partitioner = partitioner or Partitioner(workers)
         self.owns = self._owns
         self.owns_bad = index == 0
         self.batch_suffix = f"-p{index}"
@@ -98,7 +105,7 @@ class PartitionPipeline(Pipeline):
         self.send = send
 
     def _owns(self, call: ApiCall) -> bool:
-        return partition_of(call.request.host, self.workers) == self.index
+        return self.partitioner(call.request.host) == self.index
 
     def _publish_findings(self) -> None:
         if self.send is not None:
@@ -122,7 +129,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker(root: str, index: int, workers: int, mode: str, settings: Settings, files: list[str], fmt: str | None,
-            flush_pending: bool, parent: int, barrier: Any, progress: Any, conn: Any) -> None:
+            flush_pending: bool, parent: int, barrier: Any, progress: Any, conn: Any, partitioner: Partitioner) -> None:
     _die_with_parent(parent)
     messages: list[str] = []
 
@@ -134,7 +141,7 @@ def _worker(root: str, index: int, workers: int, mode: str, settings: Settings, 
         progress.value += n
 
     try:
-        pipe = PartitionPipeline(root, index, workers, mode=mode, settings=settings, send=conn.send_bytes)
+        pipe = PartitionPipeline(root, index, workers, mode=mode, settings=settings, send=conn.send_bytes, partitioner=partitioner)
         before = list(pipe.findings.keys())
         conn.send_bytes(_findings_message(list(pipe.findings.values())))  # what the actor stage starts from
         # every partition has cleaned the lake's temporaries before any writes into it
@@ -274,9 +281,39 @@ def _collect(procs: list[Any], conns: list[Any], counters: list[Any], results: d
             stage.maybe_publish()
 
 
-def prepare(state: Path | str, workers: int) -> StateDir:
+def sample_hosts(files: list[str], fmt: str | None, settings: Settings, limit: int = SAMPLE) -> dict[str, int]:
+    """Calls per (lower-cased) host in the first ``limit`` records of the input."""
+    from apiward.ingest.base import ReadOptions
+    from apiward.ingest.registry import UnknownFormat, read_file
+
+    counts: dict[str, int] = {}
+    seen = 0
+    for path in files:
+        try:
+            _fmt, records = read_file(path, fmt, ReadOptions(body_cap=settings.body_cap, source_name=os.path.basename(path),
+                                                              max_record_bytes=settings.max_record_bytes,
+                                                              max_line_bytes=settings.max_line_bytes, max_depth=settings.max_depth,
+                                                              max_file_bytes=settings.max_file_bytes,
+                                                              max_gzip_ratio=settings.max_gzip_ratio))
+            for _i, item in records:
+                if isinstance(item, ApiCall):
+                    h = item.request.host.lower()
+                    counts[h] = counts.get(h, 0) + 1
+                seen += 1
+                if seen >= limit:
+                    return counts
+        except (OSError, UnknownFormat, ValueError):
+            continue  # the workers report it
+    return counts
+
+
+def prepare(state: Path | str, workers: int, *, files: list[str] | None = None, fmt: str | None = None,
+            settings: Settings | None = None) -> tuple[StateDir, Partitioner]:
     """Check (and on first use record) that ``state`` is partitioned for
-    ``workers``; clean what a kill left. Raises StateError naming the option."""
+    ``workers``: a new directory places the hosts of the input's first
+    records on the partitions by their calls (:func:`balance`; hosts seen
+    later go by hash). Cleans what a kill left. Raises StateError naming
+    the option."""
     from apiward import __version__
     from apiward.state.store import StateStore
 
@@ -287,11 +324,14 @@ def prepare(state: Path | str, workers: int) -> StateDir:
     store = StateStore(sd.store_path, sd.secret(), version=__version__)
     try:
         check_layout(store, workers, sd.root)
-        write_layout(store, workers)
+        if layout_of(store) == 1:  # a new directory
+            hosts = balance(sample_hosts(files or [], fmt, settings), workers) if settings is not None else {}
+            write_layout(store, workers, hosts)
+        hosts = (store.load("layout") or {}).get("hosts")
     finally:
         store.close()
     Lake(sd.lake).clean_temp()
-    return sd
+    return sd, Partitioner(workers, hosts)
 
 
 def run_partitioned(
@@ -312,7 +352,7 @@ def run_partitioned(
     workers are forked (no display thread runs at the fork), gives the
     callback told how many events were done."""
     t0, c0 = time.perf_counter(), time.process_time()
-    sd = prepare(state, workers)
+    sd, partitioner = prepare(state, workers, files=files, fmt=fmt, settings=settings)
     ctx = mp.get_context("fork")  # no pickling of anything: the children start from this process
     barrier = ctx.Barrier(workers)
     wsettings = _worker_settings(settings, workers)
@@ -321,7 +361,7 @@ def run_partitioned(
     for i in range(workers):
         recv, send = ctx.Pipe(duplex=False)
         p = ctx.Process(target=_worker, name=f"apiward-partition-{i}", daemon=True,
-                        args=(str(sd.root), i, workers, mode, wsettings, files, fmt, flush_pending, os.getpid(), barrier, counters[i], send))
+                        args=(str(sd.root), i, workers, mode, wsettings, files, fmt, flush_pending, os.getpid(), barrier, counters[i], send, partitioner))
         p.start()
         send.close()
         procs.append(p)

@@ -2,12 +2,15 @@
 
 Layout::
 
-    <state>/state.db                    meta only: workers = N, partition_key = host
+    <state>/state.db                    the layout only: meta workers = N, partition_key = host; the host map
     <state>/partitions/p<i>/state.db    partition i's state store: everything its pipeline learned
     <state>/lake/                       one lake: every partition writes its own files into it
     <state>/secret                      one key: actor keys and digests agree across partitions
 
-A call belongs to partition ``partition_of(call.request.host, N)``: every
+A call belongs to the partition of its API host (:class:`Partitioner`: the
+hosts in the first records (``apiward.parallel.SAMPLE``) of the input that made the directory
+are placed by their calls, busiest first on the least loaded partition, and
+kept in the sealed ``layout`` record; other hosts go by hash): every
 record keyed by endpoint (templates, inventory, schemas, endpoint
 baselines, per-call detectors) lives in the one partition of its host, and
 actor-keyed records are per (host partition, actor). Each partition owns its
@@ -33,6 +36,9 @@ from typing import Any
 from apiward.state import StateDir
 
 __all__ = [
+    "Partitioner",
+    "balance",
+    "load_partitioner",
     "PARTITION_KEY",
     "PartitionDir",
     "check_layout",
@@ -49,11 +55,54 @@ PARTITION_KEY = "host"
 
 
 def partition_of(host: str, n: int) -> int:
-    """The partition of a call to ``host`` out of ``n`` (stable across
-    runs, processes and Python's hash randomisation)."""
+    """The partition of a call to ``host`` out of ``n`` by hash (stable
+    across runs, processes and Python's hash randomisation): hosts the
+    layout's map does not name."""
     if n <= 1:
         return 0
     return zlib.crc32(host.lower().encode("utf-8", "surrogateescape")) % n
+
+
+class Partitioner:
+    """Host -> partition: the layout's map (hosts placed when the directory
+    was made, balanced by their calls in the first input), else the hash."""
+
+    def __init__(self, n: int, hosts: dict[str, int] | None = None) -> None:
+        self.n = n
+        self.hosts = {h: p for h, p in (hosts or {}).items() if 0 <= p < n}
+
+    def __call__(self, host: str) -> int:
+        p = self.hosts.get(host.lower())
+        return p if p is not None else partition_of(host, self.n)
+
+
+def balance(calls_per_host: dict[str, int], n: int) -> dict[str, int]:
+    """Place hosts on ``n`` partitions so that their calls are as even as
+    they can be: the busiest host first, each on the least loaded
+    partition (ties by partition number: deterministic)."""
+    load = [0] * n
+    out: dict[str, int] = {}
+    for host, calls in sorted(calls_per_host.items(), key=lambda hc: (-hc[1], hc[0])):
+        p = min(range(n), key=lambda i: (load[i], i))
+        out[host] = p
+        load[p] += calls
+    return out
+
+
+def load_partitioner(root: Path | str) -> Partitioner:
+    """The partitioner of a partitioned state directory (1 partition when
+    it is not partitioned)."""
+    from apiward import __version__
+    from apiward.state.store import StateStore
+
+    sd = StateDir(root)
+    if not sd.store_path.exists():
+        return Partitioner(1)
+    store = StateStore(sd.store_path, sd.secret(), version=__version__, readonly=True)
+    try:
+        return Partitioner(layout_of(store), (store.load("layout") or {}).get("hosts"))
+    finally:
+        store.close()
 
 
 class PartitionDir(StateDir):
@@ -101,7 +150,7 @@ def check_layout(store: Any, workers: int, root: Path | str) -> None:
     from apiward.state.store import StateError
 
     made = layout_of(store)
-    if made == 1 and workers > 1 and store.components():
+    if made == 1 and workers > 1 and set(store.components()) - {"layout"}:
         raise StateError(
             f"{root}: this state directory was made by one pipeline (--workers 1, the default); --workers {workers} "
             "needs a state directory partitioned for it from the start (re-partitioning is not implemented). "
@@ -114,7 +163,11 @@ def check_layout(store: Any, workers: int, root: Path | str) -> None:
         )
 
 
-def write_layout(store: Any, workers: int) -> None:
+def write_layout(store: Any, workers: int, hosts: dict[str, int] | None = None) -> None:
+    """Record the worker count and, for a new directory, the host map (a
+    MAC-sealed record: a changed map would split hosts' state)."""
+    if hosts is not None:
+        store.save({"layout": {"hosts": hosts}})
     store.set_meta("workers", str(workers))
     store.set_meta("partition_key", PARTITION_KEY)
 
