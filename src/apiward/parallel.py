@@ -89,8 +89,7 @@ class PartitionPipeline(Pipeline):
     """Partition ``index`` of ``workers``: owns the calls whose host hashes
     to it, keeps its state in its own store, and leaves findings and
     incidents in the lake to the actor stage: at each checkpoint it sends
-    the findings that changed to ``send`` (the parent), and notes their ids
-    for alerts."""
+    the findings that changed to ``send`` (the parent)."""
 
     def __init__(self, root: Path | str, index: int, workers: int, *, mode: str, settings: Settings,
                  send: Callable[[bytes], None] | None = None, partitioner: Partitioner | None = None) -> None:
@@ -101,7 +100,6 @@ class PartitionPipeline(Pipeline):
         self.owns = self._owns
         self.owns_bad = index == 0
         self.batch_suffix = f"-p{index}"
-        self.changed: set[str] = set()
         self.send = send
 
     def _owns(self, call: ApiCall) -> bool:
@@ -111,7 +109,6 @@ class PartitionPipeline(Pipeline):
         if self.send is not None:
             found = self.findings
             self.send(_findings_message([found[i] for i in self._dirty_findings if i in found]))
-        self.changed |= self._dirty_findings
         self._dirty_findings.clear()
 
 
@@ -154,7 +151,6 @@ def _worker(root: str, index: int, workers: int, mode: str, settings: Settings, 
             "summary": msgspec.to_builtins(summary),
             "messages": messages,
             "before": before,
-            "changed": sorted(pipe.changed),
             "findings": codec.dumps(list(pipe.findings.values())),
             "process_cpu_seconds": _cpu(),
         }
@@ -213,20 +209,28 @@ class ActorStage:
     """Stage 2, keyed by actor: each partition's current findings (replaced
     as it sends them), merged by key and grouped per actor into incidents,
     published to the lake at most every ``every`` seconds while the
-    workers run (as one pipeline's checkpoints publish them) and at the end."""
+    workers run (as one pipeline's checkpoints publish them) and at the end,
+    with alerts (``alerts``: the outbox's dispatcher, when sinks are
+    configured) for the findings that changed."""
 
-    def __init__(self, lake: Lake, workers: int, every: float) -> None:
+    def __init__(self, lake: Lake, workers: int, every: float, alerts: Any = None) -> None:
         self.lake = lake
         self.parts: list[dict[str, Any] | None] = [None] * workers  # None: not heard from yet
         self.every = every
+        self.alerts = alerts
         self.dirty = False
+        self.changed: set[str] = set()
         self._last = time.monotonic()
 
     def update(self, index: int, raw: bytes, *, whole: bool = False) -> None:
+        """A partition's findings: all of them (its first message, and its
+        result: ``whole``), else those that changed at its checkpoint."""
         found = codec.loads(raw)
         part = self.parts[index]
         if part is None or whole:
             part = self.parts[index] = {}
+        else:
+            self.changed.update(f.id for f in found)
         part.update((f.id, f) for f in found)
         self.dirty = True
 
@@ -240,6 +244,9 @@ class ActorStage:
         if findings:  # whole days: what a killed run's partitions committed is published too
             self.lake.replace_days("findings", findings_by_day(list(findings.values())))
             self.lake.replace_days("incidents", incidents_by_day(incidents))
+        if self.alerts is not None and self.changed:
+            _feed_alerts(self.alerts, findings, self.changed, incidents)
+        self.changed = set()
         self.dirty = False
         self._last = time.monotonic()
         return findings, incidents
@@ -368,7 +375,8 @@ def run_partitioned(
         conns.append(recv)
     results: dict[int, dict[str, Any]] = {}
     lake = Lake(sd.lake)
-    stage = ActorStage(lake, workers, max(settings.checkpoint_seconds, 1.0))
+    # the outbox's delivery thread starts here, after the fork
+    stage = ActorStage(lake, workers, max(settings.checkpoint_seconds, 1.0), _alert_dispatcher(sd.root, settings))
     try:
         # the display (and its thread) starts after the fork
         with progress() if progress is not None else nullcontext(None) as on_progress:
@@ -381,6 +389,17 @@ def run_partitioned(
     finally:
         for p in procs:
             p.join()
+    try:
+        return _finish(stage, results, workers, t0, c0, settings, on_error)
+    finally:
+        if stage.alerts is not None:
+            stage.alerts.close()
+
+
+def _finish(stage: ActorStage, results: dict[int, dict[str, Any]], workers: int, t0: float, c0: float, settings: Settings,
+            on_error: Callable[[str], None] | None) -> tuple[RunSummary, list[dict[str, Any]]]:
+    """The run's summary from the workers' results, and the actor stage's
+    last publication of findings, incidents and alerts."""
     failed = [f"partition {i}: {r['error']}" for i, r in sorted(results.items()) if "error" in r]
     if failed:
         raise WorkerFailed("; ".join(failed))
@@ -396,13 +415,7 @@ def run_partitioned(
         stage.update(i, results[i]["findings"], whole=True)
     findings, incidents = stage.publish()
     before = set().union(*(results[i]["before"] for i in range(workers)))
-    changed = set().union(*(results[i]["changed"] for i in range(workers)))
-    if changed:
-        alerts = _alert_dispatcher(sd.root, settings)
-        if alerts is not None:
-            _feed_alerts(alerts, findings, changed, incidents)
-            alerts.close()
-    lake.prune(settings.retention_days)
+    stage.lake.prune(settings.retention_days)
     summary.findings = len(findings)
     summary.new_findings = len(set(findings) - before)
     summary.seconds = time.perf_counter() - t0
