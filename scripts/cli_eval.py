@@ -61,8 +61,9 @@ class Flags:
 class Cli:
     """Runs ``apiward`` in a subprocess against one fresh state directory."""
 
-    def __init__(self, state: Path, *, keep: bool = False) -> None:
+    def __init__(self, state: Path, *, keep: bool = False, workers: int = 1) -> None:
         self.state = Path(state)
+        self.workers = workers  # analyze --workers (1: one pipeline)
         if self.state.exists() and not keep:
             shutil.rmtree(self.state)
         self.env = dict(os.environ)
@@ -76,7 +77,8 @@ class Cli:
 
     def analyze(self, files: Iterable[Path], mode: str) -> dict[str, Any]:
         t0 = time.perf_counter()
-        p = self.run("analyze", *map(str, files), "--state", str(self.state), "--mode", mode, "--json", "-q")
+        extra = ("--workers", str(self.workers)) if self.workers > 1 else ()
+        p = self.run("analyze", *map(str, files), "--state", str(self.state), "--mode", mode, "--json", "-q", *extra)
         summary = orjson.loads(p.stdout)
         summary["wall_seconds"] = time.perf_counter() - t0
         if summary.get("stage_errors"):

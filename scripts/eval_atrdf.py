@@ -37,6 +37,7 @@ def main() -> int:
     ap.add_argument("--data", default=os.environ.get("APIWARD_DATA", str(DEFAULT_DATA)))
     ap.add_argument("--test-mode", choices=("detect", "both"), default="detect",
                     help="Mode of the second run: detect (frozen, the protocol) or both (learning on, as live traffic runs).")
+    ap.add_argument("--workers", type=int, default=1, help="apiward analyze --workers (partitions by API host).")
     ap.add_argument("--work", default=None, help="Keep files and state here (default: a temporary folder).")
     ap.add_argument("--show-misses", type=int, default=0)
     ap.add_argument("--show-fps", type=int, default=0)
@@ -64,7 +65,7 @@ def main() -> int:
     (work / "learn.json").write_bytes(orjson.dumps(learn))
     (work / "test.json").write_bytes(orjson.dumps(test))
 
-    cli = Cli(work / "state")
+    cli = Cli(work / "state", workers=args.workers)
     fl = cli.learn_then_detect([work / "learn.json"], [work / "test.json"], test_mode=args.test_mode)
     pred = [fl.flagged(f"test.json#{i}") for i in range(len(test))]
     n_att = sum(1 for t in labels if t is not None)

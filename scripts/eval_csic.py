@@ -48,6 +48,7 @@ def main() -> int:
     ap.add_argument("--split", choices=("mod5", "tail"), default="mod5")
     ap.add_argument("--test-mode", choices=("detect", "both"), default="detect",
                     help="Mode of the second run: detect (frozen, the protocol) or both (learning on, as live traffic runs).")
+    ap.add_argument("--workers", type=int, default=1, help="apiward analyze --workers (partitions by API host).")
     ap.add_argument("--work", default=None, help="Keep files and state here (default: a temporary folder).")
     ap.add_argument("--show-misses", type=int, default=0)
     ap.add_argument("--show-fps", type=int, default=0)
@@ -71,7 +72,7 @@ def main() -> int:
     for name, reqs in files.items():
         (work / name).write_bytes(b"".join(reqs))
 
-    cli = Cli(work / "state")
+    cli = Cli(work / "state", workers=args.workers)
     fl = cli.learn_then_detect([work / "learn.txt"], [work / "normal-test.txt", work / "attack-test.txt"], test_mode=args.test_mode)
     att = [fl.flagged(f"attack-test.txt#{i}") for i in range(len(attacks))]
     nor = [fl.flagged(f"normal-test.txt#{i}") for i in range(len(held))]

@@ -52,7 +52,7 @@ from apiward.state import StateDir
 from apiward.state.budget import MemoryBudget, parse_size
 from apiward.state.parts import restore, state_of
 
-__all__ = ["Pipeline", "RunSummary", "FileCounts", "MODES", "StageErrors"]
+__all__ = ["Pipeline", "RunSummary", "FileCounts", "MODES", "StageErrors", "group_incidents"]
 
 MODES = ("both", "learn", "detect")
 #: at most this share of a long run goes to periodic checkpoints (see Pipeline.maybe_checkpoint)
@@ -150,6 +150,36 @@ def _make_classifier(secret: bytes) -> Any:
     return Classifier(secret=secret)
 
 
+def group_incidents(findings: Iterable[Finding]) -> list[dict[str, Any]]:
+    """Findings grouped per actor: one incident per actor with findings
+    (sets each finding's ``incident``)."""
+    by_actor: dict[str, list[Finding]] = {}
+    for f in findings:
+        if f.actor:
+            by_actor.setdefault(f.actor, []).append(f)
+    out = []
+    for actor, fs in sorted(by_actor.items()):
+        inc_id = "I-" + hashlib.blake2b(actor.encode(), digest_size=5).hexdigest()
+        tactics = sorted({f.tactic for f in fs if f.tactic}, key=lambda t: TACTIC_ORDER.index(t) if t in TACTIC_ORDER else 99)
+        sev = max((f.severity for f in fs), key=severity_rank)
+        for f in fs:
+            f.incident = inc_id
+        out.append(
+            {
+                "id": inc_id,
+                "actor": actor,
+                "actor_display": fs[0].actor_display,
+                "severity": sev,
+                "finding_ids": sorted(f.id for f in fs),
+                "tactics": tactics,
+                "first_seen": min(f.first_seen for f in fs),
+                "last_seen": max(f.last_seen for f in fs),
+                "summary": f"{len(fs)} findings: " + ", ".join(sorted({f.detector for f in fs})),
+            }
+        )
+    return out
+
+
 class Pipeline:
     """One state directory's pipeline. Not thread-safe: feed it from one
     thread (the capture proxy uses a single consumer thread)."""
@@ -165,7 +195,8 @@ class Pipeline:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {', '.join(MODES)}")
         self.mode = mode
-        self.state = StateDir(state_dir)
+        # or a StateDir: a partition's view of a state directory (apiward.state.partitions)
+        self.state = state_dir if isinstance(state_dir, StateDir) else StateDir(state_dir)
         self.state.clean_temp()
         self.settings = settings or load_settings(state_dir=self.state.root)
         secret = self.state.secret()
@@ -210,6 +241,12 @@ class Pipeline:
         self._checkpoint_cost = 0.0  # seconds the last checkpoint took
         self._live_seq = 0
         self._run_id = hashlib.blake2b(f"{os.getpid()}-{time.time_ns()}".encode(), digest_size=4).hexdigest()
+        # File runs of one partition of a state (apiward.parallel): ``owns(call)`` says whether
+        # a call is this pipeline's, ``owns_bad`` whether it quarantines and counts bad
+        # records (one partition does), ``batch_suffix`` keeps its lake files apart.
+        self.owns: Callable[[ApiCall], bool] | None = None
+        self.owns_bad = True
+        self.batch_suffix = ""
         # Alert delivery (apiward.alert): fed after each checkpoint, delivers from its own thread.
         self.alerts = _alert_dispatcher(self.state.root, self.settings)
 
@@ -420,7 +457,9 @@ class Pipeline:
         for f in found:
             recent = recent_all.get(f.id)
             if recent is None:
-                recent = recent_all[f.id] = OrderedDict()
+                # a finding from an earlier run (or before a crash): the events it keeps are linked already
+                cur = self.findings.get(f.id)
+                recent = recent_all[f.id] = OrderedDict.fromkeys(cur.event_ids) if cur is not None else OrderedDict()
                 if len(recent_all) > 20_000:
                     recent_all.popitem(last=False)
             else:
@@ -523,31 +562,7 @@ class Pipeline:
     # -- persistence ----------------------------------------------------------
     def incidents(self) -> list[dict[str, Any]]:
         """Findings grouped per actor: one incident per actor with findings."""
-        by_actor: dict[str, list[Finding]] = {}
-        for f in self.findings.values():
-            if f.actor:
-                by_actor.setdefault(f.actor, []).append(f)
-        out = []
-        for actor, fs in sorted(by_actor.items()):
-            inc_id = "I-" + hashlib.blake2b(actor.encode(), digest_size=5).hexdigest()
-            tactics = sorted({f.tactic for f in fs if f.tactic}, key=lambda t: TACTIC_ORDER.index(t) if t in TACTIC_ORDER else 99)
-            sev = max((f.severity for f in fs), key=severity_rank)
-            for f in fs:
-                f.incident = inc_id
-            out.append(
-                {
-                    "id": inc_id,
-                    "actor": actor,
-                    "actor_display": fs[0].actor_display,
-                    "severity": sev,
-                    "finding_ids": sorted(f.id for f in fs),
-                    "tactics": tactics,
-                    "first_seen": min(f.first_seen for f in fs),
-                    "last_seen": max(f.last_seen for f in fs),
-                    "summary": f"{len(fs)} findings: " + ", ".join(sorted({f.detector for f in fs})),
-                }
-            )
-        return out
+        return group_incidents(self.findings.values())
 
     def components(self) -> dict[str, dict[str, Any]]:
         """Every stateful part by its component name in the state store."""
@@ -570,13 +585,7 @@ class Pipeline:
         Returns the store's counts (records written and deleted)."""
         t0 = time.monotonic()
         if self._dirty_findings:
-            incidents = self.incidents()
-            # Findings are few: rewrite the day files that hold them whole.
-            self.lake.replace_days("findings", findings_by_day(list(self.findings.values())))
-            self.lake.replace_days("incidents", incidents_by_day(incidents))
-            if self.alerts is not None:
-                _feed_alerts(self.alerts, self.findings, self._dirty_findings, incidents)
-            self._dirty_findings.clear()
+            self._publish_findings()
         comps = self.components()
         self.budget.apply(comps)  # caps first: what they evict or spill is written in this same transaction
         counts = self.store.save(comps)
@@ -585,16 +594,29 @@ class Pipeline:
         self._last_checkpoint = now
         return counts
 
+    def _publish_findings(self) -> None:
+        """Findings and incidents to the lake and the alert outbox (a
+        partition leaves this to the actor stage, apiward.parallel)."""
+        incidents = self.incidents()
+        # Findings are few: rewrite the day files that hold them whole.
+        self.lake.replace_days("findings", findings_by_day(list(self.findings.values())))
+        self.lake.replace_days("incidents", incidents_by_day(incidents))
+        if self.alerts is not None:
+            _feed_alerts(self.alerts, self.findings, self._dirty_findings, incidents)
+        self._dirty_findings.clear()
+
     def _write_changes(self, key: str, flush: bool = False) -> None:
         rows = self.inventory.drain_changes(flush=flush)
         if rows:
             self.lake.write_partitioned("changes", changes_table(rows), key)
 
-    def close(self) -> None:
-        """Close open API changes, checkpoint, apply retention."""
+    def close(self, *, prune: bool = True) -> None:
+        """Close open API changes, checkpoint, apply retention (unless
+        ``prune`` is False: the parent of partitions prunes once)."""
         self._write_changes(f"close-{self._run_id}", flush=True)
         self.checkpoint()
-        self.lake.prune(self.settings.retention_days)
+        if prune:
+            self.lake.prune(self.settings.retention_days)
         if self.alerts is not None:
             self.alerts.close()
 
@@ -688,6 +710,7 @@ class Pipeline:
                     put_mark(self.progress, name, head, fp, next_index)
 
             seen = self.seen
+            owns, owns_bad = self.owns, self.owns_bad
             held: tuple[int, Bad] | None = None  # a truncated record, if it is the file's last: pending
             batch: list[ApiCall] = []
             batch_start = start
@@ -703,6 +726,8 @@ class Pipeline:
                 except StopIteration:
                     break
                 except Exception as exc:  # a reader failure past a point: report it, keep what was read
+                    if not owns_bad:
+                        break
                     bad = Bad(f"read error after record {last_index}: {type(exc).__name__}: {exc}")
                     self.quarantine(name, path, last_index + 1, bad)
                     summary.quarantined += 1
@@ -720,27 +745,25 @@ class Pipeline:
                 if held is not None:  # not the last record after all
                     h_index, h_bad = held
                     held = None
-                    counts.read += 1
-                    counts.quarantined += 1
-                    summary.quarantined += 1
-                    self.quarantine(name, path, h_index, h_bad)
-                    reasons[h_bad.reason.split(":")[0][:60]] += 1
+                    if owns_bad:
+                        counts.read += 1
+                        counts.quarantined += 1
+                        summary.quarantined += 1
+                        self.quarantine(name, path, h_index, h_bad)
+                        reasons[h_bad.reason.split(":")[0][:60]] += 1
                     next_index = h_index + 1
                 if isinstance(item, Bad) and item.reason.startswith("truncated"):
                     # a file being written ends inside a record: read it again next run
                     held = (index, item)
                     continue
-                if dedup and not isinstance(item, Bad):
-                    key = content_fingerprint(item)
-                    if key in seen:
-                        seen.touch(key)
-                        counts.read += 1
-                        counts.duplicates += 1
-                        next_index = index + 1
-                        continue
-                    seen[key] = None
-                counts.read += 1
-                if isinstance(item, Bad):
+                if not (owns_bad if isinstance(item, Bad) else owns is None or owns(item)):
+                    pass  # another partition's record (apiward.parallel): it counts and stores it
+                elif dedup and not isinstance(item, Bad) and (key := content_fingerprint(item)) in seen:
+                    seen.touch(key)
+                    counts.read += 1
+                    counts.duplicates += 1
+                elif isinstance(item, Bad):
+                    counts.read += 1
                     self.quarantine(name, path, index, item)
                     summary.quarantined += 1
                     counts.quarantined += 1
@@ -748,6 +771,9 @@ class Pipeline:
                     if on_error:
                         on_error(f"{path} record {index}: {item.reason}")
                 else:
+                    if dedup:
+                        seen[key] = None
+                    counts.read += 1
                     batch.append(item)
                     per_format[used_fmt] += 1
                 next_index = index + 1
@@ -756,7 +782,7 @@ class Pipeline:
                     batch = []
                     batch_start = next_index
             self._flush_file_batch(batch, fp, batch_start, next_index, summary, counts, on_progress, mark)
-            if held is not None:
+            if held is not None and owns_bad:
                 counts.pending = 1
                 if on_error:
                     on_error(f"{path} record {held[0]}: {held[1].reason} (the file's last record: read again on the next run)")
@@ -795,7 +821,7 @@ class Pipeline:
         rejected = 0
         if batch:
             self.lake_rejected = 0
-            self.process(batch, batch_key=f"{fp}-{batch_start:09d}", autocheckpoint=False)
+            self.process(batch, batch_key=f"{fp}-{batch_start:09d}{self.batch_suffix}", autocheckpoint=False)
             rejected = self.lake_rejected  # quarantined by the lake stage: not stored
         summary.events += len(batch) - rejected
         summary.quarantined += rejected

@@ -148,3 +148,40 @@ def test_bad_sink_config_fails_at_load(tmp_path: Path) -> None:
     (tmp_path / "apiward.toml").write_text('[alerts]\nunit = "everything"\n')
     with pytest.raises(ConfigError, match="unit"):
         load_settings(state_dir=tmp_path)
+
+
+def test_analyze_with_workers_alerts_once_per_merged_finding(tmp_path: Path) -> None:
+    """The actor stage feeds the outbox with the findings of every partition
+    (workers have no sinks of their own)."""
+    import os
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from apiward.model.call import dumps
+    from apiward.state.partitions import load_partitioner
+    from apiward.testing import make_call
+
+    state = tmp_path / "s"
+    state.mkdir()
+    data = tmp_path / "t.jsonl"
+    hosts = [f"h{i}.example" for i in range(4)]
+    with open(data, "wb") as f:
+        for i in range(40):
+            c = make_call("POST", "/login", req_json={"password": "x"}, scheme="http", user=f"u{i % 3}", id=f"e{i}", ts=T + i, host=hosts[i % 4])
+            f.write(dumps(c) + b"\n")
+    rx = HttpReceiver()
+    try:
+        (state / "apiward.toml").write_text(f'[sinks.soc]\ntype = "webhook"\nurl = "{rx.url}"\nretries = 1\n\n'
+                                            '[alerts]\nmin_severity = "low"\ninclude_exposures = true\n')
+        r = subprocess.run([sys.executable, "-m", "apiward", "analyze", str(data), "--state", str(state), "--quiet", "--workers", "2"],
+                           capture_output=True, text=True, timeout=300, env=dict(os.environ))
+        assert r.returncode == 0, r.stderr
+    finally:
+        rx.stop()
+    alerts = [a for _, _, body in rx.requests for a in orjson.loads(body)["alerts"]]
+    rows = duckdb.connect().execute(f"SELECT id, host FROM read_parquet('{state}/lake/findings/*/*.parquet')").fetchall()
+    part = load_partitioner(state)
+    assert {part(h) for _, h in rows} == {0, 1}
+    assert sorted(a["id"] for a in alerts) == sorted(i for i, _ in rows)  # one alert per finding, none twice

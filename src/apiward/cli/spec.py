@@ -89,7 +89,12 @@ def register(app: typer.Typer) -> None:
             loaded = load_spec(spec)
         except SpecError as exc:
             fail(str(exc))
-        pipe = Pipeline(state, settings=settings)
+        from apiward.state.store import StateError
+
+        try:
+            pipe = Pipeline(state, settings=settings)
+        except StateError as exc:  # e.g. a state partitioned by analyze --workers N
+            fail(str(exc))
         result = diff(pipe.inventory, loaded, service=service)
         apply(pipe.inventory, result, when=time.time())
         findings = result.findings()

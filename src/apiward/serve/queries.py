@@ -24,6 +24,7 @@ from apiward.hunt.session import HuntSession
 from apiward.hunt.timerange import TimeRange
 from apiward.model.finding import KINDS, SEVERITIES
 from apiward.serve.triage import STATUSES, TriageStore
+from apiward.state.partitions import partition_stores
 
 __all__ = ["BadQuery", "NotFound", "StateReader", "endpoint_id"]
 
@@ -92,6 +93,8 @@ class StateReader:
         open changes whenever another connection commits."""
         db = self.state / "state.db"
         base = (_mtime(db), _mtime(db.with_name("state.db-wal")))
+        # a partitioned state (analyze --workers N): its partitions commit, not state.db
+        base += tuple(_mtime(p) for part in partition_stores(self.state) for p in (part, part.with_name("state.db-wal")))
         if not db.exists():
             return base
         with self._dv_lock:

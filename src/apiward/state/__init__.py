@@ -110,7 +110,18 @@ class StateDir:
                 f"which could run code planted in a state directory. Move {self.snapshot_path.name} away (apiward then "
                 "starts learning afresh; the lake and findings on disk stay) or use a new state directory."
             )
-        return StateStore(self.store_path, self.secret(), version=__version__, readonly=readonly)
+        store = StateStore(self.store_path, self.secret(), version=__version__, readonly=readonly)
+        if not readonly and type(self) is StateDir:
+            from apiward.state.partitions import layout_of
+
+            made = layout_of(store)
+            if made > 1:
+                store.close()
+                raise StateError(
+                    f"{self.root}: this state directory was made by `apiward analyze --workers {made}` and its state is "
+                    f"partitioned; one pipeline cannot continue it. Run `apiward analyze --workers {made}`, or use a new --state."
+                )
+        return store
 
     def load(self) -> dict[str, Any] | None:
         """What the commands that only read state need (inventory, findings),
@@ -127,8 +138,36 @@ class StateDir:
 
         store = self.open_store(readonly=True)
         try:
+            from apiward.state.partitions import layout_of
+
+            if layout_of(store) > 1:
+                return self._load_partitions()
             inv = restore(Inventory(templater=Templater()), store.load("inventory"))
             run = store.load("run") or {}
         finally:
             store.close()
         return {"inventory": inv, "findings": run.get("findings") or LRU(1), "progress": run.get("progress") or {}}
+
+    def _load_partitions(self) -> dict[str, Any]:
+        """:meth:`load` of a partitioned directory (``--workers N``): every
+        partition's inventory and findings, merged for reading."""
+        from apiward import __version__
+        from apiward.discover.inventory import Inventory
+        from apiward.discover.templating import Templater
+        from apiward.learn.sketches import LRU
+        from apiward.state.parts import restore
+        from apiward.state.partitions import merge_findings, merge_inventory, partition_stores
+        from apiward.state.store import StateStore
+
+        inv = Inventory(templater=Templater())
+        parts = []
+        for path in partition_stores(self.root):
+            store = StateStore(path, self.secret(), version=__version__, readonly=True)
+            try:
+                merge_inventory(inv, restore(Inventory(templater=Templater()), store.load("inventory")))
+                parts.append((store.load("run") or {}).get("findings") or {})
+            finally:
+                store.close()
+        findings: LRU[str, Any] = LRU(10_000_000)
+        findings.update(merge_findings(p.values() for p in parts))
+        return {"inventory": inv, "findings": findings, "progress": {}}
