@@ -774,3 +774,14 @@ def test_a_word_value_with_the_slots_structure_joins_the_id_slot():
     # a sub-collection with endpoints of its own stays literal
     t2 = learn(paths + ["/v2/scores/shared/export", "/v2/scores/shared/export/status"] * 3)
     assert tmpl(t2, "/v2/scores/shared/export") == "/v2/scores/shared/export"
+
+
+def test_values_named_by_their_callers_survive_the_state_store():
+    from apiward.state import codec
+    from apiward.state.parts import restore, state_of
+
+    t = Templater()
+    for u in ("barbara", "charles", "daniel"):
+        t.observe("PROPFIND", "dav", f"/{u}/", caller=u)
+    t2 = restore(Templater(), codec.decode(codec.encode(state_of(t))))
+    assert t2.resolve("PROPFIND", "dav", "/charles/") == t.resolve("PROPFIND", "dav", "/charles/") == ("/{id}", (("id", "charles"),))
