@@ -126,6 +126,9 @@ _ALPHA_RUN = re.compile(r"[A-Za-z]+")
 _SEPARATORS = re.compile(r"[-_]")
 
 
+_PATHS_KEPT = 65536  # redacted paths memoised per redactor
+
+
 def secret_like(value: str) -> bool:
     """Whether ``value`` (one token: a path segment, a query value) looks
     like a credential by its shape alone."""
@@ -189,13 +192,15 @@ class Redactor:
         self.enabled = enabled
         self._tokens: dict[tuple[str | bytes, str], str] = {}  # values repeat: memoise their tokens
         self._headers_json: dict[tuple[tuple[str, str], ...], bytes] = {}
+        self._paths: dict[str, str] = {}  # paths and templates repeat: memoise what they become
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"secret": self.secret, "enabled": self.enabled, "_tokens": {}, "_headers_json": {}}
+        return {"secret": self.secret, "enabled": self.enabled, "_tokens": {}, "_headers_json": {}, "_paths": {}}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.__dict__.setdefault("_headers_json", {})
+        self.__dict__.setdefault("_paths", {})
 
     def token(self, value: str | bytes, cls: str = "redacted") -> str:
         """``«cls:digest»``: a keyed digest, equal for equal values."""
@@ -231,9 +236,18 @@ class Redactor:
     def path(self, path: str) -> str:
         """``path`` with each segment that looks like a credential (a reset
         token, an API key, a JWT) replaced by its token. Templates too."""
-        if not self.enabled or not path or _CANDIDATE.search(path) is None:
+        if not self.enabled or not path:
             return path
-        return "/".join(self.token(seg, "secret") if secret_like(seg) else self._inner(seg) for seg in path.split("/"))
+        got = self._paths.get(path)
+        if got is None:
+            if _CANDIDATE.search(path) is None:
+                got = path
+            else:
+                got = "/".join(self.token(seg, "secret") if secret_like(seg) else self._inner(seg) for seg in path.split("/"))
+            if len(self._paths) >= _PATHS_KEPT:
+                self._paths.clear()
+            self._paths[path] = got
+        return got
 
     def _inner(self, seg: str) -> str:
         """A segment holding a credential among other text (``key=sk_live_...``,
