@@ -154,22 +154,28 @@ def write_traffic(replicas: int, users: int, seed: int) -> tuple[Path, dict[str,
 # --------------------------------------------------------------------------- the runs
 
 
-def run_full(traffic: Path, work: Path) -> dict[str, Any]:
-    """``apiward analyze`` in a subprocess, as a user runs it."""
-    state = work / "state-full"
+def timed_analyze(args: list[str]) -> tuple[dict[str, Any], float, float, float]:
+    """``apiward analyze <args> --json --quiet`` in a subprocess, as a user
+    runs it: (its summary, wall seconds, CPU seconds of the process tree,
+    peak RSS in MB of the largest child so far)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "apiward", "analyze", str(traffic), "--state", str(state), "--json", "--quiet"],
+    proc = subprocess.run([sys.executable, "-m", "apiward", "analyze", *args, "--json", "--quiet"],
                           capture_output=True, text=True, env=_env())
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(f"apiward analyze failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    summary = orjson.loads(proc.stdout)
+        raise SystemExit(f"apiward analyze {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
     cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return orjson.loads(proc.stdout), wall, cpu, after.ru_maxrss / 1024
+
+
+def run_full(traffic: Path, work: Path) -> dict[str, Any]:
+    """``apiward analyze`` in a subprocess, as a user runs it."""
+    summary, wall, cpu, peak = timed_analyze([str(traffic), "--state", str(work / "state-full")])
     return {"events": summary["events"], "run_cpu_s": summary["cpu_seconds"], "process_cpu_s": cpu, "wall_s": wall,
             "ev_per_cpu_s": summary["events"] / summary["cpu_seconds"], "ev_per_process_cpu_s": summary["events"] / cpu,
-            "peak_rss_mb": after.ru_maxrss / 1024, "endpoints": summary["endpoints"], "findings": summary["findings"],
+            "peak_rss_mb": peak, "endpoints": summary["endpoints"], "findings": summary["findings"],
             "stage_errors": summary["stage_errors"]}
 
 

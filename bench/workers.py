@@ -41,8 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,10 +51,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 OUT = ROOT / "bench" / "out" / "workers"
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT / "src") + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
 def traffic(events: int, replicas: int, users: int, seed: int) -> Path:
@@ -78,19 +72,11 @@ def traffic(events: int, replicas: int, users: int, seed: int) -> Path:
 
 
 def analyze(path: Path, state: Path, workers: int) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "apiward", "analyze", str(path), "--state", str(state), "--json", "--quiet"]
-    if workers > 1:
-        cmd += ["--workers", str(workers)]
+    import estate
+
+    args = [str(path), "--state", str(state)] + (["--workers", str(workers)] if workers > 1 else [])
     load = os.getloadavg()[0]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env())
-    wall = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        raise SystemExit(f"apiward analyze --workers {workers} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    summary = json.loads(proc.stdout)
-    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    summary, wall, cpu, _peak = estate.timed_analyze(args)
     return {"workers": workers, "wall_s": wall, "events": summary["events"], "ev_per_s": summary["events"] / wall,
             "tree_cpu_s": cpu, "endpoints": summary["endpoints"], "findings": summary["findings"],
             "stage_errors": summary["stage_errors"], "per_worker": summary.get("workers", []), "load_before": load}
