@@ -142,8 +142,9 @@ class StateDir:
 
             if layout_of(store) > 1:
                 return self._load_partitions()
-            inv = restore(Inventory(templater=Templater()), store.load("inventory"))
-            run = store.load("run") or {}
+            with store.snapshot():
+                inv = restore(Inventory(templater=Templater()), store.load("inventory"))
+                run = store.load("run") or {}
         finally:
             store.close()
         return {"inventory": inv, "findings": run.get("findings") or LRU(1), "progress": run.get("progress") or {}}
@@ -164,8 +165,9 @@ class StateDir:
         for path in partition_stores(self.root):
             store = StateStore(path, self.secret(), version=__version__, readonly=True)
             try:
-                merge_inventory(inv, restore(Inventory(templater=Templater()), store.load("inventory")))
-                parts.append((store.load("run") or {}).get("findings") or {})
+                with store.snapshot():
+                    merge_inventory(inv, restore(Inventory(templater=Templater()), store.load("inventory")))
+                    parts.append((store.load("run") or {}).get("findings") or {})
             finally:
                 store.close()
         findings: LRU[str, Any] = LRU(10_000_000)

@@ -32,6 +32,7 @@ import hmac
 import os
 import sqlite3
 from collections import OrderedDict
+from contextlib import contextmanager
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,17 @@ class StateStore:
 
     def components(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT component FROM roots ORDER BY component")]
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """One read transaction: every read inside it sees the same commit
+        (a root record and its table entries from one checkpoint, even while
+        a pipeline writes beside the reader)."""
+        self.db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            self.db.execute("ROLLBACK")
 
     def close(self) -> None:
         self.db.close()
