@@ -234,3 +234,16 @@ def test_state_of_schema_2_is_migrated_and_older_readers_are_refused(tmp_path: P
     store.close()
     store = StateStore(tmp_path / "state.db", SECRET)
     assert store.meta("schema") == str(SCHEMA) and store.load("x") == {"a": 1}
+
+
+def test_a_snapshot_reads_one_commit_while_a_writer_checkpoints(tmp_path: Path) -> None:
+    writer = StateStore(tmp_path / "state.db", SECRET)
+    writer.save({"run": {"calls": 1}})
+    reader = StateStore(tmp_path / "state.db", SECRET, readonly=True)
+    with reader.snapshot():
+        assert reader.load("run")["calls"] == 1
+        writer.save({"run": {"calls": 2}})  # a checkpoint beside the reader
+        assert reader.load("run")["calls"] == 1  # still the commit the snapshot began with
+    assert reader.load("run")["calls"] == 2
+    reader.close()
+    writer.close()
