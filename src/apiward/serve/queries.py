@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from apiward.hunt.session import HuntSession
+from apiward.hunt.session import HuntError, HuntSession
 from apiward.hunt.timerange import TimeRange
 from apiward.model.finding import KINDS, SEVERITIES
 from apiward.serve.triage import STATUSES, TriageStore
@@ -151,14 +151,27 @@ class StateReader:
 
     def run(self, sql: str, params: dict[str, Any] | None = None) -> Any:
         """One internal query on a shared session over the whole lake,
-        reopened when the lake's files change (opening one costs ~0.1 s)."""
-        sig = self.lake_sig()
-        with self._qlock:
-            if self._shared is None or self._shared[0] != sig:
-                if self._shared is not None:
+        reopened when the lake's files change (opening one costs ~0.1 s),
+        and run again once on a fresh session when it fails (a file replaced
+        while it ran)."""
+        for again in (False, True):
+            sig = self.lake_sig()
+            with self._qlock:
+                if self._shared is None or self._shared[0] != sig:
+                    if self._shared is not None:
+                        self._shared[1].close()
+                    self._shared = (sig, self.session())
+                try:
+                    return self._shared[1].query(sql, params, trusted=True)
+                except HuntError:
+                    if again:
+                        raise
+                    # a pipeline's checkpoint may have replaced a file under the
+                    # query (within one mtime tick the signature cannot tell):
+                    # once more, on a session over the lake as it is now
                     self._shared[1].close()
-                self._shared = (sig, self.session())
-            return self._shared[1].query(sql, params, trusted=True)
+                    self._shared = None
+        raise AssertionError("unreachable")
 
     def hunt(self, run: Any, since: str | None = None, until: str | None = None, timeout: float | None = None) -> Any:
         """``run(session)`` for an analyst's hunt: the session is read-only,
