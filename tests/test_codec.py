@@ -93,3 +93,46 @@ def test_value_profiles_round_trip_and_read_the_older_feature_form() -> None:
         bad = codec.encode(p.chars)
         bad[1]["x"][2][0] = ["k", 1, 3, -5]  # a negative actor count never loops
         codec.decode(bad)
+
+
+def test_slotted_objects_are_written_positionally_and_read_by_slot_name() -> None:
+    from apiward.discover.schema import BodySchema, Node
+
+    schema = BodySchema()
+    for i in range(5):
+        schema.learn({"id": i, "tags": [{"name": f"t{i}", "kind": "x"}], "owner": {"email": f"u{i}@x.io"}}, float(i))
+    raw = codec.dumps(schema)
+    back = codec.loads(raw)
+    assert back.to_dict() == schema.to_dict()
+    record = msgspec.msgpack.decode(raw)
+    assert len(record) == 3  # the slot table: each class's slot names once per record
+    node_index = str(record[0].index("apiward.discover.schema:Node"))
+    assert record[2][node_index] == list(Node.__slots__)
+    assert raw.count(b"first_seen") == 1  # not once per node
+
+    # a slot never set is written by name (the general path) and stays unset
+    bare = Node.__new__(Node)
+    bare.n = 3
+    again = codec.loads(codec.dumps(bare))
+    assert again.n == 3 and not hasattr(again, "types")
+
+
+def test_a_slot_table_naming_slots_this_apiward_lacks_is_read_without_them() -> None:
+    from apiward.discover.schema import Node
+
+    node = Node(ts=7.0)
+    node.n = 4
+    names, body, slots = msgspec.msgpack.decode(codec.dumps(node))
+    (index,) = slots
+    slots[index] = ["gone_in_this_version"] + slots[index]  # a record from an apiward with one slot more
+    body["x"][2] = [123] + body["x"][2]
+    back = codec.loads(msgspec.msgpack.encode([names, body, slots]))
+    assert back.n == 4 and back.first_seen == 7.0 and not hasattr(back, "gone_in_this_version")
+
+
+@pytest.mark.parametrize("slots", [{"0": ["__class__"]}, {"0": [1]}, ["n"], {"0": ["n", "types"]}])
+def test_a_malformed_slot_table_is_refused(slots) -> None:
+    names, body, _ = msgspec.msgpack.decode(codec.dumps(__import__("apiward.discover.schema", fromlist=["Node"]).Node()))
+    body["x"][2] = [1]
+    with pytest.raises(codec.CodecError):
+        codec.loads(msgspec.msgpack.encode([names, body, slots]))

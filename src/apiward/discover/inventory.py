@@ -45,6 +45,8 @@ most ``PATHS_KEPT`` concrete paths; at most ``max_probes`` probe paths.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import ipaddress
 import secrets
 from datetime import datetime, timezone
@@ -862,10 +864,11 @@ class Inventory:
         if not changed:
             return 0
         moved = 0
+        peek = OrderedDict.get  # a read that does not mark the record changed: most records stay as they are
         for key in list(self.endpoints):
             if key[0] not in changed:
                 continue
-            rec = self.endpoints.get(key)
+            rec = peek(self.endpoints, key)
             if rec is None:
                 continue
             host, method, template = key
@@ -880,6 +883,7 @@ class Inventory:
                 continue
             # the side with most of the counted calls keeps the record
             order = sorted(groups, key=lambda t: -sum(groups[t].values()))
+            self.endpoints.changed(key)  # split below (or re-keyed: then deleted)
             parts = [(t, rec.split_off(t, sum(groups[t].values()), groups[t])) for t in order[1:]]
             if order[0] != template:
                 del self.endpoints[key]

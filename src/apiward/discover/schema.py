@@ -134,7 +134,9 @@ class Node:
         self.n = 0  # times present
         self.types: dict[str, int] = {}
         self.fmt: str | None = None  # None: no string yet; "": no format
-        self.enum: set[str] | None = set()  # None once over ENUM_MAX
+        # the strings seen while few: () until the first (an empty set is
+        # 216 bytes, and most nodes are numbers, objects or arrays), None once over ENUM_MAX
+        self.enum: set[str] | tuple[()] | None = ()
         self.min: float | None = None
         self.max: float | None = None
         self.min_len: int | None = None  # strings: characters; arrays: items
@@ -165,6 +167,8 @@ class Node:
         if enum is not None and s not in enum:
             if len(enum) >= ENUM_MAX or ln > ENUM_VALUE_MAX:
                 self.enum = None
+            elif type(enum) is tuple:
+                self.enum = {s}
             else:
                 enum.add(s)
 
@@ -371,6 +375,8 @@ def _learn(ctx: _Ctx, node: Node, v: Any, path: str, key: str, depth: int) -> No
                     if enum is not None and cv not in enum:
                         if len(enum) >= ENUM_MAX or ln > ENUM_VALUE_MAX:
                             child.enum = None
+                        elif type(enum) is tuple:
+                            child.enum = {cv}
                         else:
                             enum.add(cv)
                 elif ctn != "boolean" and ctn != "null":

@@ -595,7 +595,18 @@ def _subtract(dst: _Node, src: _Node) -> None:
 
 
 def _count_nodes(node: _Node) -> int:
-    return 1 + sum(_count_nodes(c) for c in node.lit.values()) + sum(_count_nodes(c) for c in node.par.values())
+    """Nodes in the subtree under ``node`` (itself included), without recursion."""
+    n = 0
+    stack = [node]
+    pop, extend = stack.pop, stack.extend
+    while stack:
+        nd = pop()
+        n += 1
+        if nd.lit:
+            extend(nd.lit.values())
+        if nd.par:
+            extend(nd.par.values())
+    return n
 
 
 # --------------------------------------------------------------------------- routes
@@ -1151,20 +1162,23 @@ class Templater:
                 self._specific_of[host] = frozenset(r for r, d in depths.items() if d.bit_count() <= 2)
             self._specific = self._specific_of[host]
             self._host_calls = root.n
-            if root.dirty:
-                self._roots.changed(host)  # deciding changes nodes in place (merges, splits, flags)
+            if not root.dirty:
+                continue  # nothing new under this host since it was last decided
+            self._roots.changed(host)  # deciding changes nodes in place (merges, splits, flags)
             m0 = self._merges
+            count0 = _count_nodes(root)
             for _ in range(3):
                 if not self._decide(root, "", "root", 0):
                     break
             if self._merges != m0:
                 self._versions[host] = self._versions.get(host, 0) + 1
-                self._roots.changed(host)
+                # merges fold subtrees together: the node count falls by what
+                # this host lost (hosts not decided keep theirs: no full walk)
+                self._nodes = max(0, self._nodes - (count0 - _count_nodes(root)))
         self._resp_hosts.clear()
         self._specific = frozenset()
         if self._merges != before:
             self._cache.clear()
-            self._nodes = sum(_count_nodes(r) for r in self._roots.values())
 
     def _decide(self, node: _Node, parent_text: str, parent_kind: str, depth: int) -> bool:
         """Post-order: deeper positions first, so that a parent compares

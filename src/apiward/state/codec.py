@@ -13,8 +13,11 @@ regular expressions. It creates objects without running their constructors
 tampered record can at worst hold odd values; it can never run code (and
 the state store refuses records whose MAC does not match).
 
-Format: ``[class names, value]``; class names are interned per record and
-referred to by index. A value is a scalar, a list, a string-keyed map, or a
+Format: ``[class names, value]`` or ``[class names, value, slot table]``;
+class names are interned per record and referred to by index; the slot
+table (``{"<index>": [slot names]}``) names, once per record, the slots of
+the classes written positionally (kind 3: a schema tree is thousands of
+nodes, and their slot names would be most of its bytes). A value is a scalar, a list, a string-keyed map, or a
 one-key tag map::
 
     {"D": {str: v}}                   dict with string keys (any other map is a tag)
@@ -28,6 +31,9 @@ one-key tag map::
     {"x": [cls, 0, {str: v}]}         an apiward object whose state is a dict
     {"x": [cls, 1, [...]]}            ... whose state is a tuple
     {"x": [cls, 2, v]}                ... any other state
+    {"x": [cls, 3, [...]]}            a slotted apiward object without state hooks:
+                                      its slot values in the order the record's
+                                      slot table names them (unset: absent)
     {"m": [cls, data]}                a msgspec Struct
     {"r": [version, [ints], gauss]}   random.Random
     {"re": [pattern, flags]}          a compiled regular expression
@@ -39,6 +45,7 @@ encoded); the state store keeps shared objects as components of their own.
 from __future__ import annotations
 
 import importlib
+import operator
 import random
 import re
 from collections import Counter, OrderedDict, defaultdict, deque
@@ -111,13 +118,14 @@ class _Encoder:
     chain of checks, class indexes are interned per type, and scalar leaves
     are written inline without a call."""
 
-    __slots__ = ("names", "index", "shells", "tindex")
+    __slots__ = ("names", "index", "shells", "tindex", "slots")
 
     def __init__(self, shells: frozenset[int] = frozenset()) -> None:
         self.names: list[str] = []
         self.index: dict[str, int] = {}
         self.tindex: dict[type, int] = {}
         self.shells = shells
+        self.slots: dict[str, list[str]] = {}  # class index -> slot names of positional (kind 3) objects
 
     def cls(self, t: type) -> int:
         i = self.tindex.get(t)
@@ -228,6 +236,46 @@ def _enc_object(e: _Encoder, obj: Any) -> Any:
     return {"x": [e.cls(type(obj)), 2, e.enc(st)]}
 
 
+class _Slotted:
+    """How a slotted apiward class with no state hooks is written
+    positionally: its slot names, and one C call getting them all."""
+
+    __slots__ = ("names", "get")
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = list(names)
+        self.get = operator.attrgetter(*names) if len(names) > 1 else (lambda o, g=operator.attrgetter(names[0]): (g(o),))
+
+    def __call__(self, e: _Encoder, obj: Any) -> Any:
+        try:
+            values = self.get(obj)
+        except AttributeError:  # a slot never set: by name, as pickle would
+            return _enc_object(e, obj)
+        i = e.cls(type(obj))
+        k = str(i)
+        if k not in e.slots:
+            e.slots[k] = self.names
+        return {"x": [i, 3, e.seq(values)]}
+
+
+def _slot_names(t: type) -> tuple[str, ...] | None:
+    """All slot names of ``t`` when its instances are slots only (no
+    ``__dict__``) and it keeps Python's default state hooks; else None."""
+    if getattr(t, "__getstate__", None) is not object.__getstate__ or hasattr(t, "__setstate__") or hasattr(t, "__reduce__") and t.__reduce__ is not object.__reduce__:
+        return None
+    if getattr(t, "__dictoffset__", 1) != 0 or getattr(t, "__weakrefoffset__", 0) != 0:
+        return None
+    names: list[str] = []
+    for c in reversed(t.__mro__):
+        sl = c.__dict__.get("__slots__", ())
+        for n in (sl,) if isinstance(sl, str) else sl:
+            if n not in ("__dict__", "__weakref__") and n not in names:
+                if n.startswith("__") and not n.endswith("__"):
+                    return None  # a mangled private slot: keep the general path
+                names.append(n)
+    return tuple(names) or None
+
+
 def _enc_refused(e: _Encoder, obj: Any) -> Any:
     t = type(obj)
     raise CodecError(f"{t.__module__}.{t.__qualname__} is not state apiward can store")
@@ -249,7 +297,8 @@ def _handler(t: type) -> Any:
     elif t is re.Pattern:
         h = _enc_pattern
     elif t.__module__ == "apiward" or t.__module__.startswith("apiward."):
-        h = _enc_object
+        names = _slot_names(t)
+        h = _Slotted(names) if names else _enc_object
     else:
         return _enc_refused  # not cached: an error path
     _HANDLERS[t] = h
@@ -264,13 +313,17 @@ class _Decoder:
     """One record's decoding. Classes are resolved once per record;
     scalar leaves are taken as they are, without a call."""
 
-    __slots__ = ("names", "classes")
+    __slots__ = ("names", "classes", "slots")
 
-    def __init__(self, names: list[Any]) -> None:
+    def __init__(self, names: list[Any], slots: Any = None) -> None:
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise CodecError("malformed class table")
         self.names = names
         self.classes: list[type | None] = [None] * len(names)
+        if slots is not None and (not isinstance(slots, dict) or not all(
+                isinstance(v, list) and all(isinstance(n, str) and not n.startswith("__") for n in v) for v in slots.values())):
+            raise CodecError("malformed slot table")
+        self.slots: dict[str, list[str]] = slots or {}
 
     def cls(self, i: Any) -> type:
         if type(i) is int and 0 <= i < len(self.classes):
@@ -307,6 +360,17 @@ class _Decoder:
                 kind, payload = v[1], v[2]
                 if kind == 1:
                     state: Any = tuple([x if type(x) in _SCALARS else dec(x) for x in payload])
+                elif kind == 3:
+                    names = self.slots.get(str(v[0]))
+                    if names is None or len(names) != len(payload):
+                        raise CodecError(f"{cls.__name__}: slot values without their names")
+                    setattr_ = object.__setattr__
+                    for name, x in zip(names, payload):
+                        try:
+                            setattr_(obj, name, x if type(x) in _SCALARS else dec(x))
+                        except AttributeError:
+                            pass  # a slot this apiward no longer has
+                    return obj
                 elif kind == 0:
                     state = {k: x if type(x) in _SCALARS else dec(x) for k, x in payload.items()}
                 else:
@@ -413,14 +477,14 @@ def encode(obj: Any, shells: frozenset[int] = frozenset()) -> list[Any]:
     ``shells`` are written without their items."""
     e = _Encoder(shells)
     body = e.enc(obj)
-    return [e.names, body]
+    return [e.names, body, e.slots] if e.slots else [e.names, body]
 
 
 def decode(data: Any) -> Any:
     """The objects :func:`encode` described; raises :class:`CodecError`."""
-    if not isinstance(data, list) or len(data) != 2:
+    if not isinstance(data, list) or len(data) not in (2, 3):
         raise CodecError("malformed state record")
-    return _Decoder(data[0]).dec(data[1])
+    return _Decoder(data[0], data[2] if len(data) == 3 else None).dec(data[1])
 
 
 _enc = msgspec.msgpack.Encoder()

@@ -44,7 +44,7 @@ __all__ = ["StateStore", "StateError", "SCHEMA"]
 
 #: spilled values held in memory before they go to the ``spill`` table
 SPILL_FLUSH_BYTES = 8 << 20
-SCHEMA = 3  # 1 was the pickle snapshot (state.pkl); 3: profiles' features as flat scalar lists
+SCHEMA = 4  # 1 was the pickle snapshot (state.pkl); 3: profiles' features as flat scalar lists; 4: slotted objects positional
 
 
 def _records_read_as_they_are(db: sqlite3.Connection) -> None:
@@ -54,7 +54,9 @@ def _records_read_as_they_are(db: sqlite3.Connection) -> None:
 
 
 #: schema version -> function(connection) upgrading it by one version
-MIGRATIONS: dict[int, Any] = {2: _records_read_as_they_are}
+#: (3 -> 4: records of schema 3 decode as they are; new records write
+#: slotted objects positionally, which an apiward reading schema 3 cannot)
+MIGRATIONS: dict[int, Any] = {2: _records_read_as_they_are, 3: _records_read_as_they_are}
 
 
 class StateError(RuntimeError):
