@@ -92,7 +92,7 @@ def test_state_survives_restart(tmp_path: Path) -> None:
     pipe.process(calls(10))
     pipe.close()
     again = Pipeline(tmp_path / "s", detectors=[CountingDetector()])
-    assert len(again.inventory.endpoints) >= 1
+    assert again.inventory.endpoints.size() >= 1
     assert again.detectors[0].learned == 10  # detector state came back, by the detector's id
     # The known endpoint is not "unseen" any more after the restart.
     assert again.process(calls(3, start=10)) == []
@@ -288,10 +288,10 @@ def test_detect_mode_freezes_templates_and_inventory(tmp_path: Path) -> None:
     pipe = Pipeline(tmp_path / "s", detectors=[])
     pipe.process(calls(40))
     pipe.checkpoint()
-    before = {k: r.calls for k, r in pipe.inventory.endpoints.items()}
+    before = {k: r.calls for k, r in pipe.inventory.endpoints.each()}
     frozen = Pipeline(tmp_path / "s", mode="detect", detectors=[])
     probes = [make_call("GET", f"/admin/backup-{i}.zip", status=404, ts=1_764_000_100 + i, id=f"p#{i}") for i in range(30)]
     ctxs = frozen.discover(probes + calls(5, start=100))
-    assert {k: r.calls for k, r in frozen.inventory.endpoints.items()} == before
+    assert {k: r.calls for k, r in frozen.inventory.endpoints.each()} == before
     assert all(c.new_endpoint for c in ctxs[:30]) and not any(c.new_endpoint for c in ctxs[30:])
     assert ctxs[-1].endpoint.template == next(iter(before))[2]

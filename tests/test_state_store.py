@@ -184,7 +184,9 @@ def test_inventory_endpoints_are_records_of_their_own(tmp_path: Path) -> None:
     assert root < records / 4
     pipe.close()
     again = Pipeline(tmp_path / "s")
-    assert set(again.inventory.endpoints) == set(pipe.inventory.endpoints)
+    # the records wait in the store (read on use): every key is known, every record reads back
+    assert set(again.inventory.endpoints.all_keys()) == set(pipe.inventory.endpoints.all_keys())
+    assert {k: r.calls for k, r in again.inventory.endpoints.each()} == {k: r.calls for k, r in pipe.inventory.endpoints.each()}
     assert set(again.inventory.templater._roots) == set(pipe.inventory.templater._roots) and len(pipe.inventory.templater._roots) == 60
     assert again.inventory.templater._roots["h3.example.com"].n == pipe.inventory.templater._roots["h3.example.com"].n
 
@@ -247,3 +249,41 @@ def test_a_snapshot_reads_one_commit_while_a_writer_checkpoints(tmp_path: Path) 
     assert reader.load("run")["calls"] == 2
     reader.close()
     writer.close()
+
+
+def test_endpoints_over_the_inventory_cap_wait_in_the_store_and_every_view_sees_them(tmp_path: Path) -> None:
+    """The inventory never forgets an endpoint, but over its cap (its share
+    of the memory budget) the least recently called ones are spilled: views,
+    template merges and a restart see them as if they were in memory."""
+    from apiward.pipeline import Pipeline
+    from apiward.state import StateDir
+
+    pipe = Pipeline(tmp_path / "s")
+    pipe.inventory.endpoints.set_cap(64)
+    pipe.budget.designed[id(pipe.inventory.endpoints)] = 64  # as if the budget allowed no more (its floor)
+    hosts = [f"h{i}.example.com" for i in range(100)]
+    calls = [make_call("GET", "/api/health", host=h, json={"ok": True}, user="u1", ts=1_764_000_000 + i, id=f"h#{i}")
+             for i, h in enumerate(hosts)]
+    # one host's users by name, spilled as literal paths before the templater merges them
+    names = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "oscar"]
+    calls += [make_call("GET", f"/repos/{n}/issues", host="git.example.com", json={"n": 1}, user=f"u{j % 5}",
+                        ts=1_764_000_100 + 3 * j + k, id=f"r#{j}-{k}") for j, n in enumerate(names) for k in range(3)]
+    pipe.process(calls)
+    pipe.checkpoint()
+    eps = pipe.inventory.endpoints
+    assert len(eps) <= 64 < eps.size()
+    keys = set(eps.all_keys())
+    assert {(h, "GET", "/api/health") for h in hosts} <= keys
+    repos = {k: r for k, r in eps.each() if k[0] == "git.example.com"}
+    assert sum(r.calls for r in repos.values()) == 36
+    assert all("alice" not in k[2] for k in repos)  # the spilled literal records were merged too
+    assert len(pipe.inventory.records()) == len(keys) == eps.size()
+    pipe.close()
+
+    # a restart reads them on use; the read model (apiward inventory) holds them all
+    again = Pipeline(tmp_path / "s")
+    assert set(again.inventory.endpoints.all_keys()) == keys
+    assert again.inventory.endpoints.get(("h0.example.com", "GET", "/api/health")).calls == 1
+    snap = StateDir(tmp_path / "s").load()
+    assert {(r.host, r.method, r.template) for r in snap["inventory"].records()} == keys
+    again.close()

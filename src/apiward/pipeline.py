@@ -224,6 +224,7 @@ class Pipeline:
         )
         for det in self.detectors:
             restore(det, store.load(f"detector:{getattr(det, 'id', type(det).__name__)}"))
+        store.attach(self.components())  # spilling tables spill from the first call on
         # every keyed table's cap derives from the memory budget (apiward.state.budget)
         self.budget = MemoryBudget(parse_size(s.memory_budget))
         self.budget.start(self.components())
@@ -791,7 +792,7 @@ class Pipeline:
         summary.error_messages = list(self.errors.first.values())
         summary.per_format = dict(per_format)
         summary.quarantine_reasons = dict(reasons)
-        summary.endpoints = len(self.inventory.endpoints)
+        summary.endpoints = self.inventory.endpoints.size()
         summary.findings = len(self.findings)
         summary.new_findings = len(self.findings) - findings_before
         summary.seconds = time.perf_counter() - t0

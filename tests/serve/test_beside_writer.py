@@ -62,5 +62,5 @@ def test_reads_beside_a_writing_pipeline(built: Built, tmp_path: Path):
     pipe.close()
     assert not errors, errors
     assert first == 200 and n == len(calls)
-    assert seen_calls[0] < final and final == sum(r.calls for r in pipe.inventory.endpoints.values())
+    assert seen_calls[0] < final and final == sum(r.calls for _, r in pipe.inventory.endpoints.each())
     assert seen_calls == sorted(seen_calls)  # never went backwards while the writer checkpointed

@@ -103,7 +103,7 @@ def render_state(state: Path, labels_path: Path | None = None, *, max_rows: int 
         return {}
     inventory = snap["inventory"]
     findings = list(snap["findings"].values())
-    records = sorted(inventory.endpoints.values(), key=lambda r: (r.service, r.template, r.method))
+    records = sorted((r for _, r in inventory.endpoints.each()), key=lambda r: (r.service, r.template, r.method))
     documented, deprecated = _documented()
 
     # Inventory

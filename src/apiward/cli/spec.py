@@ -38,7 +38,7 @@ def register(app: typer.Typer) -> None:
             fail("--format must be json or yaml")
         inv = load_snapshot(state)["inventory"]
         if service is not None and not inv.records(service):
-            known = sorted({r.service for r in inv.endpoints.values()})
+            known = sorted({r.service for _, r in inv.endpoints.each()})
             fail(f"no endpoints for service {service!r}; known services: {', '.join(known) or 'none'}")
         doc = export(inv, service)
         if fmt == "json":

@@ -45,7 +45,6 @@ most ``PATHS_KEPT`` concrete paths; at most ``max_probes`` probe paths.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 
 import ipaddress
 import secrets
@@ -399,10 +398,13 @@ class Inventory:
         api_change_actors: int = 5,
         quiet_after: float = 7 * 86400.0,
         max_probes: int = 10_000,
+        max_endpoints: int = 50_000,
     ) -> None:
         self.templater = templater if templater is not None else Templater()
-        #: one state record per endpoint (a checkpoint writes the ones that changed); never evicted
-        self.endpoints: LRU[tuple[str, str, str], EndpointRecord] = LRU(NO_CAP)
+        #: one state record per endpoint (a checkpoint writes the ones that
+        #: changed); never forgotten: over its cap (the memory budget's share)
+        #: the least recently called endpoints wait in the state store
+        self.endpoints: LRU[tuple[str, str, str], EndpointRecord] = LRU(max_endpoints, spill=True)
         self.learn_first = learn_first
         self.learn_every = max(1, learn_every)
         self.max_nodes = max_nodes
@@ -526,7 +528,8 @@ class Inventory:
             # served to an attacker on a path template learned from others (PATCH
             # /accounts/{id}): the endpoint exists; it is listed, counters only --
             # nothing of the call (fields, values, actor) is learned as normal
-            rec = self.endpoints[key] = EndpointRecord(ref.service, ref.host, ref.method, ref.template)
+            rec = EndpointRecord(ref.service, ref.host, ref.method, ref.template)
+            self.endpoints.put(key, rec)  # over the cap, the least recently called record waits in the store
             rec.first_seen = rec.last_seen = call.ts
             rec.path_sample = call.request.path
             rec.calls = 1
@@ -537,9 +540,9 @@ class Inventory:
         With ``learn`` False (frozen) nothing changes: the answer only says
         whether the endpoint is unknown."""
         key = (ref.host, ref.method, ref.template)
-        rec = self.endpoints.get(key)
         if not learn:
-            return rec is None
+            return key not in self.endpoints
+        rec = self.endpoints.touch(key)  # recently called: the last to wait in the store
         ts = call.ts
         actor = call.actor.key or call.actor.ip or call.src.ip
         resp = call.response
@@ -556,7 +559,8 @@ class Inventory:
         new = rec is None
         path = call.request.path
         if rec is None:
-            rec = self.endpoints[key] = EndpointRecord(ref.service, ref.host, ref.method, ref.template)
+            rec = EndpointRecord(ref.service, ref.host, ref.method, ref.template)
+            self.endpoints.put(key, rec)  # over the cap, the least recently called record waits in the store
             rec.first_seen = ts
             rec.path_sample = path
             if self.warm:
@@ -859,16 +863,19 @@ class Inventory:
         templater = self.templater
         templater.settle()
         versions = self._versions
-        changed = {h: templater.version(h) for h in {k[0] for k in self.endpoints} | {k[0] for k in self.probes}
+        endpoints = self.endpoints
+        keys = endpoints.all_keys()  # spilled records too: a template change concerns them as much
+        changed = {h: templater.version(h) for h in {k[0] for k in keys} | {k[0] for k in self.probes}
                    if templater.version(h) != versions.get(h)}
         if not changed:
             return 0
         moved = 0
-        peek = OrderedDict.get  # a read that does not mark the record changed: most records stay as they are
-        for key in list(self.endpoints):
+        for key in keys:
             if key[0] not in changed:
                 continue
-            rec = peek(self.endpoints, key)
+            # a read that neither marks the record changed nor brings a
+            # spilled one back: most records stay as they are
+            rec = endpoints.peek(key)
             if rec is None:
                 continue
             host, method, template = key
@@ -883,7 +890,7 @@ class Inventory:
                 continue
             # the side with most of the counted calls keeps the record
             order = sorted(groups, key=lambda t: -sum(groups[t].values()))
-            self.endpoints.changed(key)  # split below (or re-keyed: then deleted)
+            rec = endpoints.get(key)  # split below (or re-keyed: then deleted): the record itself, in memory
             parts = [(t, rec.split_off(t, sum(groups[t].values()), groups[t])) for t in order[1:]]
             if order[0] != template:
                 del self.endpoints[key]
@@ -894,7 +901,7 @@ class Inventory:
                 moved += 1
                 target = self.endpoints.get((host, method, t))
                 if target is None:
-                    self.endpoints[(host, method, t)] = part
+                    self.endpoints.put((host, method, t), part)
                 else:
                     target.absorb(part)
                     if part.change is not None and not part.change.drained:
@@ -923,10 +930,10 @@ class Inventory:
         now = self.clock
         if flush or now - self._last_quiet_check >= 3600.0:
             self._last_quiet_check = now
-            for key, rec in self.endpoints.items():
+            for key, rec in self.endpoints.each():
                 if not rec.quiet and rec.calls >= 5 and now - rec.last_seen >= self.quiet_after:
+                    rec = self.endpoints.get(key)  # the record itself (a spilled one is a copy), marked changed
                     rec.quiet = True
-                    self.endpoints.changed(key)
                     days = (now - rec.last_seen) / 86400.0
                     self.changes.add(now, "endpoint_quiet", rec.host, rec.name,
                                      detail=f"no calls for {days:.1f} days (last {_iso(rec.last_seen)}, {rec.calls} calls before)")
@@ -934,7 +941,7 @@ class Inventory:
 
     # -- views ---------------------------------------------------------------------
     def records(self, service: str | None = None) -> list[EndpointRecord]:
-        recs = [r for r in self.endpoints.values() if service is None or r.service == service]
+        recs = [r for _, r in self.endpoints.each() if service is None or r.service == service]
         return sorted(recs, key=lambda r: (r.service, r.template, r.method, r.host))
 
     def rows(self, *, owners: Any = None, findings: Any = None, service: str | None = None,

@@ -406,15 +406,15 @@ def diff(inventory: Inventory, spec: Spec | str | Path, *, service: str | None =
 def apply(inventory: Inventory, result: DiffResult, *, when: float = 0.0) -> None:
     """Remember ``result`` in the inventory: each endpoint's status and
     documented path, and the orphans (shown by ``apiward inventory``)."""
-    for key, rec in inventory.endpoints.items():
+    for key in inventory.endpoints.all_keys():
         st = result.status.get(key)
         if st is None:
             continue
+        rec = inventory.endpoints.get(key)  # marked changed (a spilled record comes back to memory)
         rec.status = st
         op = result.matched.get(key)
         rec.spec_path = op.full_path if op is not None else ""
         rec.deprecated = bool(op.deprecated) if op is not None else False
-        inventory.endpoints.changed(key)
     inventory.orphans = list(result.orphans)
     inventory.spec_source = result.source
     inventory.spec_diffed_at = when

@@ -9,6 +9,7 @@ shared types rather than in any one stage.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 __all__ = ["LRU", "NO_CAP"]
@@ -139,6 +140,44 @@ class LRU(OrderedDict[K, V]):
         else:
             self.move_to_end(key)
         return v  # type: ignore[no-any-return]
+
+    def peek(self, key: K, default: Any = None) -> Any:
+        """The value at ``key`` without marking it used or changed (a view);
+        a spilled entry is read as a copy and stays spilled: change an
+        entry through :meth:`get`, never through what this returns."""
+        v = OrderedDict.get(self, key, _MISS)
+        if v is not _MISS:
+            return v
+        b = self.backing
+        if b is not None and b.has(key):
+            v = b.peek(key)
+            if v is not None:
+                return v
+        return default
+
+    def all_keys(self) -> list[K]:
+        """Every key: in memory (oldest first), then spilled."""
+        keys = list(OrderedDict.keys(self))
+        b = self.backing
+        if b is not None and b.keys:
+            inside = OrderedDict.__contains__
+            keys.extend(k for k in b.keys if not inside(self, k))
+        return keys
+
+    def each(self) -> Iterator[tuple[K, V]]:
+        """``(key, value)`` of every entry, in memory then spilled (read
+        from the store one by one): what views iterate. Spilled values are
+        copies (see :meth:`peek`)."""
+        yield from list(OrderedDict.items(self))
+        b = self.backing
+        if b is not None and b.keys:
+            inside = OrderedDict.__contains__
+            for k in list(b.keys):
+                if inside(self, k):
+                    continue
+                v = b.peek(k)
+                if v is not None:
+                    yield k, v
 
     def size(self) -> int:
         """Entries known, in memory and spilled (``len`` counts memory only)."""

@@ -134,6 +134,7 @@ class StateDir:
         from apiward.discover.inventory import Inventory
         from apiward.discover.templating import Templater
         from apiward.learn.sketches import LRU
+        from apiward.model.keyed import NO_CAP
         from apiward.state.parts import restore
 
         store = self.open_store(readonly=True)
@@ -143,7 +144,7 @@ class StateDir:
             if layout_of(store) > 1:
                 return self._load_partitions()
             with store.snapshot():
-                inv = restore(Inventory(templater=Templater()), store.load("inventory"))
+                inv = restore(Inventory(templater=Templater(), max_endpoints=NO_CAP), store.load("inventory", whole=True))
                 run = store.load("run") or {}
         finally:
             store.close()
@@ -156,17 +157,18 @@ class StateDir:
         from apiward.discover.inventory import Inventory
         from apiward.discover.templating import Templater
         from apiward.learn.sketches import LRU
+        from apiward.model.keyed import NO_CAP
         from apiward.state.parts import restore
         from apiward.state.partitions import merge_findings, merge_inventory, partition_stores
         from apiward.state.store import StateStore
 
-        inv = Inventory(templater=Templater())
+        inv = Inventory(templater=Templater(), max_endpoints=NO_CAP)
         parts = []
         for path in partition_stores(self.root):
             store = StateStore(path, self.secret(), version=__version__, readonly=True)
             try:
                 with store.snapshot():
-                    merge_inventory(inv, restore(Inventory(templater=Templater()), store.load("inventory")))
+                    merge_inventory(inv, restore(Inventory(templater=Templater(), max_endpoints=NO_CAP), store.load("inventory", whole=True)))
                     parts.append((store.load("run") or {}).get("findings") or {})
             finally:
                 store.close()

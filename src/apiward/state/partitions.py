@@ -29,10 +29,12 @@ from __future__ import annotations
 
 import copy
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from apiward.model.keyed import NO_CAP
 from apiward.state import StateDir
 
 __all__ = [
@@ -192,7 +194,10 @@ def merge_inventory(into: Any, other: Any) -> Any:
     endpoint and probe records and template trees are disjoint by host
     (each host lives in one partition); the change log and counters add
     up. Not for learning: the result is a read model."""
-    into.endpoints.update(other.endpoints)
+    put = OrderedDict.__setitem__  # a read model: held whole, never evicted or spilled
+    into.endpoints.cap = NO_CAP
+    for key, rec in other.endpoints.each():
+        put(into.endpoints, key, rec)
     into.probes.update(other.probes)
     into.templater._roots.update(other.templater._roots)
     into.templater._specific_of.update(other.templater._specific_of)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from apiward.learn.sketches import LRU
+from apiward.model.keyed import NO_CAP
 from apiward.state import codec
 
 __all__ = ["StateStore", "StateError", "SCHEMA"]
@@ -101,8 +102,15 @@ class _Backing:
         raw = self.pending[key] = codec.dumps(value)
         store = self.store
         store._pending_bytes += len(raw)
-        if store._pending_bytes >= SPILL_FLUSH_BYTES:
+        if store._pending_bytes >= SPILL_FLUSH_BYTES and not store.readonly:
             store._flush_spills()  # memory stays bounded between checkpoints
+
+    def peek(self, key: Any) -> Any:
+        """A spilled entry's value, read without taking it back (a copy)."""
+        raw = self.pending.get(key)
+        if raw is None:
+            raw = self.store._read_entry(self.component, self.tbl, key, spilled=True)
+        return codec.loads(raw) if raw is not None else None
 
     def take(self, key: Any) -> Any:
         """Read a spilled entry back (it returns to memory)."""
@@ -128,6 +136,7 @@ class StateStore:
         self._backings: dict[tuple[str, str], _Backing] = {}
         self._pending_bytes = 0  # encoded spilled values held in memory
         self._spilled = False  # rows in the spill table since the last checkpoint
+        self.readonly = readonly  # a reader: what its tables evict stays in memory (pending), never written
         if readonly:
             # a reader beside a running writer (WAL: readers never block it)
             self.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None, check_same_thread=False)
@@ -225,10 +234,12 @@ class StateStore:
         self._check(row[0], row[1], component.encode(), tbl.encode(), kb, where=f"{component}/{tbl}")
         return bytes(row[0])
 
-    def load(self, component: str) -> dict[str, Any] | None:
+    def load(self, component: str, *, whole: bool = False) -> dict[str, Any] | None:
         """The component's attributes (its root), with each LRU filled from
         its entries (the most recently written up to its cap; a spilling
-        LRU keeps the rest in the store), or None when it was never saved."""
+        LRU keeps the rest in the store), or None when it was never saved.
+        ``whole``: every entry in memory, spilling LRUs too (a read model
+        that outlives this store, e.g. what ``apiward inventory`` shows)."""
         row = self.db.execute("SELECT value, mac FROM roots WHERE component = ?", (component,)).fetchone()
         if row is None:
             return None
@@ -243,6 +254,8 @@ class StateStore:
             raise StateError(f"{self.path}: state record {component} is not a set of attributes")
         for name, value in list(attrs.items()):
             for tbl, lru in _tables_in(name, value):
+                if whole:
+                    lru.spill, lru.cap = False, NO_CAP
                 self._fill(component, tbl, lru)
         return attrs
 
@@ -278,6 +291,21 @@ class StateStore:
         if b is None:
             b = self._backings[(component, tbl)] = _Backing(self, component, tbl)
         return b
+
+    def attach(self, components: dict[str, dict[str, Any]]) -> None:
+        """Give the spilling tables of a new build their place in the store
+        before they learn: what one evicts before the first checkpoint is
+        then spilled, not forgotten (the inventory never forgets an
+        endpoint). Tables already loaded from the store have theirs."""
+        for component, attrs in components.items():
+            for name, value in attrs.items():
+                for tbl, lru in _tables_in(name, value):
+                    if not lru.spill or lru.backing is not None or (component, tbl) in self._tables:
+                        continue
+                    if self.db.execute("SELECT 1 FROM entries WHERE component = ? AND tbl = ? LIMIT 1", (component, tbl)).fetchone():
+                        continue  # saved entries this table does not hold: the first save replaces them
+                    self._tables[(component, tbl)] = lru
+                    lru.backing = self._backing(component, tbl)
 
     # -- writing --------------------------------------------------------------------------
     def save(self, components: dict[str, dict[str, Any]], *, meta: dict[str, str] | None = None) -> dict[str, int]:
