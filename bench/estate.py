@@ -389,7 +389,7 @@ def child_budget(traffic: str, state: str, events: str, actors: str, budget: str
                 pipe.maybe_checkpoint()
                 rss = rss_bytes() >> 20
                 peak = max(peak, rss)
-                out.write(f"{done},{rss},{time.process_time() - c0:.1f},{len(pipe.inventory.endpoints)},"
+                out.write(f"{done},{rss},{time.process_time() - c0:.1f},{pipe.inventory.endpoints.size()},"
                           f"{pipe.budget.last.get('scale', 1.0):.3f}\n")
                 out.flush()
                 if done >= n_events:
@@ -403,7 +403,7 @@ def child_budget(traffic: str, state: str, events: str, actors: str, budget: str
     cpu = time.process_time() - c0
     out.close()
     return {"held_at_end": held, "events": done, "cpu_s": cpu, "peak_rss_mb": peak, "series": str(series),
-            "endpoints": len(pipe.inventory.endpoints), "actors_seen": pipe.baselines.actors.size() if pipe.baselines else 0}
+            "endpoints": pipe.inventory.endpoints.size(), "actors_seen": pipe.baselines.actors.size() if pipe.baselines else 0}
 
 
 def plot(series: Path, budget_mb: float, width: int = 60, height: int = 14) -> str:

@@ -495,6 +495,8 @@ class Pipeline:
             self._live_seq += 1
             batch_key = f"live-{self._run_id}-{self._live_seq:06d}"
         self.lake.write_partitioned("calls", self._calls_table(calls, ctxs), batch_key)
+        for x in ctxs:
+            x.facts = None  # facts point back at their context: freed now, not by a rare full GC (memory high-water)
         self._write_finding_events(batch_key)
         self._write_changes(batch_key)
         self.totals["events"] += len(calls)

@@ -313,7 +313,7 @@ class Redactor:
         out = self._headers_json.get(key)
         if out is None:
             out = orjson.dumps(self.headers(headers))
-            if len(self._headers_json) >= 8192:
+            if len(self._headers_json) >= 2048:  # unique header lists (one per token) would keep 20 MB here
                 self._headers_json.clear()
             self._headers_json[key] = out
         return out

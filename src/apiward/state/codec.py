@@ -66,6 +66,7 @@ _FACTORIES: dict[str, Any] = {"list": list, "set": set, "int": int, "dict": dict
 _classes: dict[str, type] = {}
 _names: dict[type, str] = {}
 _PLAIN = frozenset((str, float, bool, bytes, type(None)))
+_FLAT = frozenset((str, int, float, bool, bytes, type(None)))  # what msgspec writes as it is (ints within 64 bits)
 
 
 def _name(cls: type) -> str:
@@ -118,9 +119,10 @@ class _Encoder:
     chain of checks, class indexes are interned per type, and scalar leaves
     are written inline without a call."""
 
-    __slots__ = ("names", "index", "shells", "tindex", "slots")
+    __slots__ = ("names", "index", "shells", "tindex", "slots", "wide")
 
-    def __init__(self, shells: frozenset[int] = frozenset()) -> None:
+    def __init__(self, shells: frozenset[int] = frozenset(), wide: bool = False) -> None:
+        self.wide = wide  # integers over 64 bits somewhere: every leaf checked
         self.names: list[str] = []
         self.index: dict[str, int] = {}
         self.tindex: dict[type, int] = {}
@@ -149,7 +151,13 @@ class _Encoder:
         return h(self, obj)
 
     def seq(self, items: Any) -> list[Any]:
-        """A list of encoded items, scalars inline (most leaves)."""
+        """A list of encoded items, scalars inline (most leaves). A list of
+        scalars only (histogram counts, feature vectors) is checked in one
+        C pass and written as it is; an integer over 64 bits in it makes
+        msgspec refuse the record, which :func:`dumps` then writes again
+        item by item (``wide``)."""
+        if not self.wide and set(map(type, items)) <= _FLAT:
+            return items if type(items) is list else list(items)
         enc = self.enc
         return [x if (tx := type(x)) in _PLAIN or (tx is int and _INT_MIN <= x <= _INT_MAX) else enc(x) for x in items]
 
@@ -472,10 +480,11 @@ def _default_setstate(obj: Any, state: Any) -> None:
         _restore_attrs(obj, slots)
 
 
-def encode(obj: Any, shells: frozenset[int] = frozenset()) -> list[Any]:
+def encode(obj: Any, shells: frozenset[int] = frozenset(), *, wide: bool = False) -> list[Any]:
     """``[class names, value]`` for ``obj``; mappings whose ``id()`` is in
-    ``shells`` are written without their items."""
-    e = _Encoder(shells)
+    ``shells`` are written without their items. ``wide``: check every
+    integer for the 64-bit range (the result then never holds one beyond it)."""
+    e = _Encoder(shells, wide)
     body = e.enc(obj)
     return [e.names, body, e.slots] if e.slots else [e.names, body]
 
@@ -496,7 +505,10 @@ def dumps(obj: Any, shells: frozenset[int] = frozenset()) -> bytes:
     t = type(obj)
     if t is str or (t is int and _INT_MIN <= obj <= _INT_MAX):
         return _enc.encode([[], obj])  # a key (most records' keys): what encode() gives, without an encoder
-    return _enc.encode(encode(obj, shells))
+    try:
+        return _enc.encode(encode(obj, shells))
+    except OverflowError:  # an integer over 64 bits in a list of scalars: tag it
+        return _enc.encode(encode(obj, shells, wide=True))
 
 
 def loads(data: bytes) -> Any:
