@@ -190,7 +190,9 @@ class _Categorical:
         self.cap = cap
         self.overflow = 0
         self.support_cap = support_cap
-        self.full: set[Any] = set()
+        # keys with full support; () until the first (an empty set is 216
+        # bytes, and a profile has five of these: most never fill one)
+        self.full: set[Any] | tuple[()] = ()
         self._rate_n = -1
         self._rate = 1.0
 
@@ -222,7 +224,11 @@ class _Categorical:
         if len(acts) < self.support_cap and actor not in acts:
             acts.append(actor)
             if len(acts) >= self.support_cap:
-                self.full.add(key)
+                full = self.full
+                if type(full) is tuple:
+                    self.full = {key}
+                else:
+                    full.add(key)
 
     def supported(self, key: Any, needed: int) -> bool:
         f = self.items.get(key)
@@ -264,8 +270,13 @@ class _Categorical:
         self.items = items  # (a dict of features: states saved before the flat form)
         self._rate_n, self._rate = -1, 1.0
         cap = self.support_cap
-        self.full = {k for k, f in self.items.items() if len(f.actors.items) >= cap}
+        self.full = {k for k, f in self.items.items() if len(f.actors.items) >= cap} or ()
 
+
+
+def _within(items: Any, full: Any) -> bool:
+    """``items <= full`` where ``full`` may still be the empty ``()``."""
+    return items <= full if type(full) is not tuple else not items
 
 def _surprise(rate: float, strong: float) -> float:
     """Score of an unseen feature value given how often unseen values
@@ -312,7 +323,7 @@ class ValueProfile:
         # Values found normal once the profile needs its full min_actors: they
         # stay normal as it learns (support, ranges and feature sets only
         # grow), so a repeat costs one lookup. In memory only, bounded.
-        self.ok: set[str] = set()
+        self.ok: set[str] | tuple[()] = ()  # () until the first (most profiles never hold one)
 
     # -- learning -------------------------------------------------------------
     def learn(self, value: str, actor: int | None = 0, weight: int = 1) -> None:
@@ -393,9 +404,12 @@ class ValueProfile:
             kind = f[0]
             if (kind != "int" and kind != "float") or self.numbers.n >= min_n:
                 ok = self.ok
-                if len(ok) >= OK_MAX:
-                    ok.clear()
-                ok.add(value)
+                if type(ok) is tuple:
+                    self.ok = {value}
+                else:
+                    if len(ok) >= OK_MAX:
+                        ok.clear()
+                    ok.add(value)
         return True
 
     def _normal(self, value: str, f: Features, min_n: int) -> bool:
@@ -405,7 +419,7 @@ class ValueProfile:
         if need >= self.min_actors:
             if vh in values.full:
                 return True
-            if values.overflow == 0 or kind not in self.kinds.full or (specials and not specials <= self.chars.full):
+            if values.overflow == 0 or kind not in self.kinds.full or (specials and not _within(specials, self.chars.full)):
                 return False
             if (self.words.overflow == 0 and word not in self.words.full) or (self.shapes.overflow == 0 and shape not in self.shapes.full):
                 return False
@@ -595,6 +609,6 @@ class ValueProfile:
         return tuple(getattr(self, s) for s in self._STATE)
 
     def __setstate__(self, s: tuple[Any, ...]) -> None:
-        self.ok = set()
+        self.ok = ()
         for k, v in zip(self._STATE, s):
             setattr(self, k, v)
