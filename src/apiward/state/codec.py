@@ -179,7 +179,9 @@ def _enc_dict(e: _Encoder, obj: dict[Any, Any]) -> Any:
     for k in obj:
         if type(k) is not str:
             enc = e.enc
-            return {"d": [[enc(k), enc(v)] for k, v in obj.items()]}
+            return {"d": [[k if (tk := type(k)) in _PLAIN or (tk is int and _INT_MIN <= k <= _INT_MAX) else enc(k),
+                           v if (tv := type(v)) in _PLAIN or (tv is int and _INT_MIN <= v <= _INT_MAX) else enc(v)]
+                          for k, v in obj.items()]}  # int keys (status codes, histogram buckets) and counts inline
     return {"D": e.smap(obj)}
 
 
