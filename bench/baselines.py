@@ -174,7 +174,8 @@ def _sim_pass(base: list[tuple[ApiCall, Context]], resolver: Any, replays: int, 
     gc.collect()
     gc.freeze()
     gc_before = gc.get_threshold()
-    gc.set_threshold(50_000, 50, 100)  # as Pipeline.run_files sets it
+    from apiward.pipeline import GC_THRESHOLDS
+    gc.set_threshold(*GC_THRESHOLDS)  # as Pipeline.run_files sets them
     clock = time.perf_counter
     score_s = learn_s = cpu = 0.0
     found = 0

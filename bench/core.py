@@ -61,7 +61,8 @@ def run_ingest(har: Path, state: Path, batch_size: int = 5000) -> tuple[int, flo
     lake = Lake(state / "lake")
     threshold = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    from apiward.pipeline import GC_THRESHOLDS
+    gc.set_threshold(*GC_THRESHOLDS)  # as Pipeline.run_files sets them
     n = 0
     t0, c0 = time.perf_counter(), time.process_time()
     try:

@@ -165,7 +165,8 @@ def run_sim(args: argparse.Namespace, ids: list[str]) -> None:
     pairs = sim_pairs(args.events, args.users, args.hours)
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    from apiward.pipeline import GC_THRESHOLDS
+    gc.set_threshold(*GC_THRESHOLDS)  # as Pipeline.run_files sets them
     n = len(pairs)
     best: dict[str, float] = {}
     found: dict[str, int] = {}

@@ -361,7 +361,8 @@ def child_budget(traffic: str, state: str, events: str, actors: str, budget: str
     pipe = Pipeline(Path(state), settings=load_settings(state_dir=Path(state), memory_budget=budget))
     batch_size = pipe.settings.batch_size
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)  # as run_files does
+    from apiward.pipeline import GC_THRESHOLDS
+    gc.set_threshold(*GC_THRESHOLDS)  # as Pipeline.run_files sets them
     series = OUT / f"rss-{budget}.csv"
     OUT.mkdir(parents=True, exist_ok=True)
     out = open(series, "w")

@@ -98,7 +98,8 @@ def run(name: str, calls: list, parsed: bool, gc_like_pipeline: bool) -> tuple[f
     if gc_like_pipeline:  # as bench/pipeline.py: loaded events frozen, rare collections
         gc.collect()
         gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
+        from apiward.pipeline import GC_THRESHOLDS
+        gc.set_threshold(*GC_THRESHOLDS)  # as Pipeline.run_files sets them
     else:
         gc.unfreeze()
         gc.set_threshold(700, 10, 10)

@@ -168,7 +168,8 @@ def main() -> None:
         print(f"detectors: {', '.join(type(getattr(d, 'det', d)).id for d in pipe.detectors)}")
         stage = defaultdict(float)
         gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
+        from apiward.pipeline import GC_THRESHOLDS
+        gc.set_threshold(*GC_THRESHOLDS)  # as Pipeline.run_files sets them
         done, rep = 0, 0
         step = max(args.events // 10, 1)
         next_report = step

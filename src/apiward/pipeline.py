@@ -22,7 +22,8 @@ import os
 import time
 import traceback
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -178,6 +179,31 @@ def group_incidents(findings: Iterable[Finding]) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+#: cyclic GC thresholds while a pipeline runs (see :func:`lean_gc`)
+GC_THRESHOLDS = (500_000, 20, 100)
+
+
+@contextmanager
+def lean_gc() -> Iterator[None]:
+    """Collect cycles rarely while a pipeline runs. Events are short-lived
+    but container-rich and freed by reference counting (a call's facts do
+    not outlive its batch: :meth:`Pipeline.process`); with Python's default
+    thresholds the collector spent as long as a detector re-walking young
+    state (estate, 30,000 calls: 4.1 s of GC at 50,000 / 50 / 100, 1.2 s
+    here, same RSS). What exists is frozen (never walked again). Not for a
+    process that answers traffic itself: a pass over 500,000 young objects
+    is a pause of tens of milliseconds (the proxy runs the pipeline in a
+    worker process)."""
+    old = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+        gc.unfreeze()
 
 
 class Pipeline:
@@ -650,17 +676,8 @@ class Pipeline:
         """Ingest files in order. A file that cannot be read at all is
         reported and skipped; a bad record is quarantined and counted."""
         t0, c0 = time.perf_counter(), time.process_time()
-        # Events are short-lived but container-rich: with the default GC
-        # thresholds the collector spends as long as the pipeline walking
-        # the long-lived state. Freeze what exists and collect less often.
-        gc_threshold = gc.get_threshold()
-        gc.freeze()
-        gc.set_threshold(50_000, 50, 100)
-        try:
+        with lean_gc():
             return self._run_files(paths, fmt, on_progress, on_error, t0, c0)
-        finally:
-            gc.set_threshold(*gc_threshold)
-            gc.unfreeze()
 
     def _run_files(
         self,

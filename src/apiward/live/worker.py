@@ -54,9 +54,8 @@ def serve(in_fd: int, out_fd: int, state: Path, *, mode: str = "both", config: P
     ``checkpoint_every`` seconds, and sooner once ``max_unsaved`` events
     came since the last one (the sender keeps them until then). Returns
     the exit status."""
-    from apiward.alert.metrics import pipeline_figures
     from apiward.config import load_settings
-    from apiward.pipeline import Pipeline
+    from apiward.pipeline import Pipeline, lean_gc
 
     replies = _Replies(out_fd)
     term = [False]
@@ -73,6 +72,14 @@ def serve(in_fd: int, out_fd: int, state: Path, *, mode: str = "both", config: P
         replies.send(Failed(message=str(exc) or type(exc).__name__))
         return 2
     replies.send(Ready(pid=os.getpid()))
+    with lean_gc():  # a process of its own: GC pauses here never delay the proxy's answers
+        return _serve_batches(pipeline, replies, term, in_fd, checkpoint_every, max_unsaved)
+
+
+def _serve_batches(pipeline: Any, replies: _Replies, term: list[bool], in_fd: int, checkpoint_every: float,
+                   max_unsaved: int) -> int:
+    """The worker's loop (see :func:`serve`)."""
+    from apiward.alert.metrics import pipeline_figures
 
     def figures() -> dict[str, Any]:
         try:
