@@ -29,7 +29,7 @@ Measured, each in a fresh child process (so peak RSS is the run's own):
 
 - ``--budget-run EVENTS``: instead of the above, the estate replayed
   (ids and times shifted) to EVENTS events, each call given one of
-  ``--actors`` callers (Zipf), through one Pipeline under
+  ``--actors`` callers (every one of them, then Zipf), through one Pipeline under
   ``--memory-budget``; RSS after every batch in
   ``bench/out/estate/rss-<budget>.csv`` and a text plot; exits 1 when the
   peak RSS is over the budget.
@@ -336,8 +336,9 @@ def child_cprofile(traffic: str, state: str, limit: str) -> dict[str, Any]:
 
 def child_budget(traffic: str, state: str, events: str, actors: str, budget: str) -> dict[str, Any]:
     """The estate's calls replayed (ids and times shifted) until ``events``,
-    each call given one of ``actors`` callers (Zipf: a long tail of rare
-    ones), through one Pipeline with ``--memory-budget budget`` fed as
+    each call given one of ``actors`` callers (one call in ten to the next
+    caller in turn, so all of them call within ``actors`` x 10 events; the
+    rest Zipf: a long tail of rare ones), through one Pipeline with ``--memory-budget budget`` fed as
     ``run_files`` feeds it; RSS sampled after every batch, written as it
     goes to ``bench/out/estate/rss-<budget>.csv``."""
     import gc
@@ -367,7 +368,7 @@ def child_budget(traffic: str, state: str, events: str, actors: str, budget: str
     OUT.mkdir(parents=True, exist_ok=True)
     out = open(series, "w")
     out.write("events,rss_mb,cpu_s,endpoints,scale\n")
-    done, rep, peak = 0, 0, 0
+    done, rep, peak, drawn = 0, 0, 0, 0
     c0 = time.process_time()
     batch: list[ApiCall] = []
     while done < n_events:
@@ -375,7 +376,10 @@ def child_budget(traffic: str, state: str, events: str, actors: str, budget: str
         for _i, call in read_file(traffic, "jsonl")[1]:
             if not isinstance(call, ApiCall):
                 continue
-            u = bisect.bisect_left(cum, rng.random() * cum[-1])
+            drawn += 1
+            # one call in ten goes to the next caller in turn, so that every
+            # one of ``actors`` calls within actors x 10 events; the rest by Zipf
+            u = (drawn // 10) % n_actors if drawn % 10 == 0 else bisect.bisect_left(cum, rng.random() * cum[-1])
             req = call.request
             headers = [(k, f"Bearer {tokens[u]}" if k == "Authorization" else (f"ak_{u:08d}" if k == "X-API-Key" else v))
                        for k, v in req.headers]
