@@ -64,3 +64,70 @@ def test_reads_beside_a_writing_pipeline(built: Built, tmp_path: Path):
     assert first == 200 and n == len(calls)
     assert seen_calls[0] < final and final == sum(r.calls for _, r in pipe.inventory.endpoints.each())
     assert seen_calls == sorted(seen_calls)  # never went backwards while the writer checkpointed
+
+
+def test_a_commit_while_the_inventory_is_read_is_seen_by_the_next_read(built: Built, tmp_path: Path, monkeypatch):
+    """A checkpoint that commits while the server reads the state: that read
+    may show the state before it, the next one must show it (the rows were
+    once cached under a signature taken after the read, which pinned the
+    older state until the writer's next commit)."""
+    from apiward.model.call import loads
+    from apiward.pipeline import Pipeline
+    from apiward.serve.queries import StateReader
+    from apiward.serve.triage import TriageStore
+    from apiward.state import StateDir
+
+    state = tmp_path / "state"
+    state.mkdir()
+    calls = [loads(ln) for ln in built.events.read_bytes().splitlines() if ln.strip()][:400]
+    pipe = Pipeline(state)
+    pipe.process(calls[:200], batch_key="w-0")
+    pipe.checkpoint()
+    reader = StateReader(state, TriageStore(state))
+    real_load = StateDir.load
+    commits: list[int] = []
+
+    def load_then_commit(self: StateDir):  # the writer's commit lands right after the read
+        snap = real_load(self)
+        if not commits:
+            pipe.process(calls[200:], batch_key="w-1")
+            pipe.checkpoint()
+            commits.append(1)
+        return snap
+
+    monkeypatch.setattr(StateDir, "load", load_then_commit)
+    try:
+        during = sum(r["calls"] for r in reader.inventory())
+        after = sum(r["calls"] for r in reader.inventory())
+        total = sum(r.calls for _, r in pipe.inventory.endpoints.each())
+    finally:
+        pipe.close()
+    assert commits and during < total
+    assert after == total
+
+
+def test_actor_clusters_are_read_again_when_a_file_was_replaced_under_the_query(built: Built, tmp_path: Path, monkeypatch):
+    """DuckDB reads a Parquet footer when it binds a query and the data when
+    it scans: a checkpoint that replaces a findings day file in between
+    fails the query ("Invalid data"). Clusters are then read once more, as
+    other lake queries are, instead of failing the page."""
+    import apiward.hunt.actors as actors
+    from apiward.hunt.session import HuntError
+    from apiward.serve.queries import StateReader
+    from apiward.serve.triage import TriageStore
+
+    from .conftest import copy_state
+
+    state = copy_state(built, tmp_path / "state")
+    real = actors.resolve
+    failed: list[int] = []
+
+    def replaced_once(session):
+        if not failed:
+            failed.append(1)
+            raise HuntError("TProtocolException: Invalid data")
+        return real(session)
+
+    monkeypatch.setattr(actors, "resolve", replaced_once)
+    rows = StateReader(state, TriageStore(state)).actors()
+    assert failed and rows and all(r["findings"] > 0 for r in rows)

@@ -128,16 +128,24 @@ class StateReader:
 
     # -- state snapshot (inventory) ------------------------------------------------
     def snapshot(self) -> dict[str, Any] | None:
+        return self._signed_snapshot()[1]
+
+    def _signed_snapshot(self) -> tuple[tuple[float, ...], dict[str, Any] | None]:
+        """The snapshot with the signature taken before it was read: what
+        is derived from it is cached under that signature, never under one
+        taken later (a commit in between would pin the older snapshot to
+        the newer signature, and readers would see it stale until the next
+        commit)."""
         sig = self._state_sig()
         with self._lock:
             if self._snap is not None and self._snap[0] == sig:
-                return self._snap[1]
+                return self._snap
         from apiward.state import StateDir
 
         snap = StateDir(self.state).load() if (self.state / "state.db").exists() else None
         with self._lock:
             self._snap = (sig, snap)
-        return snap
+        return sig, snap
 
     def session(self, since: str | None = None, until: str | None = None, timeout: float | None = None) -> HuntSession:
         """A read-only, time-limited hunt session over the lake."""
@@ -224,10 +232,9 @@ class StateReader:
                   flag: str | None = None, details: bool = False) -> list[dict[str, Any]]:
         """Endpoint rows; ``flag`` keeps only ``unauthenticated`` (2xx
         without credentials) or ``sensitive`` (serving sensitive data) ones."""
-        snap = self.snapshot()
+        sig, snap = self._signed_snapshot()
         if snap is None:
             return []
-        sig = self._state_sig()
         if details or service:
             rows = self._inventory_rows(snap, service, details)
         else:
@@ -417,8 +424,18 @@ class StateReader:
         with self._lock:
             if self._clusters is not None and self._clusters[0] == sig:
                 return self._clusters[1]
-        with self.session(timeout=300.0) as s:
-            cl = resolve(s)
+        for again in (False, True):
+            try:
+                with self.session(timeout=300.0) as s:
+                    cl = resolve(s)
+                break
+            except HuntError:
+                if again:
+                    raise
+                # a checkpoint replaced a findings or incidents day file
+                # between the query's bind (footer read) and its scan: once
+                # more over the lake as it is now, as run() does
+                sig = self.lake_sig()
         with self._lock:
             self._clusters = (sig, cl)
         return cl
