@@ -88,3 +88,38 @@ def test_feedback_stops_cutting_when_cuts_do_not_bring_rss_down(monkeypatch):
     mb.apply(comps)
     mb.apply(comps)
     assert mb.feedback < first
+
+
+def test_entry_sizes_are_measured_again_only_when_a_table_grows_or_ages(monkeypatch) -> None:
+    """Measuring a table walks its sampled entries' whole graphs; for one
+    large entry (a big host's template tree) that cost as much as the
+    checkpoint it ran beside. The measure is reused while the table keeps
+    its length, and taken again when it moves by a quarter or ages."""
+    import apiward.state.budget as budget_mod
+
+    measured: list[int] = []
+    real = budget_mod._entry_size
+
+    def counting(lru):
+        measured.append(len(lru))
+        return real(lru)
+
+    monkeypatch.setattr(budget_mod, "_entry_size", counting)
+    table: LRU[str, str] = LRU(10_000)
+    for i in range(100):
+        table[f"k{i}"] = "v" * 100
+    comps = {"part": {"t": table}}
+    budget = MemoryBudget(1 << 30)
+    budget.start(comps)
+    budget.apply(comps)
+    budget.apply(comps)
+    table["k100"] = "v"  # within a quarter: the measure stands
+    budget.apply(comps)
+    assert measured == [100]
+    for i in range(101, 130):
+        table[f"k{i}"] = "v" * 100
+    budget.apply(comps)
+    assert measured == [100, 130]
+    for _ in range(budget_mod._REMEASURE_EVERY + 1):
+        budget.apply(comps)
+    assert measured == [100, 130, 130]

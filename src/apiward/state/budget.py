@@ -35,6 +35,12 @@ __all__ = ["MemoryBudget", "parse_size", "rss_bytes", "DEFAULT_BUDGET"]
 
 DEFAULT_BUDGET = 512 << 20
 _SAMPLE = 16
+#: a table's measured entry size is reused until the table's length moves
+#: by this share or this many applies passed: measuring walks the sampled
+#: entries' whole object graphs, which for a large entry (the template tree
+#: of a host with thousands of endpoints) costs as much as a checkpoint
+_RESIZE_SHARE = 0.25
+_REMEASURE_EVERY = 20
 _MIN_CAP = 64  # below this a table stops being useful; the budget is then too small
 #: the RSS feedback cuts at most this much beyond the size-based derivation:
 #: past that, what is over the budget is not the tables' (the inventory,
@@ -166,6 +172,21 @@ class MemoryBudget:
         self.feedback = 1.0
         self._cut_rss: int | None = None  # RSS when the feedback last cut
         self.last: dict[str, Any] = {}
+        self._sizes: dict[int, tuple[int, int, float]] = {}  # id(table) -> (len measured at, applies since, bytes per entry)
+
+    def _size_of(self, lru: LRU[Any, Any]) -> float:
+        """Mean entry bytes of ``lru``, measured again only when its length
+        moved by a quarter or after :data:`_REMEASURE_EVERY` applies."""
+        n = len(lru)
+        hit = self._sizes.get(id(lru))
+        if hit is not None:
+            at, since, size = hit
+            if since < _REMEASURE_EVERY and abs(n - at) <= _RESIZE_SHARE * max(at, 1) and (n == 0) == (at == 0):
+                self._sizes[id(lru)] = (at, since + 1, size)
+                return size
+        size = _entry_size(lru)
+        self._sizes[id(lru)] = (n, 0, size)
+        return size
 
     def start(self, components: dict[str, dict[str, Any]]) -> None:
         """Remember each table's designed cap and what the process holds
@@ -182,7 +203,7 @@ class MemoryBudget:
         want: list[tuple[str, LRU[Any, Any], int, float]] = []
         for name, lru in found:
             designed = self.designed.setdefault(id(lru), lru.cap)
-            size = _entry_size(lru) or 256.0  # an empty table: a small entry until one is measured
+            size = self._size_of(lru) or 256.0  # an empty table: a small entry until one is measured
             if designed >= NO_CAP or name.startswith("run/"):
                 fixed += size * len(lru)
                 continue
