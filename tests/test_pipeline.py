@@ -124,6 +124,32 @@ def test_detectors_follow_the_configuration_at_every_start(tmp_path: Path) -> No
     assert third.process(calls(5, start=100)) is not None
 
 
+def test_trackers_detectors_share_are_shared_again_after_a_restart(tmp_path: Path) -> None:
+    """Stuffing and account takeover read one login history; the store keeps
+    it as one ``shared`` component, so after a checkpoint and a restart both
+    detectors adopt the same tracker again at their first call, with what
+    it learned."""
+    state = tmp_path / "s"
+    pipe = Pipeline(state)
+    pipe.process([make_call("POST", "/login", req_json={"username": f"victim{i}@example.com", "password": "x"},
+                            json={"error": "invalid credentials"}, status=401, ip="192.0.2.66",
+                            ts=1_764_000_000 + i, id=f"l{i}") for i in range(12)])
+    pipe.close()
+
+    def logins(p: Pipeline) -> tuple:
+        by_id = {d.id: d for d in p.detectors}
+        return by_id["credentials.stuffing"].logins, by_id["credentials.account_takeover"].logins
+
+    a, b = logins(pipe)
+    assert a is b and a.seen > 0
+    again = Pipeline(state)
+    again.process([make_call("POST", "/login", req_json={"username": "someone@example.com", "password": "x"},
+                             json={"error": "invalid credentials"}, status=401, ip="192.0.2.67", ts=1_764_000_100, id="l-after")])
+    a2, b2 = logins(again)
+    again.close()
+    assert a2 is b2 and a2 is not a and a2.seen == a.seen + 1
+
+
 def test_findings_and_incidents_reach_the_lake(tmp_path: Path) -> None:
     pipe = Pipeline(tmp_path / "s", detectors=[CountingDetector()])
     pipe.process(calls(4))

@@ -3,7 +3,7 @@ bounded state."""
 
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 import random
 
 from apiward.detect.anomaly import BehaviourAnomaly
@@ -65,7 +65,7 @@ def test_model_calibrates_and_explains() -> None:
     assert m.score(odd)[1] >= 0.99 > m.score(base)[1]
     why = m.explain(odd)
     assert why[0][0] in ("denied_ratio", "client_error_ratio") and why[0][3] > 5
-    m2 = pickle.loads(pickle.dumps(m))
+    m2 = codec.loads(codec.dumps(m))
     assert m2.score(odd) == m.score(odd)
 
 
@@ -110,7 +110,7 @@ def test_login_storm_is_flagged_with_an_explanation_and_shoppers_are_not() -> No
     others = [f for f in s.findings if f.actor != "ip:192.0.2.50"]
     # the threshold promises a rate among windows, not silence: allow it
     assert len(others) - benign_flags <= max(1, int(0.02 * det.scored))
-    clone = pickle.loads(pickle.dumps(det))
+    clone = codec.loads(codec.dumps(det))
     assert clone.model.learned == det.model.learned
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 import msgspec
 
@@ -65,7 +65,7 @@ def test_role_matrix_flags_customer_on_admin_only_function():
     assert f.owasp == "API5:2023" and f.tactic == "privilege-escalation" and f.cwe == "CWE-285"
     assert "only admin-role principals" in f.evidence["reasons"][0]
     assert f.evidence["caller_roles"] == ["customer"]
-    pickle.loads(pickle.dumps(det))
+    codec.loads(codec.dumps(det))
 
 
 def test_denied_then_success_without_role_claims():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 import msgspec
 
@@ -106,7 +106,7 @@ def test_bulk_personal_data_and_admin_exemption():
     c = s("GET", "/api/users/search?q=", "/api/users/search", user="u7", claims={"role": "user"}, json=everyone)
     bulk = [f for f in s.findings if f.key.endswith("|bulk")]
     assert len(bulk) == 1 and bulk[0].evidence["distinct_values"] == 40 and bulk[0].event_ids == [c.id]
-    pickle.loads(pickle.dumps(det))
+    codec.loads(codec.dumps(det))
 
 
 def test_other_principals_personal_data():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 import random
 
 from apiward.detect.fake_accounts import SignupBurst
@@ -67,7 +67,7 @@ def test_one_source_creating_many_accounts():
     src = [f for f in s.findings if f.key.endswith("|src|ip:192.0.2.50")]
     assert src and set(src[-1].event_ids) == {c.id for c in calls}
     assert src[-1].evidence["accounts"] == 6 and src[-1].owasp == "API6:2023"
-    pickle.loads(pickle.dumps(det))
+    codec.loads(codec.dumps(det))
 
 
 def test_patterned_names_from_rotating_addresses_and_new_domain():
@@ -127,9 +127,9 @@ def test_an_address_that_onboarded_people_while_learning_is_not_a_bot_farm():
     assert not [f for f in s.findings if "192.0.2.90" in f.key]
 
 
-def test_identity_detectors_tolerate_odd_input_and_pickle():
+def test_identity_detectors_tolerate_odd_input_and_survive_the_state_codec():
     """Every identity-aware detector: no response, binary and broken bodies,
-    odd JSON shapes, empty actors; scoring before learning; state pickles
+    odd JSON shapes, empty actors; scoring before learning; state survives the state codec
     and the call is not modified."""
     from apiward.detect.registry import build_detectors
 
@@ -153,7 +153,7 @@ def test_identity_detectors_tolerate_odd_input_and_pickle():
             assert isinstance(det.score_one(c, ctx), list)
             det.learn_one(c, ctx)
             assert (c.request.body, c.status) == before
-        clone = pickle.loads(pickle.dumps(det))
+        clone = codec.loads(codec.dumps(det))
         assert type(clone) is type(det)
 
 
@@ -172,7 +172,7 @@ def test_slow_patterned_signups_over_days_and_their_logins():
     flagged = {e for f in s.findings for e in f.event_ids}
     assert {c.id for c in made[4:]} <= flagged  # sign-ups and the logins into them
     assert found[0].evidence["hours"] >= 20
-    pickle.loads(pickle.dumps(det))
+    codec.loads(codec.dumps(det))
 
 
 def test_people_sharing_a_name_sign_up_days_apart_from_their_own_addresses():

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 import pytest
 
@@ -236,14 +236,14 @@ def test_score_before_any_learning_and_odd_input_is_safe() -> None:
     assert det.score_one(make_call("POST", "/x", req_json=deep), _ctx()) == []
 
 
-def test_deterministic_pickles_and_does_not_mutate() -> None:
+def test_deterministic_survives_the_state_codec_and_does_not_mutate() -> None:
     bl = _learned()
     det = InjectionPayload()
     c = make_call("GET", "/search?q=%3Cscript%3E&page=1&sort=asc", user="u2")
     before = (list(c.request.query), c.request.path, c.request.body)
     a = [f.key for f in det.score_one(c, _ctx(bl))]
-    det2 = pickle.loads(pickle.dumps(det))
-    b = [f.key for f in det2.score_one(c, _ctx(pickle.loads(pickle.dumps(bl))))]
+    det2 = codec.loads(codec.dumps(det))
+    b = [f.key for f in det2.score_one(c, _ctx(codec.loads(codec.dumps(bl))))]
     assert a == b and a
     assert (list(c.request.query), c.request.path, c.request.body) == before
 
@@ -364,7 +364,7 @@ def test_deviations_are_judged_at_once_without_learning_or_a_2xx() -> None:
     assert InjectionPayload(defer_seconds=0).score_one(make_call("GET", odd, user="u1"), _ctx(bl))
 
 
-def test_pending_is_bounded_survives_pickle_and_flushes() -> None:
+def test_pending_is_bounded_survives_the_state_codec_and_flushes() -> None:
     bl = _learned()
     det = InjectionPayload(max_pending=2)
     for i in range(2):
@@ -372,7 +372,7 @@ def test_pending_is_bounded_survives_pickle_and_flushes() -> None:
     # Full: the oldest is judged at once to make room.
     found = det.score_one(make_call("GET", "/search?q=a&page=1&sort=asc&x2=1", user="m2", id="p2"), _ctx(bl))
     assert [f.event_ids for f in found] == [["p0"]]
-    det2 = pickle.loads(pickle.dumps(det))
+    det2 = codec.loads(codec.dumps(det))
     assert sorted(f.event_ids[0] for f in det2.flush(bl)) == ["p1", "p2"]
     assert det2.flush(bl) == []
     # States saved before deferral existed load and work.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 from apiward.detect.mass_assignment import ReadonlyWrite
 from apiward.model.context import Context, EndpointRef
@@ -58,7 +58,7 @@ def test_privileged_readonly_field_write_with_echo_is_flagged():
     assert [h["field"] for h in f.evidence["fields"]] == ["role"]
     assert f.evidence["fields"][0]["echoed"] is True and f.confidence >= 0.9
     assert f.owasp == "API3:2023" and f.cwe == "CWE-915"
-    pickle.loads(pickle.dumps(det))
+    codec.loads(codec.dumps(det))
 
 
 def test_readonly_write_without_echo_on_a_warm_kind():
@@ -152,7 +152,7 @@ def test_what_the_escalation_enabled_joins_the_finding():
     # a later attempt on a privilege field the API never returns is flagged too
     att = call("PATCH", "/api/users/2", "/api/users/{userId}", user="u2", req_json={"credit_limit": 50000}, json=profile(2))
     assert any(att.id in f.event_ids for f in s.findings)
-    pickle.loads(pickle.dumps(det))
+    codec.loads(codec.dumps(det))
 
 
 def test_privilege_field_inside_a_data_envelope_echoed_back_is_flagged():

@@ -3,7 +3,7 @@ paths and method fuzzing, per actor."""
 
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 from apiward.detect.recon import Scanning
 from apiward.model.context import Context, EndpointRef
@@ -106,7 +106,7 @@ def test_not_found_storm_is_relative_to_the_norm() -> None:
     for i in range(12):
         s("GET", f"/api/v2/products/gone{i}", status=404, user="busy", ip="198.51.100.77")
     assert not [f for f in s.findings if f.actor == "user:busy"]
-    assert pickle.loads(pickle.dumps(det))._actors.keys() == det._actors.keys()
+    assert codec.loads(codec.dumps(det))._actors.keys() == det._actors.keys()
 
 
 def test_unknown_paths_through_the_pipeline(tmp_path) -> None:
@@ -185,7 +185,7 @@ def test_slow_look_alikes_are_quiet() -> None:
             at(det, out, t + 3 + k, "POST", "/api/v2/auth/login", status=401 if k % 2 else 200, ip="203.0.113.200",
                req_json={"username": f"p{h}-{k}", "password": "x"})
     assert out == []
-    assert pickle.loads(pickle.dumps(det))._actors["user:poller"].slow is not None
+    assert codec.loads(codec.dumps(det))._actors["user:poller"].slow is not None
 
 
 def test_methods_the_api_serves_are_not_method_fuzzing():

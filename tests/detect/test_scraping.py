@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 import random
 
 from apiward.detect.scraping import ScrapingEnumeration
@@ -65,7 +65,7 @@ def test_object_walk_beyond_peers():
     # calls after the last checkpoint join the same finding (continuations merge by key)
     assert calls[-1].id in {e for x in s.findings if x.key == f.key for e in x.event_ids}
     assert len({x.key for x in s.findings}) == 1 and f.owasp == "API6:2023"
-    pickle.loads(pickle.dumps(det))
+    codec.loads(codec.dumps(det))
 
 
 def test_deep_pagination_and_oversized_pages():

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 from apiward.discover.inventory import Inventory
 from apiward.discover.risk import risk_score
@@ -79,7 +79,7 @@ def test_sampling_still_learns_new_fields_and_statuses() -> None:
     assert 404 in rec.responses
 
 
-def test_sensitive_list_has_compliance_and_pickles() -> None:
+def test_sensitive_list_has_compliance_and_survives_the_state_codec() -> None:
     inv = Inventory()
     hits = [SensitiveHit(location="response_body", field="card.number", cls="credit_card"),
             SensitiveHit(location="response_body", field="email", cls="email")]
@@ -89,7 +89,7 @@ def test_sensitive_list_has_compliance_and_pickles() -> None:
     sens = {(s["field"], s["class"]): s["compliance"] for s in rows[0]["sensitive"]}
     assert sens[("card.number", "credit_card")] == ["PCI DSS"]
     assert sens[("email", "email")] == ["GDPR"]
-    inv2 = pickle.loads(pickle.dumps(inv))
+    inv2 = codec.loads(codec.dumps(inv))
     assert inv2.rows() == rows
     # keeps learning after a round trip
     feed(inv2, make_call("GET", "/cards/2", route="/cards/{id}", user="b", json={"card": {"number": "x"}}))
@@ -155,7 +155,7 @@ def test_refs_without_parameters_are_shared_and_equal() -> None:
     assert r1.path_params == (("id", "17"),) and r2.path_params == (("id", "18"),)
     other = inv.resolve(make_call("GET", "/health", host="api.example.com:8443", json={"ok": True}))
     assert other.host == "api.example.com:8443" and other.service == "api.example.com" and other is not a
-    inv2 = pickle.loads(pickle.dumps(inv))
+    inv2 = codec.loads(codec.dumps(inv))
     assert inv2.resolve(make_call("GET", "/health", json={"ok": True})) == a
 
 
@@ -283,7 +283,7 @@ def test_probes_and_moves_survive_pickling() -> None:
     inv = Inventory()
     feed(inv, make_call("GET", "/.env", status=404))
     inv._moved("h", "GET", "/a/b", "/a/{a}")
-    inv2 = pickle.loads(pickle.dumps(inv))
+    inv2 = codec.loads(codec.dumps(inv))
     assert inv2.probe_rows() == inv.probe_rows()
     assert inv2.drain_moves() == [("h", "GET", "/a/b", "/a/{a}")]
 

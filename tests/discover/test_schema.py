@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 import pytest
 
@@ -142,12 +142,12 @@ def test_params_infer_types_and_required() -> None:
     assert d["page"]["required"] and not d["q"]["required"]
 
 
-def test_params_capped_and_pickle_roundtrip() -> None:
+def test_params_capped_and_state_codec_round_trip() -> None:
     ps = ParamSet(max_params=10)
     ps.learn([(f"p{i}", "1") for i in range(100)], 0.0)
     assert len(ps.params) == 10 and ps.overflow == 90
     bs = _learn_many([{"a": 1, "b": [{"c": "x"}]}] * 3)
-    bs2 = pickle.loads(pickle.dumps(bs))
+    bs2 = codec.loads(codec.dumps(bs))
     assert bs2.to_dict() == bs.to_dict()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 import random
 import string
 import sys
@@ -140,10 +140,10 @@ def test_explain_lists_every_merge_with_evidence():
         assert {"template", "position", "shapes", "cardinality", "rule", "evidence", "sample"} <= set(e)
 
 
-def test_pickle_round_trip_keeps_behaviour():
+def test_state_codec_round_trip_keeps_behaviour():
     t = learn(["/users/8812/orders/5", "/repos/alice/x/issues", "/repos/bob/y/issues", "/repos/carol/z/issues"])
     t.resolve("GET", "api.test", "/users/1/orders/2")
-    t2 = pickle.loads(pickle.dumps(t))
+    t2 = codec.loads(codec.dumps(t))
     for p in ("/users/1/orders/2", "/repos/dave/w/issues", "/users/me"):
         assert t2.resolve("GET", "api.test", p) == t.resolve("GET", "api.test", p)
     assert t2.templates() == t.templates()
@@ -158,7 +158,7 @@ def test_memory_bounded_under_100k_distinct_values():
         t.observe("GET", "h", f"/objects/{i}")
         if i % 97 == 0:
             t.resolve("GET", "h", f"/profiles/{word}/avatar")
-    size = len(pickle.dumps(t))
+    size = len(codec.dumps(t))
     assert size < 200_000, size
     assert {x[2] for x in t.templates()} == {"/profiles/{profile}/avatar", "/objects/{objectId}"}
     assert len(t._cache) <= t.cache_size
@@ -404,7 +404,7 @@ def test_old_state_without_value_forms_loads():
     for _, node, _ in t._walk(t._roots["api.test"]):
         if node.param is not None:
             del node.param.forms
-    t2 = pickle.loads(pickle.dumps(t))
+    t2 = codec.loads(codec.dumps(t))
     for i in range(5):
         t2.observe("GET", "api.test", f"/v1/memos/tm_{rng.getrandbits(40):x}Q{i}")
     assert tmpl(t2, "/v1/memos/tm_77a8b9c0d1Q3") == "/v1/memos/{memoId}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 import orjson
 
@@ -58,5 +58,5 @@ def test_header_json_memo_matches_and_redacts_every_time() -> None:
     assert JWT.encode() not in again
     other = red.headers_json([("host", "h"), ("authorization", "Bearer other-token")])
     assert b"other-token" not in other and other != first
-    clone = pickle.loads(pickle.dumps(red))
+    clone = codec.loads(codec.dumps(red))
     assert clone._headers_json == {} and clone.headers_json(headers) == first

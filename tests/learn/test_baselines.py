@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 import pytest
 
@@ -139,10 +139,10 @@ def test_json_bodies_flatten_recursively() -> None:
     assert {("body", "user.name"), ("body", "user.tags[]"), ("body", "n"), ("body", "ok"), ("header", "referer")} <= names
 
 
-def test_pickle_round_trip_answers_the_same() -> None:
+def test_state_codec_round_trip_answers_the_same() -> None:
     b = Baselines()
     _learn(b)
-    back = pickle.loads(pickle.dumps(b))
+    back = codec.loads(codec.dumps(b))
     bad = make_call("GET", "/items/7?sort=<x>&q=shoes3", user="u1")
     assert back.score_params(bad, Context(endpoint=_ref("7"))) == b.score_params(bad, Context(endpoint=_ref("7")))
     assert back.actor_stats("user:u3").calls == 10  # type: ignore[union-attr]

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 from apiward.learn.profiles import ValueProfile, value_features, value_kind, word_shape
 
@@ -87,11 +87,11 @@ def test_free_text_with_varied_shapes_does_not_alarm() -> None:
     assert s < 0.6
 
 
-def test_profile_pickles_and_keeps_no_raw_values() -> None:
+def test_profile_survives_the_state_codec_and_keeps_no_raw_values() -> None:
     p = _trained(["s3cret-token-value"] * 40)
-    blob = pickle.dumps(p)
+    blob = codec.dumps(p)
     assert b"s3cret" not in blob
-    back = pickle.loads(blob)
+    back = codec.loads(blob)
     assert back.n == 40 and back.score("s3cret-token-value") == (0.0, [])
     assert back.to_dict()["n"] == 40
 

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import pickle
+from apiward.state import codec
 
 from apiward.learn.sketches import LRU, CappedCounter, Distinct, LogHistogram, SmallSet, Welford, key_hash
 
@@ -53,18 +53,18 @@ def test_capped_counter_overflow() -> None:
     assert c.get("a") == 2 and c.overflow == 1 and c.total == 4 and len(c) == 2
 
 
-def test_lru_evicts_least_recent_and_pickles() -> None:
+def test_lru_evicts_least_recent_and_survives_the_state_codec() -> None:
     lru: LRU[str, int] = LRU(2)
     lru.put("a", 1)
     lru.put("b", 2)
     assert lru.touch("a") == 1
     lru.put("c", 3)
     assert "b" not in lru and "a" in lru and lru.evicted == 1
-    back = pickle.loads(pickle.dumps(lru))
+    back = codec.loads(codec.dumps(lru))
     assert list(back.items()) == [("a", 1), ("c", 3)] and back.cap == 2 and back.evicted == 1
 
 
-def test_everything_pickles() -> None:
+def test_everything_survives_the_state_codec() -> None:
     objs = [Welford(), LogHistogram(), Distinct(), SmallSet(), CappedCounter(4)]
     for o in objs:
-        assert type(pickle.loads(pickle.dumps(o))) is type(o)
+        assert type(codec.loads(codec.dumps(o))) is type(o)
