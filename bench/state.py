@@ -15,6 +15,7 @@ state directory again) per size.
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from apiward.pipeline import Pipeline  # noqa: E402
+from apiward.pipeline import GC_THRESHOLDS, Pipeline  # noqa: E402
 from apiward.testing import make_call  # noqa: E402
 
 T0 = 1_764_000_000.0
@@ -42,6 +43,7 @@ def calls_for(n: int, actors: int, endpoints: int, start: int = 0, t0: float = T
 
 
 def run(size: int, batch: int) -> dict:
+    gc.set_threshold(*GC_THRESHOLDS)  # as Pipeline.run_files sets them (default thresholds: GC passes land in the timings)
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "s"
         pipe = Pipeline(state)

@@ -187,8 +187,8 @@ def test_inventory_endpoints_are_records_of_their_own(tmp_path: Path) -> None:
     # the records wait in the store (read on use): every key is known, every record reads back
     assert set(again.inventory.endpoints.all_keys()) == set(pipe.inventory.endpoints.all_keys())
     assert {k: r.calls for k, r in again.inventory.endpoints.each()} == {k: r.calls for k, r in pipe.inventory.endpoints.each()}
-    assert set(again.inventory.templater._roots) == set(pipe.inventory.templater._roots) and len(pipe.inventory.templater._roots) == 60
-    assert again.inventory.templater._roots["h3.example.com"].n == pipe.inventory.templater._roots["h3.example.com"].n
+    assert set(again.inventory.templater._trees) == set(pipe.inventory.templater._trees) and len(pipe.inventory.templater._trees) == 60
+    assert again.inventory.templater._trees["h3.example.com"].n == pipe.inventory.templater._trees["h3.example.com"].n
 
 
 def test_spills_between_checkpoints_leave_memory_and_commit_with_the_next_one(tmp_path: Path, monkeypatch) -> None:
@@ -287,3 +287,77 @@ def test_endpoints_over_the_inventory_cap_wait_in_the_store_and_every_view_sees_
     snap = StateDir(tmp_path / "s").load()
     assert {(r.host, r.method, r.template) for r in snap["inventory"].records()} == keys
     again.close()
+
+
+def _tree_shape(node) -> tuple:
+    """A template tree as nested tuples (counts, ends, children), for equality."""
+    return (node.n, tuple(sorted(node.ends.items())),
+            tuple((k, _tree_shape(c)) for k, c in sorted(node.lit.items())),
+            tuple((k, _tree_shape(c)) for k, c in sorted(node.par.items())))
+
+
+def test_a_large_hosts_template_tree_is_stored_in_chunks_and_a_call_rewrites_only_its_path(tmp_path: Path) -> None:
+    """One host with thousands of endpoints: its tree was one record,
+    rewritten whole at every checkpoint the host was called in. It is
+    stored in chunks of bounded size; a call rewrites the chunks on its
+    path; a restart puts the same tree together again."""
+    import sqlite3
+
+    from apiward.discover.templating import _CHUNK
+    from apiward.pipeline import Pipeline
+
+    pipe = Pipeline(tmp_path / "s")
+    batch = [make_call("GET", f"/svc{e % 40}/items{e}/{1000 + i % 7}", json={"id": i}, user=f"u{i % 9}",
+                       ts=1_764_000_000 + i, id=f"c#{i}") for i, e in enumerate(list(range(3000)) * 2)]
+    pipe.process(batch)
+    pipe.checkpoint()
+    db = sqlite3.connect(tmp_path / "s" / "state.db")
+    sizes = [n for (n,) in db.execute("SELECT length(value) FROM entries WHERE component = 'inventory' AND tbl = 'templater._roots'")]
+    t = pipe.inventory.templater
+    assert len(sizes) > 10 and max(sizes) < sum(sizes) / 5  # many chunks, none holding most of the tree
+    assert all(size <= 2 * _CHUNK for _, size in (v for v in t._rechunk("api.example.com", t._trees["api.example.com"]).values()))
+
+    def tree_rows_written(calls) -> int:
+        before = {k: v for k, v in db.execute("SELECT key, value FROM entries WHERE component = 'inventory' AND tbl = 'templater._roots'")}
+        pipe.process(calls)
+        pipe.checkpoint()
+        after = {k: v for k, v in db.execute("SELECT key, value FROM entries WHERE component = 'inventory' AND tbl = 'templater._roots'")}
+        assert after.keys() == before.keys()
+        return [len(after[k]) for k in after if after[k] != before[k]]
+
+    changed = tree_rows_written([make_call("GET", "/svc3/items43/1002", json={"id": 1}, user="u1", ts=1_764_010_000, id="c#one")])
+    # the host's top chunk and the chunk(s) on the path, not the tree
+    assert 1 <= len(changed) <= 3 and sum(changed) < sum(sizes) / 4
+    pipe.close()
+    again = Pipeline(tmp_path / "s")
+    assert _tree_shape(again.inventory.templater._trees["api.example.com"]) == _tree_shape(t._trees["api.example.com"])
+    assert again.inventory.templater.resolve("GET", "api.example.com", "/svc3/items43/1009") == t.resolve("GET", "api.example.com", "/svc3/items43/1009")
+    again.close()
+
+
+def test_a_whole_tree_stored_by_an_older_apiward_loads_and_is_chunked_at_the_next_checkpoint() -> None:
+    """State from before chunks keeps a host's whole tree under the host's
+    name: it loads as it is, the next sync replaces it with chunks, and a
+    tree put together from those chunks is the same tree."""
+    from collections import OrderedDict
+
+    from apiward.discover.templating import Templater, _Chunk
+    from apiward.state import codec
+
+    t = Templater()
+    for e in range(1500):
+        t.observe("GET", "old.example.com", f"/a{e % 30}/b{e}/{e % 5}")
+    shape = _tree_shape(t._trees["old.example.com"])
+    old = Templater()
+    legacy = codec.loads(codec.dumps(t._trees["old.example.com"]))  # what the table held: the whole tree
+    for k in list(OrderedDict.keys(old._roots)):
+        OrderedDict.__delitem__(old._roots, k)
+    OrderedDict.__setitem__(old._roots, "old.example.com", legacy)
+    old._stitch()
+    assert _tree_shape(old._trees["old.example.com"]) == shape and old._touched == {"old.example.com": None}
+    state = old.__getstate__()  # a checkpoint: the legacy entry goes, chunks come
+    keys = list(OrderedDict.keys(state["_roots"]))
+    assert "old.example.com" in state["_roots"].gone and len(keys) > 3 and all(isinstance(k, tuple) for k in keys)
+    assert all(isinstance(v, _Chunk) for v in OrderedDict.values(state["_roots"]))
+    back = codec.loads(codec.dumps(old))
+    assert _tree_shape(back._trees["old.example.com"]) == shape

@@ -401,14 +401,14 @@ def test_release_numbers_and_version_words():
 def test_old_state_without_value_forms_loads():
     rng = random.Random(2)
     t = learn([f"/v1/memos/tm_{rng.getrandbits(40):x}Q{i}" for i in range(12)])
-    for _, node, _ in t._walk(t._roots["api.test"]):
+    for _, node, _ in t._walk(t._trees["api.test"]):
         if node.param is not None:
             del node.param.forms
     t2 = codec.loads(codec.dumps(t))
     for i in range(5):
         t2.observe("GET", "api.test", f"/v1/memos/tm_{rng.getrandbits(40):x}Q{i}")
     assert tmpl(t2, "/v1/memos/tm_77a8b9c0d1Q3") == "/v1/memos/{memoId}"
-    assert all(n.param is None or isinstance(n.param.forms, dict) for _, n, _ in t2._walk(t2._roots["api.test"]))
+    assert all(n.param is None or isinstance(n.param.forms, dict) for _, n, _ in t2._walk(t2._trees["api.test"]))
 
 
 def test_specgen_honours_documented_formats_and_examples():
@@ -438,7 +438,7 @@ def test_specgen_honours_documented_formats_and_examples():
 def _state(t: Templater, node=None, path="") -> list:
     """Every node's counters, methods, response shapes and parameter stats."""
     out: list = []
-    for root_host, root in (t._roots.items() if node is None else [("", node)]):
+    for root_host, root in (t._trees.items() if node is None else [("", node)]):
         stack = [(root_host + path, root)]
         while stack:
             p, n = stack.pop()

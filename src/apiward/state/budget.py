@@ -98,15 +98,19 @@ _libc: Any = None
 
 def deep_size(obj: Any, seen: set[int] | None = None, depth: int = 0) -> int:
     """Approximate bytes held by ``obj`` (containers, ``__dict__`` and
-    ``__slots__`` followed; shared objects counted once)."""
+    ``__slots__`` followed; shared objects counted once; a class may say
+    for its objects with a ``__deep_size__`` method)."""
     if seen is None:
         seen = set()
     i = id(obj)
     if i in seen or depth > 12:
         return 0
     seen.add(i)
-    size = sys.getsizeof(obj)
     t = type(obj)
+    own = getattr(t, "__deep_size__", None)
+    if own is not None:  # an object that knows (a template tree's chunk: not the chunks below it)
+        return int(own(obj))
+    size = sys.getsizeof(obj)
     if t in (str, bytes, int, float, bool, type(None)):
         return size
     if isinstance(obj, dict):

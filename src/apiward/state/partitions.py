@@ -199,6 +199,7 @@ def merge_inventory(into: Any, other: Any) -> Any:
     for key, rec in other.endpoints.each():
         put(into.endpoints, key, rec)
     into.probes.update(other.probes)
+    into.templater._trees.update(other.templater._trees)
     into.templater._roots.update(other.templater._roots)
     into.templater._specific_of.update(other.templater._specific_of)
     into.templater._shape_depths.update(other.templater._shape_depths)
