@@ -98,7 +98,7 @@ PROBE_ACTORS = 16
 #: statuses that say the path is not served: not found, method not allowed,
 #: and 0 (a response object without an answer: the upstream failed)
 PROBE_STATUSES = frozenset({0, 404, 405})
-CREATED_BY_ACTORS = 20_000  # actors whose created endpoints are remembered (then forgotten all at once)
+CREATED_BY_ACTORS = 20_000  # actors whose created endpoints are remembered (the least recent forgotten)
 CREATED_BY_KEYS = 64  # endpoints remembered per actor
 
 
@@ -430,7 +430,7 @@ class Inventory:
         self.max_probes = max_probes
         self.probes_dropped = 0
         #: actor -> endpoints its calls created (the first few), for :meth:`demote`
-        self._created_by: dict[str, list[tuple[str, str, str]]] = {}
+        self._created_by: LRU[str, list[tuple[str, str, str]]] = LRU(CREATED_BY_ACTORS)  # keyed records: a checkpoint writes who created
         #: template moves and splits not yet drained: (host, method, old, new)
         self._moves: list[tuple[str, str, str, str]] = []
         #: the templater's per-host structure version when records were last re-keyed
@@ -454,7 +454,7 @@ class Inventory:
         self.__dict__.setdefault("probes", {})
         self.__dict__.setdefault("max_probes", 10_000)
         self.__dict__.setdefault("probes_dropped", 0)
-        self.__dict__.setdefault("_created_by", {})
+        self.__dict__.setdefault("_created_by", LRU(CREATED_BY_ACTORS))
         self.__dict__.setdefault("_moves", [])
         self.__dict__.setdefault("_versions", {})
 
@@ -572,11 +572,11 @@ class Inventory:
                     self._fold_probe(rec, pr)
             made = self._created_by.get(actor)
             if made is None:
-                if len(self._created_by) >= CREATED_BY_ACTORS:
-                    self._created_by.clear()
-                made = self._created_by[actor] = []
+                made = []
+                self._created_by.put(actor, made)
             if len(made) < CREATED_BY_KEYS:
                 made.append(key)
+                self._created_by.changed(actor)
         paths = rec.paths
         c = paths.get(path)
         if c is not None:
