@@ -575,8 +575,7 @@ class Inventory:
                 made = []
                 self._created_by.put(actor, made)
             if len(made) < CREATED_BY_KEYS:
-                made.append(key)
-                self._created_by.changed(actor)
+                made.append(key)  # (get() marked the record changed)
         paths = rec.paths
         c = paths.get(path)
         if c is not None:

@@ -846,21 +846,23 @@ class Templater:
         self._touched = {}
         self._cids = {}
         self._next_cid = {}
-        by_host: dict[str, dict[int, _Node]] = {}
+        by_host: dict[str, dict[int, _Chunk]] = {}
         legacy: list[str] = []
         for key, v in OrderedDict.items(self._roots):
             if isinstance(key, str):
                 legacy.append(key)
                 self._trees[key] = v  # type: ignore[assignment]
             else:
-                by_host.setdefault(key[0], {})[key[1]] = v.root
-        for host, chunks in by_host.items():
+                by_host.setdefault(key[0], {})[key[1]] = v
+        for host, stored in by_host.items():
+            chunks = {cid: ch.root for cid, ch in stored.items()}
             for cid, node in chunks.items():
                 node.cid = cid
-            for node in chunks.values():
-                stack = [node]
+            for ch in stored.values():
+                stack = [ch.root]
                 while stack:
                     n = stack.pop()
+                    ch.nodes += 1
                     for d in (n.lit, n.par):
                         for k, c in d.items():
                             if c.n == _STUB:
@@ -877,13 +879,15 @@ class Templater:
                 self._next_cid[host] = max(chunks) + 1
         for host in legacy:
             del self._roots[host]  # the next checkpoint deletes it and writes the chunks
-            self._trees[host].cid = 1
             self._touched[host] = None
-        self._upgrade_nodes()
+        self._upgrade_nodes(list(self._trees.values()))
+        for host in legacy:
+            self._trees[host].cid = 1
 
-    def _upgrade_nodes(self) -> None:
-        """Attributes state from older apiward lacks."""
-        stack = list(self._trees.values())
+    @staticmethod
+    def _upgrade_nodes(trees: list[_Node]) -> None:
+        """Attributes trees from older apiward lack."""
+        stack = list(trees)
         while stack:
             n = stack.pop()
             try:
